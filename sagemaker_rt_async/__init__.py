@@ -1,0 +1,67 @@
+"""sagemaker-rt-async: an asyncio-native client for the Amazon SageMaker Runtime API.
+
+```python
+from sagemaker_rt_async import SageMakerRuntimeClient
+
+async with SageMakerRuntimeClient(region="us-east-1") as rt:
+    r = await rt.invoke_endpoint("my-endpoint", json={"inputs": "hi"})
+    print(r.json(), r.request_id)
+```
+"""
+
+from ._client import SageMakerRuntimeClient
+from ._errors import (
+    AccessDeniedError,
+    AuthenticationError,
+    ClientClosedError,
+    CredentialsError,
+    EventStreamProtocolError,
+    InternalDependencyException,
+    InternalFailure,
+    InternalStreamFailure,
+    ModelError,
+    ModelNotReadyException,
+    ModelStreamError,
+    ParamValidationError,
+    RequestTimeout,
+    RequestTimeoutError,
+    SageMakerRuntimeError,
+    ServiceError,
+    ServiceUnavailable,
+    StreamError,
+    ThrottlingError,
+    TransportError,
+    ValidationError,
+)
+from ._models import Credentials, InvokeEndpointResult, NewSession, Timeout
+from ._version import __version__
+
+__all__ = [
+    "AccessDeniedError",
+    "AuthenticationError",
+    "ClientClosedError",
+    "Credentials",
+    "CredentialsError",
+    "EventStreamProtocolError",
+    "InternalDependencyException",
+    "InternalFailure",
+    "InternalStreamFailure",
+    "InvokeEndpointResult",
+    "ModelError",
+    "ModelNotReadyException",
+    "ModelStreamError",
+    "NewSession",
+    "ParamValidationError",
+    "RequestTimeout",
+    "RequestTimeoutError",
+    "SageMakerRuntimeClient",
+    "SageMakerRuntimeError",
+    "ServiceError",
+    "ServiceUnavailable",
+    "StreamError",
+    "ThrottlingError",
+    "Timeout",
+    "TransportError",
+    "ValidationError",
+    "__version__",
+]

@@ -1,0 +1,346 @@
+"""SageMakerRuntimeClient: configuration, lifecycle, and the operations over one attempt loop."""
+
+from __future__ import annotations
+
+import json as _json
+import logging
+import platform
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+import sniffio
+
+from . import _validate as v
+from ._credentials import CredentialResolver, DefaultChain, env_region, resolver_for
+from ._endpoints import ResolvedEndpoint, encode_label, operation_url, resolve_endpoint
+from ._errors import ClientClosedError, ParamValidationError, error_from_response
+from ._models import Credentials, InvokeEndpointResult, Timeout
+from ._operations import INVOKE_ENDPOINT, Operation
+from ._sigv4 import sha256_hex, sign_headers
+from ._transport import TransportName, make_http_client, timeout_extension, transport_errors
+from ._version import __version__
+
+__all__ = ["SageMakerRuntimeClient"]
+
+logger = logging.getLogger("sagemaker_rt_async")
+
+_USER_AGENT = (
+    f"sagemaker-rt-async/{__version__} python/{platform.python_version()} httpx/{httpx.__version__}"
+)
+# Error bodies are small JSON documents (Message <= 2048 characters); a larger one is cut so a
+# misbehaving proxy cannot make us buffer without bound.
+_MAX_ERROR_BODY = 64 * 1024
+
+
+class SageMakerRuntimeClient:
+    """An asyncio/trio client for the Amazon SageMaker Runtime API.
+
+    Use it as ``async with SageMakerRuntimeClient(region="us-east-1") as rt: ...`` or call
+    ``await rt.aclose()`` when done. One client is meant to live as long as the application: it
+    holds the connection pool and the cached credentials. All options are keyword-only.
+
+    Args:
+        region: AWS region; defaults to AWS_REGION / AWS_DEFAULT_REGION, then the profile's.
+            ``fips-<region>`` / ``<region>-fips`` select the FIPS endpoint.
+        credentials: ``Credentials``, an ``(access_key_id, secret_access_key[, session_token])``
+            tuple, or an async callable returning ``Credentials``. Default: the AWS chain.
+        profile: the shared-config profile for credentials and region.
+        endpoint_url: a custom base URL (VPC endpoint, local server); a path prefix is kept.
+        use_fips: use the FIPS endpoint.
+        use_dualstack: use the dual-stack (IPv6) endpoint.
+        timeout: a ``Timeout``, or one number for every phase (default: read 70 s, connect 10 s).
+        http_client: an ``httpx.AsyncClient`` to use; it is borrowed and never closed by us.
+        http2: speak HTTP/2 (httpx transport only).
+        transport: ``"aiohttp"`` (default on asyncio) or ``"httpx"`` (default on trio).
+        max_connections: the most sockets the pool opens at once.
+        keepalive_expiry: seconds an idle pooled connection is kept.
+    """
+
+    def __init__(
+        self,
+        *,
+        region: str | None = None,
+        credentials: Credentials
+        | tuple[str, str]
+        | tuple[str, str, str | None]
+        | Callable[[], Any]
+        | None = None,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        use_fips: bool = False,
+        use_dualstack: bool = False,
+        timeout: Timeout | float | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        http2: bool = False,
+        transport: TransportName | None = None,
+        max_connections: int = 100,
+        keepalive_expiry: float = 20.0,
+    ) -> None:
+        if transport not in (None, "aiohttp", "httpx"):
+            raise ParamValidationError("transport", "must be 'aiohttp', 'httpx' or None")
+        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+            raise ParamValidationError("http_client", "must be an httpx.AsyncClient")
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
+            raise ParamValidationError("max_connections", "must be an int")
+        if max_connections < 1:
+            raise ParamValidationError("max_connections", "must be at least 1")
+        self._timeout = Timeout() if timeout is None else Timeout.of(timeout)
+        self._resolver: CredentialResolver
+        self._chain: DefaultChain
+        self._resolver, self._chain = resolver_for(credentials, profile)
+        self._region_arg = region
+        self._endpoint_url = endpoint_url
+        self._use_fips = use_fips
+        self._use_dualstack = use_dualstack
+        self._endpoint: ResolvedEndpoint | None = None
+        region_now = region or env_region()
+        if region_now is not None or (endpoint_url is not None and profile is None):
+            # Resolve now when we can, so configuration mistakes surface at construction.
+            self._endpoint = self._resolve(region_now)
+        self._http: httpx.AsyncClient | None = http_client
+        self._owns_http = http_client is None
+        self._transport: TransportName | None = transport
+        self._http2 = http2
+        self._max_connections = max_connections
+        self._keepalive_expiry = keepalive_expiry
+        self._closed = False
+
+    def _resolve(self, region: str | None) -> ResolvedEndpoint:
+        if region is None and self._endpoint_url is not None:
+            raise ParamValidationError(
+                "region",
+                "is required with endpoint_url: requests are signed for a region "
+                "(pass region=, or set AWS_REGION)",
+            )
+        return resolve_endpoint(
+            region=region,
+            use_fips=self._use_fips,
+            use_dualstack=self._use_dualstack,
+            endpoint_url=self._endpoint_url,
+        )
+
+    def __repr__(self) -> str:
+        where = self._endpoint.url if self._endpoint else "<unresolved>"
+        state = "closed" if self._closed else "open"
+        return f"<SageMakerRuntimeClient {where} {state}>"
+
+    @property
+    def region(self) -> str | None:
+        """The signing region, once known."""
+        return self._endpoint.signing_region if self._endpoint else None
+
+    @property
+    def endpoint_url(self) -> str | None:
+        """The base URL requests go to, once known."""
+        return self._endpoint.url if self._endpoint else None
+
+    async def __aenter__(self) -> SageMakerRuntimeClient:
+        """Enter the client's lifetime; it is closed on exit."""
+        if self._closed:
+            raise ClientClosedError("this SageMakerRuntimeClient is closed")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Close the client (see ``aclose``)."""
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless it was lent to us). Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        http, self._http = self._http, None
+        if http is not None and self._owns_http:
+            await http.aclose()
+
+    async def _ready(self) -> tuple[ResolvedEndpoint, httpx.AsyncClient]:
+        if self._closed:
+            raise ClientClosedError("this SageMakerRuntimeClient is closed")
+        endpoint = self._endpoint
+        if endpoint is None:
+            region = self._region_arg or env_region() or await self._chain.region()
+            if region is None:
+                raise ParamValidationError(
+                    "region",
+                    "no region: pass region=, set AWS_REGION or AWS_DEFAULT_REGION, "
+                    "or set region in the profile",
+                )
+            endpoint = self._endpoint = self._resolve(region)
+        http = self._http
+        if http is None:
+            if self._closed:
+                raise ClientClosedError("this SageMakerRuntimeClient is closed")
+            http = self._http = make_http_client(
+                backend=sniffio.current_async_library(),
+                transport=self._transport,
+                max_connections=self._max_connections,
+                keepalive_expiry=self._keepalive_expiry,
+                http2=self._http2,
+            )
+        return endpoint, http
+
+    async def _build_request(
+        self,
+        operation: Operation,
+        endpoint_name: str,
+        member_headers: list[tuple[str, str]],
+        body: bytes,
+        timeout: Timeout,
+    ) -> httpx.Request:
+        endpoint, _ = await self._ready()
+        creds = await self._resolver.get()
+        url, path = operation_url(endpoint, encode_label(endpoint_name), operation.suffix)
+        # Exactly what boto3 signs: host, the modeled headers, x-amz-date and the token.
+        # Content-Length, User-Agent, Accept-Encoding and the telemetry headers are unsigned
+        # because the HTTP engine may add or rewrite them.
+        signed = sign_headers(
+            method="POST",
+            path=path,
+            headers=[("host", endpoint.host), *member_headers],
+            payload_hash=sha256_hex(body),
+            access_key=creds.access_key_id,
+            secret_key=creds.secret_access_key,
+            session_token=creds.session_token,
+            region=endpoint.signing_region,
+            service="sagemaker",
+            now=datetime.now(timezone.utc),
+        )
+        headers = [
+            ("Host", endpoint.host),
+            *member_headers,
+            *signed,
+            ("User-Agent", _USER_AGENT),
+            ("Accept-Encoding", "identity"),
+            ("amz-sdk-invocation-id", str(uuid.uuid4())),
+            ("amz-sdk-request", "attempt=1; max=1"),
+        ]
+        return httpx.Request(
+            "POST",
+            url,
+            headers=headers,
+            content=body,
+            extensions={"timeout": timeout_extension(timeout)},
+        )
+
+    async def _send(self, request: httpx.Request, operation: Operation) -> httpx.Response:
+        """Send and read the whole response; an error status raises its typed error."""
+        _, http = await self._ready()
+        where = f"{operation.name} {request.url.path}"
+        with transport_errors(where):
+            response = await http.send(request, stream=True)
+        try:
+            with transport_errors(where):
+                if response.status_code >= 300:
+                    body = await _read_capped(response, _MAX_ERROR_BODY)
+                else:
+                    body = await response.aread()
+        finally:
+            await response.aclose()
+        request_id = response.headers.get("x-amzn-RequestId")
+        logger.debug(
+            "%s %s -> %s request_id=%s",
+            operation.name,
+            request.url.path,
+            response.status_code,
+            request_id,
+        )
+        if response.status_code >= 300:
+            raise error_from_response(response.status_code, response.headers, body)
+        return response
+
+    async def invoke_endpoint(
+        self,
+        endpoint_name: str,
+        body: bytes | bytearray | memoryview | str | None = None,
+        *,
+        json: Any = None,
+        content_type: str | None = None,
+        accept: str | None = None,
+        custom_attributes: str | None = None,
+        target_model: str | None = None,
+        target_variant: str | None = None,
+        target_container_hostname: str | None = None,
+        inference_id: str | None = None,
+        enable_explanations: str | None = None,
+        inference_component_name: str | None = None,
+        session_id: str | None = None,
+        prefix_aware_id: str | None = None,
+        timeout: Timeout | float | None = None,
+    ) -> InvokeEndpointResult:
+        """Call InvokeEndpoint: send ``body`` to the model and return its answer.
+
+        ``body`` (bytes-like, or str sent as UTF-8) or ``json`` (any JSON-serialisable value,
+        sent compact, content type defaulting to ``application/json``) is required.
+        Every other keyword is the snake_case of the AWS member and travels in its header.
+        ``session_id="NEW_SESSION"`` opens a stateful session (see ``result.new_session``).
+        ``timeout`` overrides the client's deadlines for this call.
+
+        Raises ``ParamValidationError`` before any I/O for bad arguments, ``ModelError`` when
+        the container failed, another ``ServiceError`` for other error responses, and
+        ``TransportError`` / ``RequestTimeout`` when no response arrived.
+        """
+        payload, content_type = _payload(body, json, content_type, v.MAX_BODY_BYTES)
+        v.name("endpoint_name", endpoint_name)
+        member_headers = INVOKE_ENDPOINT.headers(
+            {
+                "content_type": content_type,
+                "accept": accept,
+                "custom_attributes": custom_attributes,
+                "target_model": target_model,
+                "target_variant": target_variant,
+                "target_container_hostname": target_container_hostname,
+                "inference_id": inference_id,
+                "enable_explanations": enable_explanations,
+                "inference_component_name": inference_component_name,
+                "session_id": session_id,
+                "prefix_aware_id": prefix_aware_id,
+            }
+        )
+        deadline = self._timeout if timeout is None else Timeout.of(timeout)
+        request = await self._build_request(
+            INVOKE_ENDPOINT, endpoint_name, member_headers, payload, deadline
+        )
+        response = await self._send(request, INVOKE_ENDPOINT)
+        h = response.headers
+        return InvokeEndpointResult(
+            body=response.content,
+            content_type=h.get("Content-Type"),
+            invoked_production_variant=h.get("x-Amzn-Invoked-Production-Variant"),
+            custom_attributes=h.get("X-Amzn-SageMaker-Custom-Attributes"),
+            new_session_id=h.get("X-Amzn-SageMaker-New-Session-Id"),
+            closed_session_id=h.get("X-Amzn-SageMaker-Closed-Session-Id"),
+            request_id=h.get("x-amzn-RequestId"),
+        )
+
+
+def _payload(
+    body: object, json_value: Any, content_type: str | None, limit: int
+) -> tuple[bytes, str | None]:
+    if json_value is not None:
+        if body is not None:
+            raise ParamValidationError("json", "pass either body or json, not both")
+        data = v.json_body(json_value, _compact_json)
+        if len(data) > limit:
+            raise ParamValidationError(
+                "json", f"serialises to {len(data):,} bytes; the service accepts {limit:,}"
+            )
+        return data, content_type or "application/json"
+    if body is None:
+        raise ParamValidationError("body", "is required (pass body=... or json=...)")
+    return v.body("body", body, limit), content_type
+
+
+def _compact_json(value: Any) -> str:
+    return _json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    buf = bytearray()
+    async for chunk in response.aiter_raw():
+        buf += chunk[: limit - len(buf)]
+        if len(buf) >= limit:
+            break
+    return bytes(buf)

@@ -1,0 +1,398 @@
+"""Every exception the package raises, and the one translation of an HTTP error response.
+
+The tree::
+
+    SageMakerRuntimeError                 base of everything we raise
+    ├── ParamValidationError              bad input caught before any I/O (names the parameter)
+    ├── CredentialsError                  none found / invalid / refresh failed
+    ├── ClientClosedError                 the client was used after aclose()
+    ├── TransportError                    no HTTP response: connect/read/write failure
+    │   └── RequestTimeout                a connect / read / write / pool deadline passed
+    ├── ServiceError                      an HTTP error response (status_code, error_code, ...)
+    │   ├── ValidationError               400, the service rejected the input
+    │   ├── ModelError                    424, the model container answered with an error
+    │   ├── ModelNotReadyException        429, the model is not ready (scale from zero, ...)
+    │   ├── InternalFailure               500
+    │   ├── ServiceUnavailable            503
+    │   ├── InternalDependencyException   530
+    │   ├── ThrottlingError               any throttling code (ThrottlingException, ...)
+    │   ├── AccessDeniedError             IAM said no (AccessDeniedException, OptInRequired, ...)
+    │   ├── AuthenticationError           the signature or credentials were rejected
+    │   └── RequestTimeoutError           408, the service timed out reading the request
+    └── StreamError                       raised while iterating a response stream
+        ├── ModelStreamError              in-stream: ModelInvocationTimeExceeded | StreamBroken
+        ├── InternalStreamFailure         in-stream: the service failed mid-stream
+        └── EventStreamProtocolError      CRC mismatch, bad lengths, truncation, bad header type
+
+Service errors keep the service's own names so users find them in the AWS documentation.
+Every class says whether a retry can help (``retryable``); the retry policy reads that flag and
+never switches on types. Secrets never reach a message: nothing here formats request headers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+__all__ = [
+    "AccessDeniedError",
+    "AuthenticationError",
+    "ClientClosedError",
+    "CredentialsError",
+    "EventStreamProtocolError",
+    "InternalDependencyException",
+    "InternalFailure",
+    "InternalStreamFailure",
+    "ModelError",
+    "ModelNotReadyException",
+    "ModelStreamError",
+    "ParamValidationError",
+    "RequestTimeout",
+    "RequestTimeoutError",
+    "SageMakerRuntimeError",
+    "ServiceError",
+    "ServiceUnavailable",
+    "StreamError",
+    "ThrottlingError",
+    "TransportError",
+    "ValidationError",
+    "error_from_response",
+]
+
+
+class SageMakerRuntimeError(Exception):
+    """Base class of every exception raised by sagemaker-rt-async."""
+
+    retryable: ClassVar[bool] = False
+
+
+class ParamValidationError(SageMakerRuntimeError, ValueError):
+    """An argument was rejected before any I/O; ``param`` names it."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(f"{param}: {message}")
+        self.param = param
+        self.reason = message
+
+
+class CredentialsError(SageMakerRuntimeError):
+    """No usable AWS credentials: none found, invalid, or the refresh failed."""
+
+
+class ClientClosedError(SageMakerRuntimeError, RuntimeError):
+    """The client was used after ``aclose()``."""
+
+
+class TransportError(SageMakerRuntimeError):
+    """No HTTP response was received: the connection failed, broke, or timed out.
+
+    ``request_sent`` is False when the request provably never left (a connect failure), which
+    is what makes a retry safe for a non-idempotent inference call.
+    """
+
+    def __init__(self, message: str, *, request_sent: bool = True) -> None:
+        super().__init__(message)
+        self.request_sent = request_sent
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        """Only a request that never left is always safe to send again."""
+        return not self.request_sent
+
+
+class RequestTimeout(TransportError):
+    """A deadline passed; ``timeout`` says which (connect, read, write, pool, ...)."""
+
+    def __init__(self, message: str, *, timeout: str, request_sent: bool = True) -> None:
+        super().__init__(message, request_sent=request_sent)
+        self.timeout = timeout
+
+
+class ServiceError(SageMakerRuntimeError):
+    """The service answered with an HTTP error status.
+
+    ``error_code`` and ``message`` are derived exactly as botocore derives them (the
+    ``x-amzn-ErrorType`` header, then the body's ``code``/``Code``/``__type``, then the status).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        error_code: str,
+        request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+        fields: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.error_code = error_code
+        self.request_id = request_id
+        self.headers: dict[str, str] = dict(headers or {})
+        self.body = body
+        self.fields: dict[str, Any] = dict(fields or {})
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        """5xx gateway/transient statuses and transient codes are worth another attempt."""
+        return self.status_code in _RETRYABLE_STATUS or self.error_code in _TRANSIENT_CODES
+
+    def __str__(self) -> str:
+        rid = f", request_id={self.request_id}" if self.request_id else ""
+        text = f": {self.message}" if self.message else ""
+        return f"{self.error_code} (HTTP {self.status_code}{rid}){text}"
+
+
+class ValidationError(ServiceError):
+    """400 ValidationError: the service rejected a parameter."""
+
+
+class ModelError(ServiceError):
+    """424 ModelError: the model container returned an error or timed out.
+
+    ``original_status_code`` is the container's status (0 when it timed out),
+    ``original_message`` its body, ``log_stream_arn`` where its logs are.
+    """
+
+    @property
+    def original_status_code(self) -> int | None:
+        """The status the container answered with (0 for a container timeout)."""
+        value = self.fields.get("OriginalStatusCode")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @property
+    def original_message(self) -> str | None:
+        """The body the container answered with."""
+        value = self.fields.get("OriginalMessage")
+        return value if isinstance(value, str) else None
+
+    @property
+    def log_stream_arn(self) -> str | None:
+        """The CloudWatch log stream of the container."""
+        value = self.fields.get("LogStreamArn")
+        return value if isinstance(value, str) else None
+
+
+class ModelNotReadyException(ServiceError):
+    """429 ModelNotReadyException: the model is not ready to serve (e.g. scaling from zero)."""
+
+    retryable = True
+
+
+class InternalFailure(ServiceError):
+    """500 InternalFailure: the service failed."""
+
+
+class ServiceUnavailable(ServiceError):
+    """503 ServiceUnavailable: the service is unavailable; try again."""
+
+
+class InternalDependencyException(ServiceError):
+    """530 InternalDependencyException: a dependency of the service failed (not retried)."""
+
+    retryable = False
+
+
+class ThrottlingError(ServiceError):
+    """The request rate is too high (ThrottlingException and the other throttling codes)."""
+
+    retryable = True
+
+
+class AccessDeniedError(ServiceError):
+    """IAM denied the action (AccessDeniedException, OptInRequired, NotAuthorized)."""
+
+    retryable = False
+
+
+class AuthenticationError(ServiceError):
+    """The signature or the credentials were rejected (expired token, bad signature, ...)."""
+
+    retryable = False
+
+
+class RequestTimeoutError(ServiceError):
+    """408 RequestTimeoutException: the service timed out reading the request."""
+
+    retryable = True
+
+
+class StreamError(SageMakerRuntimeError):
+    """Raised while iterating a response stream, after HTTP 200.
+
+    ``parts_received`` / ``bytes_received`` say how much output was delivered before the error
+    (nothing delivered is ever retried automatically).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: str | None = None,
+        request_id: str | None = None,
+        parts_received: int = 0,
+        bytes_received: int = 0,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_code = error_code
+        self.request_id = request_id
+        self.parts_received = parts_received
+        self.bytes_received = bytes_received
+
+    def __str__(self) -> str:
+        code = f"{self.error_code}: " if self.error_code else ""
+        rid = f" (request_id={self.request_id})" if self.request_id else ""
+        return f"{code}{self.message}{rid}"
+
+
+class ModelStreamError(StreamError):
+    """The model's stream failed; ``error_code`` is ModelInvocationTimeExceeded or StreamBroken."""
+
+
+class InternalStreamFailure(StreamError):
+    """The service failed in the middle of a response stream."""
+
+
+class EventStreamProtocolError(StreamError):
+    """The event-stream bytes are invalid: CRC mismatch, bad lengths, truncation, bad header."""
+
+
+# Statuses botocore's standard mode retries whatever the code (spec §6.2).
+_RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+_TRANSIENT_CODES = frozenset(
+    {"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"}
+)
+
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "EC2ThrottledException",
+    }
+)
+_ACCESS_CODES = frozenset(
+    {"AccessDeniedException", "AccessDenied", "OptInRequired", "NotAuthorized"}
+)
+_AUTH_CODES = frozenset(
+    {
+        "ExpiredTokenException",
+        "ExpiredToken",
+        "IncompleteSignature",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "MissingAuthenticationToken",
+        "RequestExpired",
+    }
+)
+_BY_CODE: dict[str, type[ServiceError]] = {
+    "ValidationError": ValidationError,
+    "ModelError": ModelError,
+    "ModelNotReadyException": ModelNotReadyException,
+    "InternalFailure": InternalFailure,
+    "ServiceUnavailable": ServiceUnavailable,
+    "InternalDependencyException": InternalDependencyException,
+    "RequestTimeoutException": RequestTimeoutError,
+    **dict.fromkeys(THROTTLING_CODES, ThrottlingError),
+    **dict.fromkeys(_ACCESS_CODES, AccessDeniedError),
+    **dict.fromkeys(_AUTH_CODES, AuthenticationError),
+}
+_STREAM_CODES: dict[str, type[StreamError]] = {
+    "ModelStreamError": ModelStreamError,
+    "InternalStreamFailure": InternalStreamFailure,
+}
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    lower = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lower:
+            return value
+    return None
+
+
+def _sanitize_code(code: str) -> str:
+    # botocore: cut at the first ':' (ValidationError:http://internal...), then keep what follows
+    # the last '#' (com.amazonaws.sagemaker#ModelError).
+    return code.split(":", 1)[0].rsplit("#", 1)[-1]
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def parse_error_body(status: int, body: bytes) -> tuple[dict[str, Any], bool]:
+    """Decode an error body as botocore does; returns (fields, generic_5xx_short_circuit)."""
+    stripped = body.strip()
+    if status >= 500 and (not stripped or stripped.startswith(b"<html>")):
+        return {}, True
+    if not stripped:
+        return {}, False
+    try:
+        parsed = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return {"message": body.decode("utf-8", "replace")}, False
+    if not isinstance(parsed, dict):
+        return {"message": body.decode("utf-8", "replace")}, False
+    return parsed, False
+
+
+def error_from_response(
+    status_code: int, headers: Mapping[str, str], body: bytes
+) -> ServiceError | StreamError:
+    """Build the typed error for an HTTP error response (spec §3.3, botocore's rest-json rules)."""
+    request_id = _header(headers, "x-amzn-RequestId") or _header(headers, "x-amz-request-id")
+    fields, generic = parse_error_body(status_code, body)
+    if generic:
+        code = str(status_code)
+        message = _reason(status_code)
+    else:
+        raw_message = fields.get("message", fields.get("Message", ""))
+        message = raw_message if isinstance(raw_message, str) else str(raw_message)
+        raw_code: Any = (
+            _header(headers, "x-amzn-ErrorType")
+            or fields.get("code")
+            or fields.get("Code")
+            or fields.get("__type")
+            or str(status_code)
+        )
+        code = _sanitize_code(str(raw_code))
+    stream_cls = _STREAM_CODES.get(code)
+    if stream_cls is not None:
+        # Only ModelStreamError models an ErrorCode member (ModelInvocationTimeExceeded, ...).
+        error_code = fields.get("ErrorCode") if stream_cls is ModelStreamError else None
+        return stream_cls(
+            message,
+            error_code=error_code if isinstance(error_code, str) else code,
+            request_id=request_id,
+        )
+    cls = _BY_CODE.get(code, ServiceError)
+    return cls(
+        message,
+        status_code=status_code,
+        error_code=code,
+        request_id=request_id,
+        headers=headers,
+        body=body,
+        fields=fields,
+    )

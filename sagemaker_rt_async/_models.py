@@ -1,0 +1,118 @@
+"""Frozen value types the client takes and returns: credentials, timeouts, results."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["Credentials", "InvokeEndpointResult", "NewSession", "Timeout"]
+
+
+def _mask(value: str) -> str:
+    return value[:4] + "…" + value[-4:] if len(value) > 12 else "…"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Credentials:
+    """AWS credentials. The secret key and the session token never appear in repr or str."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None = None
+    expiry: datetime | None = None
+    """When temporary credentials stop working (aware UTC); None for long-term keys."""
+
+    def __repr__(self) -> str:
+        token = ", session_token=<hidden>" if self.session_token else ""
+        expiry = f", expiry={self.expiry.isoformat()}" if self.expiry else ""
+        return (
+            f"Credentials(access_key_id={_mask(self.access_key_id)!r}, "
+            f"secret_access_key=<hidden>{token}{expiry})"
+        )
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout:
+    """Per-phase deadlines in seconds (None = no limit).
+
+    ``read`` is the longest wait for the next bytes from the server, which for InvokeEndpoint is
+    the time the model may think: SageMaker lets a model take 60 s, and AWS recommends a 70 s
+    socket timeout (spec §7). ``pool`` bounds the wait for a free connection.
+    """
+
+    connect: float | None = 10.0
+    read: float | None = 70.0
+    write: float | None = 30.0
+    pool: float | None = 30.0
+
+    @classmethod
+    def of(cls, value: Timeout | float | None) -> Timeout:
+        """A Timeout from a Timeout, one number for every phase, or None for no limits."""
+        if isinstance(value, Timeout):
+            return value
+        if value is None:
+            return cls(None, None, None, None)
+        return cls(value, value, value, value)
+
+
+_NEW_SESSION_RE = re.compile(
+    r"^(?P<id>[a-zA-Z0-9](?:-*[a-zA-Z0-9])*);\s*Expires=(?P<exp>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    """A stateful session the container opened: its id and when it expires (UTC)."""
+
+    session_id: str
+    expires: datetime | None
+
+    @classmethod
+    def parse(cls, header: str) -> NewSession:
+        """Parse ``<id>; Expires=YYYY-MM-DDTHH:MM:SSZ``; keep the id if the expiry is odd."""
+        match = _NEW_SESSION_RE.match(header.strip())
+        if match is None:
+            return cls(header.split(";", 1)[0].strip(), None)
+        expires = datetime.strptime(match["exp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        return cls(match["id"], expires)
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeEndpointResult:
+    """The answer of InvokeEndpoint: the model's bytes and the response members."""
+
+    body: bytes = field(repr=False)
+    content_type: str | None
+    invoked_production_variant: str | None = None
+    custom_attributes: str | None = None
+    new_session_id: str | None = None
+    """The raw ``X-Amzn-SageMaker-New-Session-Id`` value (``<id>; Expires=...``)."""
+    closed_session_id: str | None = None
+    request_id: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8 (invalid bytes replaced)."""
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+    @property
+    def new_session(self) -> NewSession | None:
+        """The parsed new session (id and expiry), when the call opened one."""
+        return NewSession.parse(self.new_session_id) if self.new_session_id else None
+
+    def __repr__(self) -> str:
+        return (
+            f"InvokeEndpointResult(body=<{len(self.body)} bytes>, "
+            f"content_type={self.content_type!r}, "
+            f"invoked_production_variant={self.invoked_production_variant!r}, "
+            f"request_id={self.request_id!r})"
+        )

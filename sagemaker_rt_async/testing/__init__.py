@@ -1,0 +1,39 @@
+"""Test kit: a fake SageMaker Runtime endpoint, in-process or on a real loopback socket.
+
+```python
+from sagemaker_rt_async.testing import FakeSageMakerRuntime, ModelFailure
+
+fake = FakeSageMakerRuntime()
+fake.add_endpoint("my-endpoint", lambda inv: {"echo": inv.json()})
+async with fake.client() as rt:                      # in-process transport
+    r = await rt.invoke_endpoint("my-endpoint", json={"x": 1})
+with fake.serve() as server:                         # a real server on 127.0.0.1
+    async with fake.client(endpoint_url=server.url) as rt: ...
+```
+"""
+
+from ._fake import (
+    TEST_CREDENTIALS,
+    FakeResponse,
+    FakeSageMakerRuntime,
+    Invocation,
+    ModelFailure,
+    ModelResponse,
+    RecordedRequest,
+    ServiceFailure,
+)
+from ._server import LoopbackServer
+from ._transport import FakeTransport
+
+__all__ = [
+    "TEST_CREDENTIALS",
+    "FakeResponse",
+    "FakeSageMakerRuntime",
+    "FakeTransport",
+    "Invocation",
+    "LoopbackServer",
+    "ModelFailure",
+    "ModelResponse",
+    "RecordedRequest",
+    "ServiceFailure",
+]

@@ -1,0 +1,425 @@
+"""A fake SageMaker Runtime service: routing, SigV4 checks, handlers and service-shaped errors.
+
+The same ``FakeSageMakerRuntime`` object answers through two front doors: an in-process httpx
+transport (``fake.transport()``) and a real HTTP/1.1 server on 127.0.0.1 (``fake.serve()``).
+Handlers are plain functions (sync or async) that receive an ``Invocation`` and return the
+model's answer; raising ``ModelFailure`` or ``ServiceFailure`` produces the error responses the
+real service sends.
+"""
+
+from __future__ import annotations
+
+import hmac
+import inspect
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, TypeAlias
+from urllib.parse import unquote
+
+from .._models import Credentials
+from .._sigv4 import canonical_headers, parse_query, sha256_hex, sign_headers
+
+__all__ = [
+    "TEST_CREDENTIALS",
+    "FakeResponse",
+    "FakeSageMakerRuntime",
+    "Invocation",
+    "ModelFailure",
+    "ModelResponse",
+    "RecordedRequest",
+    "ServiceFailure",
+]
+
+TEST_CREDENTIALS = Credentials("AKIDFAKEEXAMPLE00001", "fake/secret/key/for/tests/only/0000000001")
+"""The credentials the fake accepts by default (and ``fake.client()`` signs with)."""
+
+_OPERATIONS = {
+    "invocations": "InvokeEndpoint",
+    "invocations-response-stream": "InvokeEndpointWithResponseStream",
+    "async-invocations": "InvokeEndpointAsync",
+}
+_MAX_SKEW_S = 15 * 60  # SigV4: a request must arrive within 15 minutes of X-Amz-Date
+
+
+def _redact(name: str, value: str) -> str:
+    lower = name.lower()
+    if lower == "x-amz-security-token":
+        return "<hidden>"
+    if lower == "authorization" and "Signature=" in value:
+        return value.split("Signature=", 1)[0] + "Signature=<hidden>"
+    return value
+
+
+@dataclass(frozen=True, repr=False)
+class RecordedRequest:
+    """A request exactly as the fake received it."""
+
+    method: str
+    path: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def __repr__(self) -> str:
+        shown = [(k, _redact(k, v)) for k, v in self.headers]
+        return f"RecordedRequest({self.method} {self.path}, headers={shown}, body={self.body!r})"
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header (case-insensitive), or None."""
+        lower = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lower), None)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What a handler receives: the operation, the endpoint and the request members."""
+
+    operation: str
+    endpoint_name: str
+    body: bytes
+    headers: Mapping[str, str] = field(repr=False)
+    """Request headers with lower-case names."""
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8."""
+        return self.body.decode("utf-8", "replace")
+
+    @property
+    def content_type(self) -> str | None:
+        """The ContentType member (its header depends on the operation)."""
+        if self.operation == "InvokeEndpointAsync":
+            return self.headers.get("x-amzn-sagemaker-content-type")
+        return self.headers.get("content-type")
+
+    @property
+    def accept(self) -> str | None:
+        """The Accept member (its header depends on the operation)."""
+        if self.operation == "InvokeEndpoint":
+            return self.headers.get("accept")
+        return self.headers.get("x-amzn-sagemaker-accept")
+
+    def member(self, header: str) -> str | None:
+        """Any other member by its header name, e.g. ``X-Amzn-SageMaker-Session-Id``."""
+        return self.headers.get(header.lower())
+
+    @property
+    def custom_attributes(self) -> str | None:
+        """The CustomAttributes member."""
+        return self.member("X-Amzn-SageMaker-Custom-Attributes")
+
+    @property
+    def session_id(self) -> str | None:
+        """The SessionId member."""
+        return self.member("X-Amzn-SageMaker-Session-Id")
+
+
+@dataclass
+class ModelResponse:
+    """A handler's answer with response members; a bare bytes/str/JSON value also works."""
+
+    body: bytes | str | Any = b""
+    content_type: str | None = None
+    custom_attributes: str | None = None
+    new_session_id: str | None = None
+    closed_session_id: str | None = None
+    invoked_production_variant: str | None = None
+
+
+class ModelFailure(Exception):
+    """Raise in a handler: the container failed, so the service answers 424 ModelError."""
+
+    def __init__(
+        self,
+        original_status_code: int = 500,
+        original_message: str = "internal error",
+        *,
+        log_stream_arn: str | None = None,
+    ) -> None:
+        super().__init__(original_message)
+        self.original_status_code = original_status_code
+        self.original_message = original_message
+        self.log_stream_arn = log_stream_arn
+
+
+class ServiceFailure(Exception):
+    """Raise in a handler: the service answers with this error (status, code, message)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str = "",
+        *,
+        fields: Mapping[str, Any] | None = None,
+        headers: Sequence[tuple[str, str]] = (),
+        raw_body: bytes | None = None,
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = dict(fields or {})
+        self.headers = list(headers)
+        self.raw_body = raw_body
+
+
+@dataclass
+class FakeResponse:
+    """An HTTP response from the fake: a status, headers and a body (bytes or an async stream)."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes | AsyncIterator[bytes] = b""
+
+
+Handler: TypeAlias = Callable[[Invocation], Any]
+
+
+def _json_error(
+    status: int, code: str, message: str, request_id: str, fields: Mapping[str, Any] | None = None
+) -> FakeResponse:
+    payload: dict[str, Any] = {"message": message} if message else {}
+    payload.update(fields or {})
+    return FakeResponse(
+        status,
+        [
+            ("Content-Type", "application/json"),
+            ("x-amzn-RequestId", request_id),
+            ("x-amzn-ErrorType", f"{code}:http://internal.amazon.com/coral/com.amazon.sagemaker/"),
+        ],
+        json.dumps(payload).encode(),
+    )
+
+
+def _encode_body(value: Any) -> tuple[bytes, str]:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value), "application/octet-stream"
+    if isinstance(value, str):
+        return value.encode("utf-8"), "text/plain; charset=utf-8"
+    return json.dumps(value).encode("utf-8"), "application/json"
+
+
+class FakeSageMakerRuntime:
+    """An in-memory SageMaker Runtime: register endpoints with handlers, then call it.
+
+    ``verify_signatures`` (default on) rejects requests whose SigV4 signature, key, scope or
+    clock is wrong, with the error codes the real service uses.
+    """
+
+    def __init__(
+        self,
+        *,
+        region: str = "us-east-1",
+        credentials: Credentials = TEST_CREDENTIALS,
+        verify_signatures: bool = True,
+        account_id: str = "123456789012",
+    ) -> None:
+        self.region = region
+        self.credentials = credentials
+        self.verify_signatures = verify_signatures
+        self.account_id = account_id
+        self.requests: list[RecordedRequest] = []
+        self._handlers: dict[str, tuple[Handler, str]] = {}
+
+    def add_endpoint(
+        self, name: str, handler: Handler | None = None, *, variant: str = "AllTraffic"
+    ) -> None:
+        """Serve ``name`` with ``handler`` (default: echo the body back)."""
+        self._handlers[name] = (handler or _echo, variant)
+
+    def endpoint(self, name: str, *, variant: str = "AllTraffic") -> Callable[[Handler], Handler]:
+        """Decorator form of ``add_endpoint``."""
+
+        def register(handler: Handler) -> Handler:
+            self.add_endpoint(name, handler, variant=variant)
+            return handler
+
+        return register
+
+    def transport(self) -> Any:
+        """An in-process ``httpx.AsyncBaseTransport`` answering from this fake."""
+        from ._transport import FakeTransport
+
+        return FakeTransport(self)
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Any:
+        """A real HTTP/1.1 server on loopback (a context manager; ``.url`` once started)."""
+        from ._server import LoopbackServer
+
+        return LoopbackServer(self, host=host, port=port)
+
+    def client(self, *, endpoint_url: str | None = None, **kwargs: Any) -> Any:
+        """A ``SageMakerRuntimeClient`` bound to this fake (in-process unless a URL is given)."""
+        import httpx
+
+        from .._client import SageMakerRuntimeClient
+
+        kwargs.setdefault("region", self.region)
+        kwargs.setdefault("credentials", self.credentials)
+        if endpoint_url is None:
+            kwargs.setdefault("http_client", httpx.AsyncClient(transport=self.transport()))
+            endpoint_url = "http://sagemaker.fake"
+        return SageMakerRuntimeClient(endpoint_url=endpoint_url, **kwargs)
+
+    async def handle(
+        self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes
+    ) -> FakeResponse:
+        """Answer one HTTP request as the service would."""
+        recorded = RecordedRequest(method, target, tuple(headers), body)
+        self.requests.append(recorded)
+        request_id = str(uuid.uuid4())
+        lower = {k.lower(): v for k, v in headers}
+        if self.verify_signatures:
+            failure = self._check_signature(method, target, headers, lower, body)
+            if failure is not None:
+                return _json_error(failure[0], failure[1], failure[2], request_id)
+        parts = target.split("?", 1)[0].split("/")
+        if method != "POST" or len(parts) != 4 or parts[1] != "endpoints":
+            return _json_error(404, "UnknownOperationException", "", request_id)
+        name, suffix = unquote(parts[2]), parts[3]
+        operation = _OPERATIONS.get(suffix)
+        if operation is None:
+            return _json_error(404, "UnknownOperationException", "", request_id)
+        entry = self._handlers.get(name)
+        if entry is None:
+            message = f"Endpoint {name} of account {self.account_id} not found."
+            return _json_error(400, "ValidationError", message, request_id)
+        handler, variant = entry
+        invocation = Invocation(operation, name, body, lower)
+        try:
+            answer = handler(invocation)
+            if inspect.isawaitable(answer):
+                answer = await answer
+        except ModelFailure as failure:
+            message = (
+                f"Received {'server' if failure.original_status_code >= 500 else 'client'} error "
+                f"({failure.original_status_code}) from primary with message "
+                f'"{failure.original_message}". See https://example.invalid/cloudwatch '
+                f"in account {self.account_id} for more information."
+            )
+            fields: dict[str, Any] = {
+                "OriginalStatusCode": failure.original_status_code,
+                "OriginalMessage": failure.original_message,
+            }
+            if failure.log_stream_arn:
+                fields["LogStreamArn"] = failure.log_stream_arn
+            return _json_error(424, "ModelError", message, request_id, fields)
+        except ServiceFailure as failure:
+            if failure.raw_body is not None:
+                return FakeResponse(
+                    failure.status,
+                    [("x-amzn-RequestId", request_id), *failure.headers],
+                    failure.raw_body,
+                )
+            response = _json_error(
+                failure.status, failure.code, failure.message, request_id, failure.fields
+            )
+            response.headers.extend(failure.headers)
+            return response
+        return self._success(answer, variant, request_id)
+
+    def _success(self, answer: Any, variant: str, request_id: str) -> FakeResponse:
+        if not isinstance(answer, ModelResponse):
+            answer = ModelResponse(answer)
+        body, default_type = _encode_body(answer.body)
+        headers = [
+            ("Content-Type", answer.content_type or default_type),
+            ("x-amzn-RequestId", request_id),
+            ("x-Amzn-Invoked-Production-Variant", answer.invoked_production_variant or variant),
+        ]
+        for header, value in (
+            ("X-Amzn-SageMaker-Custom-Attributes", answer.custom_attributes),
+            ("X-Amzn-SageMaker-New-Session-Id", answer.new_session_id),
+            ("X-Amzn-SageMaker-Closed-Session-Id", answer.closed_session_id),
+        ):
+            if value is not None:
+                headers.append((header, value))
+        return FakeResponse(200, headers, body)
+
+    def _check_signature(
+        self,
+        method: str,
+        target: str,
+        headers: Sequence[tuple[str, str]],
+        lower: Mapping[str, str],
+        body: bytes,
+    ) -> tuple[int, str, str] | None:
+        auth = lower.get("authorization")
+        if not auth:
+            return 403, "MissingAuthenticationToken", "Missing Authentication Token"
+        try:
+            algorithm, rest = auth.split(" ", 1)
+            fields = dict(part.strip().split("=", 1) for part in rest.split(","))
+            access_key, date, region, service, terminal = fields["Credential"].split("/")
+            signed_names = fields["SignedHeaders"].split(";")
+            signature = fields["Signature"]
+            amz_date = lower["x-amz-date"]
+            when = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        except (ValueError, KeyError):
+            return 403, "IncompleteSignature", "Authorization header requires well-formed fields"
+        if algorithm != "AWS4-HMAC-SHA256" or terminal != "aws4_request":
+            return 403, "IncompleteSignature", "Unsupported signature algorithm or scope"
+        if access_key != self.credentials.access_key_id:
+            return 403, "UnrecognizedClientException", "The security token included is invalid."
+        if (region, service, date) != (self.region, "sagemaker", amz_date[:8]):
+            return (
+                403,
+                "InvalidSignatureException",
+                f"Credential should be scoped to a valid region and service 'sagemaker', "
+                f"and date {amz_date[:8]}",
+            )
+        if abs(when.timestamp() - time.time()) > _MAX_SKEW_S:
+            return 400, "RequestExpired", "Signature expired: the request time is too skewed"
+        if "host" not in signed_names:
+            return 403, "InvalidSignatureException", "'Host' must be a signed header"
+        token = lower.get("x-amz-security-token")
+        if (token or None) != self.credentials.session_token:
+            return 403, "UnrecognizedClientException", "The security token included is invalid."
+        values: list[tuple[str, str]] = []
+        for name in signed_names:
+            if name in ("x-amz-date", "x-amz-security-token"):
+                continue
+            found = [v for k, v in headers if k.lower() == name]
+            if not found:
+                return 403, "InvalidSignatureException", f"Signed header {name!r} is missing"
+            values.extend((name, value) for value in found)
+        path, _, query = target.partition("?")
+        expected = sign_headers(
+            method=method,
+            path=path,
+            headers=values,
+            payload_hash=sha256_hex(body),
+            access_key=access_key,
+            secret_key=self.credentials.secret_access_key,
+            session_token=token if "x-amz-security-token" in signed_names else None,
+            region=region,
+            service=service,
+            now=when,
+            query=parse_query(query),
+        )
+        expected_auth = dict(expected).get("Authorization", "")
+        expected_sig = expected_auth.rsplit("Signature=", 1)[-1]
+        if not hmac.compare_digest(expected_sig, signature):
+            _, expected_names = canonical_headers(values)
+            return (
+                403,
+                "InvalidSignatureException",
+                "The request signature we calculated does not match the signature you provided. "
+                f"Check your AWS Secret Access Key and signing method. (signed headers we "
+                f"used: {expected_names})",
+            )
+        return None
+
+
+def _echo(invocation: Invocation) -> ModelResponse:
+    return ModelResponse(
+        invocation.body, content_type=invocation.content_type or "application/octet-stream"
+    )

@@ -1,0 +1,19 @@
+"""Shared fixtures: where the external AWS test vectors live, and the async backends."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+_DEFAULT_VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors"
+VECTORS: Path = Path(os.environ.get("SAGEMAKER_RT_VECTORS", str(_DEFAULT_VECTORS)))
+
+
+@pytest.fixture(scope="session")
+def vectors_dir() -> Path:
+    """The ../shared/vectors tree (AWS event-stream and SigV4 suites); skips when it is absent."""
+    if not VECTORS.is_dir():
+        pytest.skip(f"external test vectors not found at {VECTORS}")
+    return VECTORS

@@ -1,0 +1,183 @@
+"""Both HTTP engines honour the same limits and deadlines, and fail with the same typed errors."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+import sagemaker_rt_async as sm
+from sagemaker_rt_async._transport import translate
+from sagemaker_rt_async.testing import FakeSageMakerRuntime, Invocation, LoopbackServer
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["aiohttp", "httpx"])
+def transport(request: pytest.FixtureRequest, anyio_backend: str) -> str:
+    """Each engine; aiohttp only exists on asyncio (trio + aiohttp is tested as an error)."""
+    if request.param == "aiohttp" and anyio_backend != "asyncio":
+        pytest.skip("the aiohttp engine runs on asyncio only")
+    return str(request.param)
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    """A loopback fake with an endpoint that sleeps as long as the body says."""
+    fake = FakeSageMakerRuntime()
+
+    async def slow(inv: Invocation) -> bytes:
+        import asyncio  # the server thread always runs asyncio
+
+        await asyncio.sleep(float(inv.body or b"0"))
+        return b"done"
+
+    fake.add_endpoint("slow", slow)
+    with fake.serve() as srv:
+        yield srv
+
+
+async def _until(condition: Any, timeout: float = 5.0) -> None:
+    with anyio.fail_after(timeout):
+        while not condition():
+            await anyio.sleep(0.01)
+
+
+async def test_max_connections_bounds_sockets(server: LoopbackServer, transport: str) -> None:
+    """max_connections=2: six concurrent calls all succeed over at most two sockets."""
+    peak = 0
+
+    async def watch() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, server.open_connections)
+            await anyio.sleep(0.005)
+
+    async with server.fake.client(
+        endpoint_url=server.url, transport=transport, max_connections=2
+    ) as rt:
+        results: list[bytes] = []
+
+        async def call() -> None:
+            results.append((await rt.invoke_endpoint("slow", b"0.1")).body)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch)
+            async with anyio.create_task_group() as calls:
+                for _ in range(6):
+                    calls.start_soon(call)
+            tg.cancel_scope.cancel()
+    assert results == [b"done"] * 6
+    assert 1 <= peak <= 2
+    assert server.total_connections <= 2
+    await _until(lambda: server.open_connections == 0)
+
+
+async def test_read_timeout(server: LoopbackServer, transport: str) -> None:
+    """A model slower than the read deadline raises RequestTimeout(timeout='read')."""
+    async with server.fake.client(endpoint_url=server.url, transport=transport) as rt:
+        with pytest.raises(sm.RequestTimeout) as info:
+            await rt.invoke_endpoint("slow", b"2", timeout=sm.Timeout(read=0.2))
+        assert info.value.timeout == "read"
+        assert info.value.request_sent is True
+        assert not info.value.retryable  # inference may have run: never assumed safe
+        assert isinstance(info.value.__cause__, httpx.HTTPError | Exception)
+        # The client stays usable after a timeout.
+        assert (await rt.invoke_endpoint("slow", b"0")).body == b"done"
+
+
+async def test_per_call_timeout_overrides_client(server: LoopbackServer, transport: str) -> None:
+    """A generous per-call timeout wins over a tight client default, and vice versa."""
+    async with server.fake.client(
+        endpoint_url=server.url, transport=transport, timeout=sm.Timeout(read=0.1)
+    ) as rt:
+        r = await rt.invoke_endpoint("slow", b"0.3", timeout=5)
+        assert r.body == b"done"
+        with pytest.raises(sm.RequestTimeout):
+            await rt.invoke_endpoint("slow", b"0.3")
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_connection_refused(transport: str) -> None:
+    """Nothing listening: TransportError with request_sent=False (so a retry would be safe)."""
+    fake = FakeSageMakerRuntime()
+    url = f"http://127.0.0.1:{_closed_port()}"
+    async with fake.client(endpoint_url=url, transport=transport) as rt:
+        with pytest.raises(sm.TransportError) as info:
+            await rt.invoke_endpoint("ep", b"x")
+    assert info.value.request_sent is False
+    assert info.value.retryable
+    assert "could not connect" in str(info.value)
+
+
+async def test_server_closes_without_answer(transport: str) -> None:
+    """A server that reads the request and hangs up: TransportError, request_sent=True."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def serve_once() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.close()
+
+    fake = FakeSageMakerRuntime()
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(anyio.to_thread.run_sync, serve_once)
+            async with fake.client(
+                endpoint_url=f"http://127.0.0.1:{port}", transport=transport
+            ) as rt:
+                with pytest.raises(sm.TransportError) as info:
+                    await rt.invoke_endpoint("ep", b"x", timeout=5)
+    finally:
+        listener.close()
+    assert info.value.request_sent is True
+    assert not isinstance(info.value, sm.RequestTimeout)
+
+
+async def test_translate_classifies_httpx_native_errors() -> None:
+    """httpx's own exceptions map to our classes with the right phase and retry safety."""
+    req = httpx.Request("POST", "http://x")
+    cases: list[tuple[Exception, type[sm.TransportError], str | None, bool]] = [
+        (httpx.ConnectError("refused", request=req), sm.TransportError, None, False),
+        (httpx.ConnectTimeout("slow", request=req), sm.RequestTimeout, "connect", False),
+        (httpx.PoolTimeout("full", request=req), sm.RequestTimeout, "pool", False),
+        (httpx.ReadTimeout("slow", request=req), sm.RequestTimeout, "read", True),
+        (httpx.WriteTimeout("slow", request=req), sm.RequestTimeout, "write", True),
+        (httpx.ReadError("reset", request=req), sm.TransportError, None, True),
+        (httpx.RemoteProtocolError("bad", request=req), sm.TransportError, None, True),
+    ]
+    for exc, cls, phase, sent in cases:
+        err = translate(exc, where="op")
+        assert type(err) is cls, exc
+        assert err.request_sent is sent, exc
+        if phase is not None:
+            assert isinstance(err, sm.RequestTimeout) and err.timeout == phase
+
+
+async def test_translate_looks_through_httpx_aiohttp_mapping() -> None:
+    """httpx-aiohttp calls a server disconnect ConnectTimeout; the aiohttp cause decides."""
+    import aiohttp
+
+    disconnect = httpx.ConnectTimeout("Server disconnected")
+    disconnect.__cause__ = aiohttp.ServerDisconnectedError()
+    err = translate(disconnect, where="op")
+    assert type(err) is sm.TransportError
+    assert err.request_sent is True
+
+    timeout = httpx.ConnectTimeout("x")
+    timeout.__cause__ = aiohttp.ConnectionTimeoutError()
+    err = translate(timeout, where="op")
+    assert isinstance(err, sm.RequestTimeout) and err.timeout == "connect"
+    assert err.request_sent is False
