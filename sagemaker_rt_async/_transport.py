@@ -143,6 +143,9 @@ def transport_errors(where: str) -> Iterator[None]:
     try:
         yield
     except (httpx.HTTPError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-        if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
+        if isinstance(exc, httpx.UnsupportedProtocol):
             raise ParamValidationError("endpoint_url", _describe(exc)) from exc
+        if isinstance(exc, httpx.LocalProtocolError):
+            # Validation keeps members well-formed; this is a header a lent client added.
+            raise ParamValidationError("request", _describe(exc)) from exc
         raise translate(exc, where=where) from exc

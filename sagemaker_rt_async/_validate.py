@@ -70,7 +70,9 @@ def header_text(param: str, value: object, max_len: int = 1024) -> str:
         raise ParamValidationError(
             param, "must be printable US-ASCII without control characters (no CR/LF)"
         )
-    return text
+    # HTTP drops whitespace around a field value on receipt and SigV4 trims it, so stripping
+    # it here changes nothing the service sees; httpx (h11) refuses to send it at all.
+    return text.strip(" \t")
 
 
 def printable(param: str, value: object, max_len: int) -> str:
@@ -82,7 +84,7 @@ def printable(param: str, value: object, max_len: int) -> str:
             param,
             "must start with a visible character and contain only printable US-ASCII",
         )
-    return text
+    return text.rstrip(" ")  # trailing spaces never reach the service (see header_text)
 
 
 def session_id(param: str, value: object, *, allow_new: bool) -> str:

@@ -17,3 +17,11 @@ def vectors_dir() -> Path:
     if not VECTORS.is_dir():
         pytest.skip(f"external test vectors not found at {VECTORS}")
     return VECTORS
+
+
+@pytest.fixture(params=["aiohttp", "httpx"])
+def transport(request: pytest.FixtureRequest, anyio_backend: str) -> str:
+    """Each HTTP engine of the client; aiohttp runs on asyncio only (trio + aiohttp is an error)."""
+    if request.param == "aiohttp" and anyio_backend != "asyncio":
+        pytest.skip("the aiohttp engine runs on asyncio only")
+    return str(request.param)

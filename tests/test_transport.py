@@ -17,14 +17,6 @@ from sagemaker_rt_async.testing import FakeSageMakerRuntime, Invocation, Loopbac
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["aiohttp", "httpx"])
-def transport(request: pytest.FixtureRequest, anyio_backend: str) -> str:
-    """Each engine; aiohttp only exists on asyncio (trio + aiohttp is tested as an error)."""
-    if request.param == "aiohttp" and anyio_backend != "asyncio":
-        pytest.skip("the aiohttp engine runs on asyncio only")
-    return str(request.param)
-
-
 @pytest.fixture
 def server() -> Iterator[LoopbackServer]:
     """A loopback fake with an endpoint that sleeps as long as the body says."""
