@@ -18,8 +18,9 @@ from ._credentials import CredentialResolver, DefaultChain, env_region, resolver
 from ._endpoints import ResolvedEndpoint, encode_label, operation_url, resolve_endpoint
 from ._errors import ClientClosedError, ParamValidationError, error_from_response
 from ._models import Credentials, InvokeEndpointResult, Timeout
-from ._operations import INVOKE_ENDPOINT, Operation
+from ._operations import INVOKE_ENDPOINT, INVOKE_ENDPOINT_STREAM, Operation
 from ._sigv4 import sha256_hex, sign_headers
+from ._streaming import ResponseStream
 from ._transport import TransportName, make_http_client, timeout_extension, transport_errors
 from ._version import __version__
 
@@ -33,6 +34,25 @@ _USER_AGENT = (
 # Error bodies are small JSON documents (Message <= 2048 characters); a larger one is cut so a
 # misbehaving proxy cannot make us buffer without bound.
 _MAX_ERROR_BODY = 64 * 1024
+_SLICE_ABOVE = 1024 * 1024
+_SLICE_SIZE = 256 * 1024
+
+
+class _BodySlices:
+    """A request body handed to the engine in slices (one pass; a class, not a generator)."""
+
+    def __init__(self, body: bytes) -> None:
+        self._view = memoryview(body)
+        self._pos = 0
+
+    def __aiter__(self) -> _BodySlices:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._pos >= len(self._view):
+            raise StopAsyncIteration
+        start, self._pos = self._pos, self._pos + _SLICE_SIZE
+        return bytes(self._view[start : self._pos])
 
 
 class SageMakerRuntimeClient:
@@ -217,11 +237,18 @@ class SageMakerRuntimeClient:
             ("amz-sdk-invocation-id", str(uuid.uuid4())),
             ("amz-sdk-request", "attempt=1; max=1"),
         ]
+        content: bytes | _BodySlices = body
+        if len(body) > _SLICE_ABOVE:
+            # aiohttp refuses to write more than 1 MiB of raw bytes in one go (it warns that
+            # this may block the loop); the same bytes in slices, with the Content-Length
+            # fixed, are identical on the wire and never chunk-encoded.
+            headers.append(("Content-Length", str(len(body))))
+            content = _BodySlices(body)
         return httpx.Request(
             "POST",
             url,
             headers=headers,
-            content=body,
+            content=content,
             extensions={"timeout": timeout_extension(timeout)},
         )
 
@@ -314,6 +341,63 @@ class SageMakerRuntimeClient:
             closed_session_id=h.get("X-Amzn-SageMaker-Closed-Session-Id"),
             request_id=h.get("x-amzn-RequestId"),
         )
+
+    def invoke_endpoint_with_response_stream(
+        self,
+        endpoint_name: str,
+        body: bytes | bytearray | memoryview | str | None = None,
+        *,
+        json: Any = None,
+        content_type: str | None = None,
+        accept: str | None = None,
+        custom_attributes: str | None = None,
+        target_variant: str | None = None,
+        target_container_hostname: str | None = None,
+        inference_id: str | None = None,
+        inference_component_name: str | None = None,
+        session_id: str | None = None,
+        prefix_aware_id: str | None = None,
+        timeout: Timeout | float | None = None,
+    ) -> ResponseStream:
+        """Call InvokeEndpointWithResponseStream; returns the stream (not a coroutine).
+
+        ``async with rt.invoke_endpoint_with_response_stream("llm", json=...) as stream:``
+        sends the request on entry (an error response, e.g. a 424 ModelError, raises there) and
+        ``async for part in stream`` yields each PayloadPart's bytes as it arrives; see
+        ``ResponseStream`` for ``lines()``, ``sse()``, ``json_lines()`` and ``tokens()``.
+        ``accept`` travels as ``X-Amzn-SageMaker-Accept``; ``session_id`` must be an existing
+        session (only ``invoke_endpoint`` opens one). The ``timeout.read`` deadline bounds the
+        gap between chunks, not the stream's total length. Arguments are validated here,
+        before anything is sent.
+        """
+        if self._closed:
+            raise ClientClosedError("this SageMakerRuntimeClient is closed")
+        payload, content_type = _payload(body, json, content_type, v.MAX_BODY_BYTES)
+        v.name("endpoint_name", endpoint_name)
+        member_headers = INVOKE_ENDPOINT_STREAM.headers(
+            {
+                "content_type": content_type,
+                "accept": accept,
+                "custom_attributes": custom_attributes,
+                "target_variant": target_variant,
+                "target_container_hostname": target_container_hostname,
+                "inference_id": inference_id,
+                "inference_component_name": inference_component_name,
+                "session_id": session_id,
+                "prefix_aware_id": prefix_aware_id,
+            }
+        )
+        deadline = self._timeout if timeout is None else Timeout.of(timeout)
+
+        async def send() -> httpx.Response:
+            request = await self._build_request(
+                INVOKE_ENDPOINT_STREAM, endpoint_name, member_headers, payload, deadline
+            )
+            _, http = await self._ready()
+            with transport_errors(f"{INVOKE_ENDPOINT_STREAM.name} {request.url.path}"):
+                return await http.send(request, stream=True)
+
+        return ResponseStream(send, operation=INVOKE_ENDPOINT_STREAM.name)
 
 
 def _payload(

@@ -89,12 +89,17 @@ class TransportError(SageMakerRuntimeError):
     """No HTTP response was received: the connection failed, broke, or timed out.
 
     ``request_sent`` is False when the request provably never left (a connect failure), which
-    is what makes a retry safe for a non-idempotent inference call.
+    is what makes a retry safe for a non-idempotent inference call. When a response stream
+    broke, ``request_id``, ``parts_received`` and ``bytes_received`` say how far it got.
     """
 
     def __init__(self, message: str, *, request_sent: bool = True) -> None:
         super().__init__(message)
         self.request_sent = request_sent
+        # Set when the connection broke in the middle of a response stream.
+        self.request_id: str | None = None
+        self.parts_received = 0
+        self.bytes_received = 0
 
     @property
     def retryable(self) -> bool:  # type: ignore[override]
@@ -346,7 +351,7 @@ def parse_error_body(status: int, body: bytes) -> tuple[dict[str, Any], bool]:
     stripped = body.strip()
     if status >= 500 and (not stripped or stripped.startswith(b"<html>")):
         return {}, True
-    if not stripped:
+    if not body:
         return {}, False
     try:
         parsed = json.loads(body.decode("utf-8"))
@@ -368,14 +373,12 @@ def error_from_response(
         message = _reason(status_code)
     else:
         raw_message = fields.get("message", fields.get("Message", ""))
-        message = raw_message if isinstance(raw_message, str) else str(raw_message)
-        raw_code: Any = (
-            _header(headers, "x-amzn-ErrorType")
-            or fields.get("code")
-            or fields.get("Code")
-            or fields.get("__type")
-            or str(status_code)
-        )
+        message = "" if raw_message is None else str(raw_message)
+        # Precedence by presence, not truthiness: botocore takes a present-but-empty code.
+        raw_code: Any = _header(headers, "x-amzn-ErrorType")
+        if raw_code is None:
+            key = next((k for k in ("code", "Code", "__type") if k in fields), None)
+            raw_code = fields[key] if key is not None else str(status_code)
         code = _sanitize_code(str(raw_code))
     stream_cls = _STREAM_CODES.get(code)
     if stream_cls is not None:

@@ -13,27 +13,37 @@ with fake.serve() as server:                         # a real server on 127.0.0.
 """
 
 from ._fake import (
+    RESET,
     TEST_CREDENTIALS,
     FakeResponse,
     FakeSageMakerRuntime,
+    InternalStreamFault,
     Invocation,
     ModelFailure,
     ModelResponse,
+    ModelStream,
+    ModelStreamFailure,
     RecordedRequest,
     ServiceFailure,
+    StreamFault,
 )
 from ._server import LoopbackServer
 from ._transport import FakeTransport
 
 __all__ = [
+    "RESET",
     "TEST_CREDENTIALS",
     "FakeResponse",
     "FakeSageMakerRuntime",
     "FakeTransport",
+    "InternalStreamFault",
     "Invocation",
     "LoopbackServer",
     "ModelFailure",
     "ModelResponse",
+    "ModelStream",
+    "ModelStreamFailure",
     "RecordedRequest",
     "ServiceFailure",
+    "StreamFault",
 ]

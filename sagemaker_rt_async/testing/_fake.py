@@ -20,18 +20,24 @@ from datetime import datetime, timezone
 from typing import Any, TypeAlias
 from urllib.parse import unquote
 
+from .._eventstream import error_message, exception_message, payload_part
 from .._models import Credentials
 from .._sigv4 import canonical_headers, parse_query, sha256_hex, sign_headers
 
 __all__ = [
+    "RESET",
     "TEST_CREDENTIALS",
     "FakeResponse",
     "FakeSageMakerRuntime",
+    "InternalStreamFault",
     "Invocation",
     "ModelFailure",
     "ModelResponse",
+    "ModelStream",
+    "ModelStreamFailure",
     "RecordedRequest",
     "ServiceFailure",
+    "StreamFault",
 ]
 
 TEST_CREDENTIALS = Credentials("AKIDFAKEEXAMPLE00001", "fake/secret/key/for/tests/only/0000000001")
@@ -171,13 +177,81 @@ class ServiceFailure(Exception):
         self.raw_body = raw_body
 
 
+class ModelStreamFailure(Exception):
+    """Raise while streaming: the stream ends with a ModelStreamError exception event."""
+
+    def __init__(self, message: str = "stream broken", *, error_code: str = "StreamBroken"):
+        super().__init__(message)
+        self.message = message
+        self.error_code = error_code
+
+
+class InternalStreamFault(Exception):
+    """Raise while streaming: the stream ends with an InternalStreamFailure exception event."""
+
+    def __init__(self, message: str = "internal stream failure") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class StreamFault:
+    """Yield from a streaming handler to break the wire: see the constructors."""
+
+    kind: str
+    data: bytes = b""
+
+    @classmethod
+    def corrupt_crc(cls, part: bytes | str) -> StreamFault:
+        """Send ``part`` as a PayloadPart whose message CRC is wrong."""
+        wire = bytearray(payload_part(_as_part(part)))
+        wire[-1] ^= 0xFF
+        return cls("raw", bytes(wire))
+
+    @classmethod
+    def truncate(cls, part: bytes | str) -> StreamFault:
+        """Send the first half of a PayloadPart message, then end the body cleanly."""
+        wire = payload_part(_as_part(part))
+        return cls("truncate", wire[: len(wire) // 2])
+
+    @classmethod
+    def reset(cls) -> StreamFault:
+        """Reset the connection (TCP RST on the loopback server; a ReadError in-process)."""
+        return cls("reset")
+
+    @classmethod
+    def error(cls, code: str, message: str) -> StreamFault:
+        """Send a ``:message-type error`` message (an unmodeled service error)."""
+        return cls("raw", error_message(code, message))
+
+    @classmethod
+    def raw(cls, wire: bytes) -> StreamFault:
+        """Send these bytes as they are (e.g. an event of an unknown type)."""
+        return cls("raw", wire)
+
+
+@dataclass
+class ModelStream:
+    """A streaming handler's answer with response members (parts: any (async) iterable)."""
+
+    parts: Any
+    content_type: str | None = None
+    custom_attributes: str | None = None
+    invoked_production_variant: str | None = None
+
+
+RESET = object()
+"""In a FakeResponse body stream: reset the connection here."""
+
+
 @dataclass
 class FakeResponse:
     """An HTTP response from the fake: a status, headers and a body (bytes or an async stream)."""
 
     status: int
     headers: list[tuple[str, str]]
-    body: bytes | AsyncIterator[bytes] = b""
+    body: bytes | AsyncIterator[bytes | object] = b""
+    """Bytes, or an async iterator of wire chunks (the ``RESET`` sentinel resets the socket)."""
 
 
 Handler: TypeAlias = Callable[[Invocation], Any]
@@ -197,6 +271,40 @@ def _json_error(
         ],
         json.dumps(payload).encode(),
     )
+
+
+def _as_part(value: Any) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return (json.dumps(value) + "\n").encode("utf-8")
+
+
+class _SyncParts:
+    """A sync iterable as an async iterator (a class, so closing it strands no generator)."""
+
+    def __init__(self, parts: Any) -> None:
+        self._it = iter(parts)
+
+    def __aiter__(self) -> _SyncParts:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return next(self._it)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+
+def _iterate(parts: Any) -> AsyncIterator[Any]:
+    # The handler's own async iterator is used as it is: wrapping an async generator in
+    # another one would leave it suspended for the GC when the wrapper is closed.
+    if isinstance(parts, bytes | bytearray | memoryview | str | dict):
+        return _SyncParts([parts])
+    if hasattr(parts, "__aiter__"):
+        return parts.__aiter__()  # type: ignore[no-any-return]
+    return _SyncParts(parts)
 
 
 def _encode_body(value: Any) -> tuple[bytes, str]:
@@ -227,6 +335,8 @@ class FakeSageMakerRuntime:
         self.verify_signatures = verify_signatures
         self.account_id = account_id
         self.requests: list[RecordedRequest] = []
+        self.streams_started = 0
+        """Response streams the fake has begun sending."""
         self._handlers: dict[str, tuple[Handler, str]] = {}
 
     def add_endpoint(
@@ -298,6 +408,10 @@ class FakeSageMakerRuntime:
             answer = handler(invocation)
             if inspect.isawaitable(answer):
                 answer = await answer
+            if operation == "InvokeEndpointWithResponseStream":
+                return await self._stream(answer, variant, request_id)
+            if isinstance(answer, ModelStream) or _is_part_iterable(answer):
+                answer = await _join(answer)
         except ModelFailure as failure:
             message = (
                 f"Received {'server' if failure.original_status_code >= 500 else 'client'} error "
@@ -325,6 +439,26 @@ class FakeSageMakerRuntime:
             response.headers.extend(failure.headers)
             return response
         return self._success(answer, variant, request_id)
+
+    async def _stream(self, answer: Any, variant: str, request_id: str) -> FakeResponse:
+        stream = answer if isinstance(answer, ModelStream) else ModelStream(answer)
+        items = _iterate(stream.parts)
+        # The first part is awaited before the status is chosen, as the service does: a model
+        # that fails before producing anything gets an HTTP error, not a 200 stream.
+        try:
+            first = await items.__anext__()
+        except StopAsyncIteration:
+            first = None
+        headers = [
+            ("Content-Type", "application/vnd.amazon.eventstream"),
+            ("x-amzn-RequestId", request_id),
+            ("X-Amzn-SageMaker-Content-Type", stream.content_type or "application/octet-stream"),
+            ("x-Amzn-Invoked-Production-Variant", stream.invoked_production_variant or variant),
+        ]
+        if stream.custom_attributes is not None:
+            headers.append(("X-Amzn-SageMaker-Custom-Attributes", stream.custom_attributes))
+        self.streams_started += 1
+        return FakeResponse(200, headers, _wire(first, items))
 
     def _success(self, answer: Any, variant: str, request_id: str) -> FakeResponse:
         if not isinstance(answer, ModelResponse):
@@ -423,3 +557,61 @@ def _echo(invocation: Invocation) -> ModelResponse:
     return ModelResponse(
         invocation.body, content_type=invocation.content_type or "application/octet-stream"
     )
+
+
+def _is_part_iterable(value: Any) -> bool:
+    return hasattr(value, "__aiter__") or (
+        hasattr(value, "__iter__") and not isinstance(value, bytes | bytearray | str | dict)
+    )
+
+
+async def _join(answer: Any) -> ModelResponse:
+    stream = answer if isinstance(answer, ModelStream) else ModelStream(answer)
+    body = bytearray()
+    items = _iterate(stream.parts)
+    try:
+        async for item in items:
+            if not isinstance(item, StreamFault):
+                body += _as_part(item)
+    finally:
+        closer = getattr(items, "aclose", None)
+        if closer is not None:
+            await closer()
+    return ModelResponse(
+        bytes(body),
+        content_type=stream.content_type,
+        custom_attributes=stream.custom_attributes,
+        invoked_production_variant=stream.invoked_production_variant,
+    )
+
+
+async def _wire(first: Any, items: AsyncIterator[Any]) -> AsyncIterator[bytes | object]:
+    """Encode a handler's parts as event-stream messages, applying faults on the way."""
+    pending = first
+    try:
+        while pending is not None:
+            item, pending = pending, None
+            if isinstance(item, StreamFault):
+                if item.kind == "reset":
+                    yield RESET
+                    return
+                yield item.data
+                if item.kind == "truncate":
+                    return
+            else:
+                yield payload_part(_as_part(item))
+            try:
+                pending = await items.__anext__()
+            except StopAsyncIteration:
+                return
+    except ModelStreamFailure as failure:
+        body = {"Message": failure.message, "ErrorCode": failure.error_code}
+        yield exception_message("ModelStreamError", json.dumps(body).encode())
+    except InternalStreamFault as fault:
+        yield exception_message(
+            "InternalStreamFailure", json.dumps({"Message": fault.message}).encode()
+        )
+    finally:
+        closer = getattr(items, "aclose", None)
+        if closer is not None:
+            await closer()

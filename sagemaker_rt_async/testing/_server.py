@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 import threading
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -169,10 +171,21 @@ class LoopbackServer:
         return conn.our_state is h11.DONE and conn.their_state is h11.DONE
 
     async def _stream(
-        self, conn: h11.Connection, writer: asyncio.StreamWriter, body: AsyncIterator[bytes]
+        self,
+        conn: h11.Connection,
+        writer: asyncio.StreamWriter,
+        body: AsyncIterator[bytes | object],
     ) -> None:
         try:
             async for chunk in body:
+                if not isinstance(chunk, bytes):  # the RESET sentinel
+                    sock = writer.get_extra_info("socket")
+                    if sock is not None:  # linger 0: close() sends RST instead of FIN
+                        sock.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
+                    writer.transport.abort()
+                    raise ConnectionResetError("reset by the fake (StreamFault.reset)")
                 if chunk:
                     writer.write(conn.send(h11.Data(data=chunk)))
                     await writer.drain()

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 class _Stream(httpx.AsyncByteStream):
-    def __init__(self, owner: FakeTransport, body: bytes | AsyncIterator[bytes]) -> None:
+    def __init__(self, owner: FakeTransport, body: bytes | AsyncIterator[bytes | object]) -> None:
         self._owner = owner
         self._body = body
         self._closed = False
@@ -32,6 +32,8 @@ class _Stream(httpx.AsyncByteStream):
             return
         async for chunk in self._body:
             await anyio.lowlevel.checkpoint()  # a real await point between chunks, as on a socket
+            if not isinstance(chunk, bytes):  # the RESET sentinel: what a reset socket raises
+                raise httpx.ReadError("[Errno 104] Connection reset by peer (fake)")
             yield chunk
 
     async def aclose(self) -> None:

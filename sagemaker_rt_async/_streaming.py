@@ -1,0 +1,370 @@
+"""The response stream of InvokeEndpointWithResponseStream: open, iterate, always close.
+
+``ResponseStream`` is both an async context manager and an async iterator of PayloadPart bytes.
+Iteration is a plain ``__anext__`` over the sans-IO event-stream decoder, not an async
+generator: a ``break``, an exception or a cancellation then leaves nothing for the garbage
+collector to finalize, and the response is closed deterministically (on exit from ``async with``,
+on exhaustion, on any error, and on cancellation of a direct iteration).
+
+The framing helpers (``lines()``, ``sse()``, ``json_lines()``, ``tokens()``) are iterators of the
+same kind layered on the parts: each feeds the incremental decoders of ``_framing`` and flushes
+them at the end of the stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from types import TracebackType
+from typing import Any, Generic, Protocol, TypeVar
+
+import anyio
+import httpx
+
+from ._errors import (
+    InternalStreamFailure,
+    ModelStreamError,
+    StreamError,
+    error_from_response,
+)
+from ._eventstream import EventStreamDecoder, EventStreamMessage
+from ._framing import (
+    ContainerError,
+    JSONLinesDecoder,
+    LineDecoder,
+    SSEDecoder,
+    SSEEvent,
+    Token,
+    TokenDecoder,
+)
+from ._transport import translate
+
+__all__ = ["ResponseStream"]
+
+_T = TypeVar("_T")
+
+# An error response before the stream starts is a small JSON document; cap what we buffer.
+_MAX_ERROR_BODY = 64 * 1024
+# Closing must finish even when the surrounding scope is being cancelled.
+_CLOSE_TIMEOUT_S = 5.0
+# A closed stream ends within a chunk or two (what the engine had already buffered).
+_MAX_DRAIN_CHUNKS = 64
+
+
+async def _finish(raw: AsyncIterator[bytes]) -> None:
+    """Run a chain of async generators over a *closed* stream to its end, then close it.
+
+    httpx and the transports stack async generators (``BoundAsyncStream.__aiter__`` over the
+    transport's ``__aiter__``). ``aclose()`` on the outer one leaves the inner ones suspended
+    for the garbage collector (trio warns; nothing may rely on GC). Once the response is
+    closed, the next read ends or fails at the bottom and unwinds every level normally.
+    """
+    with contextlib.suppress(Exception):
+        for _ in range(_MAX_DRAIN_CHUNKS):
+            await raw.__anext__()
+    closer = getattr(raw, "aclose", None)
+    if closer is not None:
+        with contextlib.suppress(Exception):
+            await closer()
+
+
+class _Incremental(Protocol[_T]):
+    def feed(self, data: bytes) -> list[_T]: ...
+
+    def close(self) -> list[_T]: ...
+
+
+class ResponseStream:
+    """The answer of InvokeEndpointWithResponseStream.
+
+    Use ``async with rt.invoke_endpoint_with_response_stream(...) as stream:`` then
+    ``async for part in stream`` (bytes of each PayloadPart as it arrives), or one of the
+    framings: ``stream.lines()``, ``stream.sse()``, ``stream.json_lines()``,
+    ``stream.tokens(format=...)``. Iterating without ``async with`` works too: the request is
+    sent on the first ``__anext__`` and the response closes itself at the end or on error.
+
+    Once a part has been handed out, nothing is retried: an in-stream failure raises
+    ``ModelStreamError`` / ``InternalStreamFailure`` / ``EventStreamProtocolError`` /
+    ``TransportError`` after the parts before it were delivered.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[], Awaitable[httpx.Response]],
+        *,
+        operation: str,
+    ) -> None:
+        self._send = send
+        self._operation = operation
+        self._response: httpx.Response | None = None
+        self._raw: AsyncIterator[bytes] | None = None
+        self._decoder = EventStreamDecoder()
+        self._pending: deque[bytes] = deque()
+        self._opened = False
+        self._finished = False
+        self._closed = False
+        self._error: StreamError | None = None  # raised once the parts before it are handed out
+        self.content_type: str | None = None
+        """The model's MIME type (``X-Amzn-SageMaker-Content-Type``)."""
+        self.invoked_production_variant: str | None = None
+        """The production variant that served the request."""
+        self.custom_attributes: str | None = None
+        """``X-Amzn-SageMaker-Custom-Attributes`` from the container."""
+        self.request_id: str | None = None
+        """``x-amzn-RequestId`` of the call."""
+        self.parts_received = 0
+        """PayloadParts handed out so far."""
+        self.bytes_received = 0
+        """Payload bytes handed out so far."""
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open" if self._opened else "not sent"
+        return (
+            f"<ResponseStream {state} request_id={self.request_id} "
+            f"parts={self.parts_received} bytes={self.bytes_received}>"
+        )
+
+    @property
+    def closed(self) -> bool:
+        """True once the response has been closed (the connection is back in the pool)."""
+        return self._closed
+
+    async def __aenter__(self) -> ResponseStream:
+        """Send the request and read the status; error responses raise here."""
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the response, whatever happened inside the block."""
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the response and return the connection. Safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        self._finished = True
+        raw, self._raw = self._raw, None
+        response, self._response = self._response, None
+        # Shielded: a cancelled caller must still give the connection back. Closing a broken
+        # stream may itself fail (a reset socket); the connection is discarded either way.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT_S):
+            if response is not None:
+                with contextlib.suppress(Exception):
+                    await response.aclose()
+            if raw is not None:
+                await _finish(raw)
+
+    async def _open(self) -> None:
+        if self._opened:
+            if self._closed:
+                raise StreamError("this response stream is closed", request_id=self.request_id)
+            return
+        self._opened = True
+        try:
+            response = await self._send()
+        except BaseException:
+            self._closed = self._finished = True
+            raise
+        self._response = response
+        h = response.headers
+        self.request_id = h.get("x-amzn-RequestId")
+        if response.status_code >= 300:
+            try:
+                body = await self._read_error_body(response)
+            finally:
+                await self.aclose()
+            raise error_from_response(response.status_code, h, body)
+        self.content_type = h.get("X-Amzn-SageMaker-Content-Type")
+        self.invoked_production_variant = h.get("x-Amzn-Invoked-Production-Variant")
+        self.custom_attributes = h.get("X-Amzn-SageMaker-Custom-Attributes")
+        self._raw = response.stream.__aiter__()  # type: ignore[union-attr]
+
+    async def _read_error_body(self, response: httpx.Response) -> bytes:
+        buf = bytearray()
+        try:
+            async for chunk in response.aiter_raw():
+                buf += chunk[: _MAX_ERROR_BODY - len(buf)]
+                if len(buf) >= _MAX_ERROR_BODY:
+                    break
+        except Exception as exc:
+            raise translate(exc, where=self._operation) from exc
+        return bytes(buf)
+
+    def __aiter__(self) -> ResponseStream:
+        """Iterate the PayloadPart bytes."""
+        return self
+
+    async def __anext__(self) -> bytes:
+        """The next PayloadPart's bytes; sends the request first when not yet sent."""
+        try:
+            if not self._opened:
+                await self._open()
+            while not self._pending:
+                if self._error is not None:
+                    raise self._error
+                if self._finished:
+                    await self.aclose()
+                    raise StopAsyncIteration
+                await self._fill()
+            part = self._pending.popleft()
+        except StopAsyncIteration:
+            raise
+        except StreamError as exc:
+            await self.aclose()
+            raise self._annotate(exc) from exc.__cause__
+        except BaseException:
+            await self.aclose()  # error, break-by-exception or cancellation: release now
+            raise
+        self.parts_received += 1
+        self.bytes_received += len(part)
+        return part
+
+    async def _fill(self) -> None:
+        raw = self._raw
+        if raw is None:
+            raise StreamError("this response stream is closed", request_id=self.request_id)
+        try:
+            chunk = await raw.__anext__()
+        except StopAsyncIteration:
+            self._finished = True
+            self._decoder.close()  # raises Truncated if the body ended mid-message
+            return
+        except Exception as exc:
+            err = translate(exc, where=f"{self._operation} stream")
+            err.request_id = self.request_id
+            err.parts_received = self.parts_received
+            err.bytes_received = self.bytes_received
+            raise err from exc
+        for message in self._decoder.feed(chunk):
+            if self._error is None:
+                self._dispatch(message)
+
+    def _annotate(self, exc: StreamError) -> StreamError:
+        exc.request_id = self.request_id
+        exc.parts_received = self.parts_received
+        exc.bytes_received = self.bytes_received
+        return exc
+
+    def _dispatch(self, message: EventStreamMessage) -> None:
+        headers = message.headers
+        kind = headers.get(":message-type", "event")  # no :message-type means an event
+        if kind == "event":
+            if headers.get(":event-type") == "PayloadPart":
+                self._pending.append(message.payload)
+            # Other event types are new union members: skipped for forward compatibility.
+            return
+        # An exception or error message ends the stream; the parts before it go out first.
+        self._error = self._stream_error(message)
+        self._finished = True
+
+    def _stream_error(self, message: EventStreamMessage) -> StreamError:
+        headers = message.headers
+        kind = headers.get(":message-type")
+        if kind == "exception":
+            name = str(headers.get(":exception-type", ""))
+            fields: dict[str, Any] = {}
+            try:
+                parsed = json.loads(message.payload) if message.payload else {}
+                if isinstance(parsed, dict):
+                    fields = parsed
+            except ValueError:
+                fields = {"Message": message.payload.decode("utf-8", "replace")}
+            text = fields.get("Message", fields.get("message", ""))
+            text = text if isinstance(text, str) else str(text)
+            if name == "ModelStreamError":
+                code = fields.get("ErrorCode")
+                return ModelStreamError(text, error_code=code if isinstance(code, str) else None)
+            if name == "InternalStreamFailure":
+                return InternalStreamFailure(text, error_code=name)
+            return StreamError(text, error_code=name or "UnknownException")
+        code = str(headers.get(":error-code", "UnknownError"))
+        text = str(headers.get(":error-message", ""))
+        return StreamError(text, error_code=code)
+
+    # -- framings -------------------------------------------------------------------------
+
+    def lines(self) -> _Framed[str]:
+        """Text lines across parts (``\\n``, ``\\r\\n`` or ``\\r``; UTF-8 decoded incrementally)."""
+        return _Framed(self, LineDecoder())
+
+    def sse(self) -> _Framed[SSEEvent]:
+        """Server-sent events across parts (``data:`` with or without a space)."""
+        return _Framed(self, SSEDecoder())
+
+    def json_lines(self) -> _Framed[Any]:
+        """One JSON value per line (JSON Lines / NDJSON)."""
+        return _Framed(self, JSONLinesDecoder())
+
+    def tokens(self, format: str = "auto") -> _Tokens:
+        """Generated tokens for a container format: tgi, openai, lmi, lmi-sse, outputs, text, auto.
+
+        A container-level error inside the 200 stream raises ``ContainerError`` carrying the
+        text delivered before it (``partial_text``).
+        """
+        return _Tokens(self, TokenDecoder(format, content_type=self.content_type))
+
+
+class _Framed(Generic[_T]):
+    """An async iterator of framed items over a stream's parts (no async generator)."""
+
+    def __init__(self, stream: ResponseStream, decoder: _Incremental[_T]) -> None:
+        self._stream = stream
+        self._decoder = decoder
+        self._pending: deque[_T] = deque()
+        self._done = False
+
+    def __aiter__(self) -> _Framed[_T]:
+        return self
+
+    async def __anext__(self) -> _T:
+        while not self._pending:
+            if self._done:
+                raise StopAsyncIteration
+            try:
+                part = await self._stream.__anext__()
+            except StopAsyncIteration:
+                self._done = True
+                self._pending.extend(self._finish())
+                continue
+            self._pending.extend(self._step(part))
+        return self._pending.popleft()
+
+    def _step(self, part: bytes) -> list[_T]:
+        try:
+            return self._decoder.feed(part)
+        except StreamError as exc:
+            raise self._stream._annotate(exc) from None
+
+    def _finish(self) -> list[_T]:
+        try:
+            return self._decoder.close()
+        except StreamError as exc:
+            raise self._stream._annotate(exc) from None
+
+
+class _Tokens(_Framed[Token]):
+    """Tokens, with the container's own error shapes raised as ``ContainerError``."""
+
+    def __init__(self, stream: ResponseStream, decoder: TokenDecoder) -> None:
+        super().__init__(stream, decoder)
+        self._tokens = decoder
+
+    @property
+    def text(self) -> str:
+        """All token text delivered so far."""
+        return self._tokens.text
+
+    async def __anext__(self) -> Token:
+        try:
+            return await super().__anext__()
+        except ContainerError:
+            await self._stream.aclose()
+            raise
