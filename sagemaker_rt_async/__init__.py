@@ -14,8 +14,10 @@ from ._errors import (
     AccessDeniedError,
     AuthenticationError,
     ClientClosedError,
+    ContainerError,
     CredentialsError,
     EventStreamProtocolError,
+    FramingError,
     InternalDependencyException,
     InternalFailure,
     InternalStreamFailure,
@@ -33,16 +35,20 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
+from ._framing import SSEEvent, Token
 from ._models import Credentials, InvokeEndpointResult, NewSession, Timeout
+from ._streaming import ResponseStream, TokenStream
 from ._version import __version__
 
 __all__ = [
     "AccessDeniedError",
     "AuthenticationError",
     "ClientClosedError",
+    "ContainerError",
     "Credentials",
     "CredentialsError",
     "EventStreamProtocolError",
+    "FramingError",
     "InternalDependencyException",
     "InternalFailure",
     "InternalStreamFailure",
@@ -54,6 +60,8 @@ __all__ = [
     "ParamValidationError",
     "RequestTimeout",
     "RequestTimeoutError",
+    "ResponseStream",
+    "SSEEvent",
     "SageMakerRuntimeClient",
     "SageMakerRuntimeError",
     "ServiceError",
@@ -61,6 +69,8 @@ __all__ = [
     "StreamError",
     "ThrottlingError",
     "Timeout",
+    "Token",
+    "TokenStream",
     "TransportError",
     "ValidationError",
     "__version__",

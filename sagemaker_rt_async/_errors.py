@@ -22,7 +22,9 @@ The tree::
     └── StreamError                       raised while iterating a response stream
         ├── ModelStreamError              in-stream: ModelInvocationTimeExceeded | StreamBroken
         ├── InternalStreamFailure         in-stream: the service failed mid-stream
-        └── EventStreamProtocolError      CRC mismatch, bad lengths, truncation, bad header type
+        ├── EventStreamProtocolError      CRC mismatch, bad lengths, truncation, bad header type
+        ├── ContainerError                the container's own error inside a 200 stream
+        └── FramingError                  bytes malformed for the framing (UTF-8, JSON, line size)
 
 Service errors keep the service's own names so users find them in the AWS documentation.
 Every class says whether a retry can help (``retryable``); the retry policy reads that flag and
@@ -40,8 +42,10 @@ __all__ = [
     "AccessDeniedError",
     "AuthenticationError",
     "ClientClosedError",
+    "ContainerError",
     "CredentialsError",
     "EventStreamProtocolError",
+    "FramingError",
     "InternalDependencyException",
     "InternalFailure",
     "InternalStreamFailure",
@@ -266,6 +270,43 @@ class InternalStreamFailure(StreamError):
 
 class EventStreamProtocolError(StreamError):
     """The event-stream bytes are invalid: CRC mismatch, bad lengths, truncation, bad header."""
+
+
+class FramingError(StreamError):
+    """The stream's bytes are malformed for the requested framing.
+
+    Invalid UTF-8, a line longer than the limit, text that is not JSON where JSON is required,
+    or a stream in which no value matched the container format.
+    """
+
+
+class ContainerError(StreamError):
+    """The model container reported an error inside a stream that had started (HTTP 200).
+
+    ``partial_text`` is the text delivered before the error; ``payload`` is the decoded error
+    value (usually the JSON object the container sent).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        partial_text: str = "",
+        payload: object = None,
+        error_code: str | None = None,
+        request_id: str | None = None,
+        parts_received: int = 0,
+        bytes_received: int = 0,
+    ) -> None:
+        super().__init__(
+            message,
+            error_code=error_code,
+            request_id=request_id,
+            parts_received=parts_received,
+            bytes_received=bytes_received,
+        )
+        self.partial_text = partial_text
+        self.payload = payload
 
 
 # Statuses botocore's standard mode retries whatever the code (spec §6.2).

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from ._errors import ParamValidationError, StreamError
+from ._errors import ContainerError, FramingError, ParamValidationError, StreamError
 
 __all__ = [
     "DEFAULT_MAX_LINE_LENGTH",
@@ -71,43 +71,6 @@ _BOM_BYTES = b"\xef\xbb\xbf"
 # also splits on \v, \f, \x1c-\x1e, \x85, \u2028 and \u2029, which are ordinary text.
 _TERMINATOR = re.compile(rb"\r\n?|\n")
 _CLIP = 200
-
-
-class FramingError(StreamError):
-    """The stream's bytes are malformed for the requested framing.
-
-    Invalid UTF-8, a line longer than the limit, text that is not JSON where JSON is required,
-    or a stream in which no value matched the container format.
-    """
-
-
-class ContainerError(StreamError):
-    """The model container reported an error inside a stream that had started (HTTP 200).
-
-    ``partial_text`` is the text delivered before the error; ``payload`` is the decoded error
-    value (usually the JSON object the container sent).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        partial_text: str = "",
-        payload: object = None,
-        error_code: str | None = None,
-        request_id: str | None = None,
-        parts_received: int = 0,
-        bytes_received: int = 0,
-    ) -> None:
-        super().__init__(
-            message,
-            error_code=error_code,
-            request_id=request_id,
-            parts_received=parts_received,
-            bytes_received=bytes_received,
-        )
-        self.partial_text = partial_text
-        self.payload = payload
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ import anyio
 import httpx
 
 from ._errors import (
+    ContainerError,
     InternalStreamFailure,
     ModelStreamError,
     StreamError,
@@ -31,7 +32,6 @@ from ._errors import (
 )
 from ._eventstream import EventStreamDecoder, EventStreamMessage
 from ._framing import (
-    ContainerError,
     JSONLinesDecoder,
     LineDecoder,
     SSEDecoder,
@@ -41,7 +41,7 @@ from ._framing import (
 )
 from ._transport import translate
 
-__all__ = ["ResponseStream"]
+__all__ = ["ResponseStream", "TokenStream"]
 
 _T = TypeVar("_T")
 
@@ -291,25 +291,25 @@ class ResponseStream:
 
     # -- framings -------------------------------------------------------------------------
 
-    def lines(self) -> _Framed[str]:
+    def lines(self) -> AsyncIterator[str]:
         """Text lines across parts (``\\n``, ``\\r\\n`` or ``\\r``; UTF-8 decoded incrementally)."""
         return _Framed(self, LineDecoder())
 
-    def sse(self) -> _Framed[SSEEvent]:
+    def sse(self) -> AsyncIterator[SSEEvent]:
         """Server-sent events across parts (``data:`` with or without a space)."""
         return _Framed(self, SSEDecoder())
 
-    def json_lines(self) -> _Framed[Any]:
+    def json_lines(self) -> AsyncIterator[Any]:
         """One JSON value per line (JSON Lines / NDJSON)."""
         return _Framed(self, JSONLinesDecoder())
 
-    def tokens(self, format: str = "auto") -> _Tokens:
+    def tokens(self, format: str = "auto") -> TokenStream:
         """Generated tokens for a container format: tgi, openai, lmi, lmi-sse, outputs, text, auto.
 
         A container-level error inside the 200 stream raises ``ContainerError`` carrying the
         text delivered before it (``partial_text``).
         """
-        return _Tokens(self, TokenDecoder(format, content_type=self.content_type))
+        return TokenStream(self, TokenDecoder(format, content_type=self.content_type))
 
 
 class _Framed(Generic[_T]):
@@ -350,8 +350,11 @@ class _Framed(Generic[_T]):
             raise self._stream._annotate(exc) from None
 
 
-class _Tokens(_Framed[Token]):
-    """Tokens, with the container's own error shapes raised as ``ContainerError``."""
+class TokenStream(_Framed[Token]):
+    """Tokens of a response stream (from ``stream.tokens()``); ``text`` is all text so far.
+
+    The container's own error shapes inside the 200 stream raise ``ContainerError``.
+    """
 
     def __init__(self, stream: ResponseStream, decoder: TokenDecoder) -> None:
         super().__init__(stream, decoder)
@@ -363,6 +366,7 @@ class _Tokens(_Framed[Token]):
         return self._tokens.text
 
     async def __anext__(self) -> Token:
+        """The next token."""
         try:
             return await super().__anext__()
         except ContainerError:

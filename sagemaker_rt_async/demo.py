@@ -9,16 +9,28 @@ errors look like.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+
+import anyio
 
 from . import (
     ModelError,
+    ModelStreamError,
     ParamValidationError,
     SageMakerRuntimeClient,
     ValidationError,
 )
-from .testing import FakeSageMakerRuntime, Invocation, ModelFailure, ModelResponse
+from .testing import (
+    FakeSageMakerRuntime,
+    Invocation,
+    ModelFailure,
+    ModelResponse,
+    ModelStream,
+    ModelStreamFailure,
+)
 
 _POSITIVE = {"good", "great", "love", "excellent", "fast", "happy", "nice"}
 _NEGATIVE = {"bad", "slow", "hate", "awful", "broken", "sad", "poor"}
@@ -40,10 +52,80 @@ def sentiment_model(invocation: Invocation) -> ModelResponse:
     )
 
 
+_STORY = (
+    "Once upon a time, a client waited in a thread for boto3. Then it learned to await, "
+    "and every token arrived the moment the model wrote it. Café ☕ for everyone."
+)
+
+
+def toy_llm(invocation: Invocation) -> ModelStream:
+    """A toy LLM speaking Hugging Face TGI's streaming format (SSE), cut at awkward places."""
+    max_tokens = int(invocation.json().get("parameters", {}).get("max_new_tokens", 40))
+    words = _STORY.split(" ")[:max_tokens]
+
+    async def events() -> AsyncIterator[bytes]:
+        wire = b""
+        for i, word in enumerate(words):
+            text = word if i == 0 else " " + word
+            event: dict[str, object] = {"token": {"id": i, "text": text, "special": False}}
+            if i == len(words) - 1:
+                event["generated_text"] = " ".join(words)
+                event["details"] = {"finish_reason": "length", "generated_tokens": len(words)}
+            wire += b"data:" + json.dumps(event).encode() + b"\n\n"
+            # Parts are cut wherever the container's writes fall: mid-line, mid-character.
+            cut = max(1, len(wire) - 7)
+            await anyio.sleep(0.03)
+            yield wire[:cut]
+            wire = wire[cut:]
+        yield wire
+
+    return ModelStream(events(), content_type="text/event-stream")
+
+
+async def flaky_llm(invocation: Invocation) -> AsyncIterator[bytes]:
+    """An LLM whose stream breaks after a few parts (as a model timeout would)."""
+    for word in ("The", " answer", " is"):
+        await anyio.sleep(0.02)
+        yield word.encode()
+    raise ModelStreamFailure(
+        "Your model did not finish in time", error_code="ModelInvocationTimeExceeded"
+    )
+
+
+async def stream_demo(rt: SageMakerRuntimeClient) -> None:
+    """Stream tokens live from the toy LLM, then show a typed mid-stream error."""
+    print("\ninvoke_endpoint_with_response_stream('toy-llm') — tokens as they arrive:\n  ", end="")
+    start = time.perf_counter()
+    first: float | None = None
+    finish: str | None = None
+    request = {"inputs": "tell me a story", "parameters": {"max_new_tokens": 40}, "stream": True}
+    async with rt.invoke_endpoint_with_response_stream("toy-llm", json=request) as stream:
+        tokens = stream.tokens()  # format="auto": TGI detected from the content type and bytes
+        async for token in tokens:
+            first = first or time.perf_counter()
+            print(token.text, end="", flush=True)
+            finish = token.finish_reason
+    elapsed = time.perf_counter() - start
+    ttft = ((first or start) - start) * 1000
+    print(f"\n  [{stream.parts_received} parts, first token after {ttft:.0f} ms, ", end="")
+    print(f"total {elapsed * 1000:.0f} ms, finish_reason={finish}, request_id={stream.request_id}]")
+
+    print("\na stream that breaks mid-way:")
+    got: list[bytes] = []
+    try:
+        async for part in rt.invoke_endpoint_with_response_stream("flaky-llm", json={}):
+            got.append(part)
+    except ModelStreamError as exc:
+        print(f"  received {b''.join(got)!r} ({exc.parts_received} parts), then")
+        print(f"  ModelStreamError: error_code={exc.error_code} message={exc.message!r}")
+
+
 async def main() -> None:
     """Run the demo."""
     fake = FakeSageMakerRuntime(region="us-east-1")
     fake.add_endpoint("toy-sentiment", sentiment_model, variant="variant-a")
+    fake.add_endpoint("toy-llm", toy_llm)
+    fake.add_endpoint("flaky-llm", flaky_llm)
     with fake.serve() as server:
         print(f"fake SageMaker Runtime listening on {server.url} (SigV4 verified)\n")
         async with SageMakerRuntimeClient(
@@ -85,6 +167,8 @@ async def main() -> None:
                 await rt.invoke_endpoint("bad_name!", b"{}")
             except ParamValidationError as exc:
                 print(f"  ParamValidationError (nothing sent): {exc}")
+
+            await stream_demo(rt)
         print(f"\nrequests the fake received: {len(fake.requests)}")
 
 

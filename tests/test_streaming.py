@@ -11,7 +11,6 @@ import pytest
 
 import sagemaker_rt_async as sm
 from sagemaker_rt_async._eventstream import encode_message
-from sagemaker_rt_async._framing import ContainerError
 from sagemaker_rt_async.testing import (
     FakeSageMakerRuntime,
     FakeTransport,
@@ -378,7 +377,7 @@ async def test_framings_over_cut_parts(fake: FakeSageMakerRuntime) -> None:
 
 
 async def test_container_error_inside_200_stream(fake: FakeSageMakerRuntime) -> None:
-    """A TGI error event mid-stream raises ContainerError carrying the text already delivered."""
+    """A TGI error event mid-stream raises sm.ContainerError carrying the text already delivered."""
     fake.add_endpoint(
         "tgi-err",
         lambda inv: ModelStream(
@@ -392,7 +391,7 @@ async def test_container_error_inside_200_stream(fake: FakeSageMakerRuntime) -> 
     async with fake.client() as rt:
         stream = rt.invoke_endpoint_with_response_stream("tgi-err", b"")
         texts = []
-        with pytest.raises(ContainerError) as info:
+        with pytest.raises(sm.ContainerError) as info:
             async with stream:
                 async for token in stream.tokens("tgi"):
                     texts.append(token.text)
