@@ -5,28 +5,170 @@ On asyncio the default engine is httpx's API over aiohttp's connection pool
 or with ``transport="httpx"``, it is httpx's own transport. ``max_connections`` and the
 ``Timeout`` phases mean the same on both: at most that many sockets, and connect / read / write /
 pool deadlines per request.
+
+Both engines send the request target exactly as httpx holds it: httpx_aiohttp hands aiohttp a
+string, which yarl would re-quote (``%3D`` becomes ``=``, ``%2A`` becomes ``*``), so the
+aiohttp engine passes a ``yarl.URL(..., encoded=True)`` instead (STYLE.md §8). Large bodies go
+out in slices (``request_content``) with a fixed ``Content-Length``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import platform
 import ssl
-from collections.abc import Iterator
-from typing import Literal
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 import httpx
 
 from ._errors import ParamValidationError, RequestTimeout, TransportError
 from ._models import Timeout
+from ._version import __version__
 
-__all__ = ["TransportName", "make_http_client", "timeout_extension", "transport_errors"]
+if TYPE_CHECKING:
+    from httpx_aiohttp import AiohttpTransport
+
+__all__ = [
+    "HEADER_ENCODING",
+    "SLICE_ABOVE",
+    "BodySlices",
+    "TransportName",
+    "finish",
+    "make_http_client",
+    "read_capped",
+    "request_content",
+    "timeout_extension",
+    "transport_errors",
+    "unsigned_headers",
+]
 
 TransportName = Literal["aiohttp", "httpx"]
+
+# Response header values are decoded as botocore decodes them. httpx instead picks one encoding
+# per response from all its headers, so one odd header would change how the others read.
+HEADER_ENCODING = "iso-8859-1"
+
+USER_AGENT = (
+    f"sagemaker-rt-async/{__version__} python/{platform.python_version()} httpx/{httpx.__version__}"
+)
+
+
+def unsigned_headers() -> list[tuple[str, str]]:
+    """The headers sent after signing, as boto3 sends them (the engine may rewrite them)."""
+    return [
+        ("User-Agent", USER_AGENT),
+        ("Accept-Encoding", "identity"),  # raw bytes: an event stream must not be decoded
+        ("amz-sdk-invocation-id", str(uuid.uuid4())),
+        ("amz-sdk-request", "attempt=1; max=1"),
+    ]
+
 
 # aiohttp adds these unless told not to. Accept and Content-Type reach the model container and
 # change what some containers return; we send exactly the headers boto3 sends (STYLE.md §8).
 _AIOHTTP_SKIP = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
+
+SLICE_ABOVE = 1024 * 1024
+"""Bodies larger than this are handed to the engine in slices (see ``request_content``)."""
+_SLICE_SIZE = 256 * 1024
+
+
+class BodySlices:
+    """A request body handed to the engine in slices (one pass; a class, not a generator)."""
+
+    def __init__(self, body: bytes) -> None:
+        self._view = memoryview(body)
+        self._pos = 0
+
+    def __aiter__(self) -> BodySlices:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._pos >= len(self._view):
+            raise StopAsyncIteration
+        start, self._pos = self._pos, self._pos + _SLICE_SIZE
+        return bytes(self._view[start : self._pos])
+
+
+def request_content(body: bytes) -> bytes | BodySlices:
+    """The ``content=`` for an ``httpx.Request`` carrying ``body``.
+
+    aiohttp refuses to write more than 1 MiB of raw bytes in one go (it warns that this may
+    block the loop); the same bytes in slices are identical on the wire. With slices the caller
+    MUST set ``Content-Length`` itself, or httpx would chunk-encode the body.
+    """
+    return BodySlices(body) if len(body) > SLICE_ABOVE else body
+
+
+@functools.cache
+def _aiohttp_transport_class() -> type[AiohttpTransport]:
+    # Built on first use: httpx_aiohttp (and importlib.metadata with it) is imported lazily.
+    import yarl
+    from httpx_aiohttp import AiohttpTransport
+    from httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
+
+    class EncodedUrlAiohttpTransport(AiohttpTransport):
+        """httpx_aiohttp's transport, giving aiohttp the URL as already encoded by httpx.
+
+        ``AiohttpTransport.handle_async_request`` passes ``str(request.url)``, which yarl
+        re-quotes; a signed S3 key such as ``a%3Db%2A`` would then go out as ``a=b*`` and fail
+        its signature. This is that method (httpx_aiohttp 0.2, without the proxy options we
+        never set) with ``yarl.URL(..., encoded=True)``.
+        """
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if not isinstance(self.client, aiohttp.ClientSession):
+                self.client = self.get_client()
+            timeout = request.extensions.get("timeout", {})
+            data: Any
+            try:
+                data = request.content or None
+            except httpx.RequestNotRead:
+                data = request.stream
+                request.headers.pop("transfer-encoding", None)  # aiohttp frames the body
+            with map_aiohttp_exceptions():
+                response = await self.client.request(
+                    method=request.method,
+                    url=yarl.URL(str(request.url), encoded=True),
+                    headers=request.headers,
+                    data=data,
+                    allow_redirects=False,
+                    auto_decompress=False,
+                    compress=False,
+                    timeout=aiohttp.ClientTimeout(
+                        sock_connect=timeout.get("connect"),
+                        sock_read=timeout.get("read"),
+                        connect=timeout.get("pool"),
+                    ),
+                    server_hostname=request.extensions.get("sni_hostname"),
+                ).__aenter__()
+            extensions = {"http_version": b"HTTP/1.1"}
+            if response.reason:
+                extensions["reason_phrase"] = response.reason.encode()
+            return httpx.Response(
+                status_code=response.status,
+                headers=response.raw_headers,
+                stream=AvailableBytesStream(response),
+                request=request,
+                extensions=extensions,
+            )
+
+    class AvailableBytesStream(AiohttpResponseStream):
+        """The body as aiohttp receives it (``iter_any``), not in fixed 16 KiB pieces.
+
+        httpx_aiohttp reads ``iter_chunked(16 KiB)``: a 64 KiB PayloadPart then takes four
+        trips through every iterator layer. Whatever is buffered is handed over at once instead.
+        """
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            with map_aiohttp_exceptions():
+                async for chunk in self._aiohttp_response.content.iter_any():
+                    yield chunk
+
+    return EncodedUrlAiohttpTransport
 
 
 def make_http_client(
@@ -48,8 +190,6 @@ def make_http_client(
             raise ParamValidationError(
                 "http2", "the aiohttp transport speaks HTTP/1.1 only; pass transport='httpx'"
             )
-        from httpx_aiohttp import AiohttpTransport
-
         ssl_context = ssl.create_default_context()
 
         def session() -> aiohttp.ClientSession:
@@ -66,7 +206,7 @@ def make_http_client(
                 trust_env=False,
             )
 
-        engine: httpx.AsyncBaseTransport = AiohttpTransport(client=session)
+        engine: httpx.AsyncBaseTransport = _aiohttp_transport_class()(client=session)
     else:
         engine = httpx.AsyncHTTPTransport(
             limits=httpx.Limits(
@@ -149,3 +289,43 @@ def transport_errors(where: str) -> Iterator[None]:
             # Validation keeps members well-formed; this is a header a lent client added.
             raise ParamValidationError("request", _describe(exc)) from exc
         raise translate(exc, where=where) from exc
+
+
+# A closed stream ends within a chunk or two (what the engine had already buffered).
+_MAX_DRAIN_CHUNKS = 64
+
+
+async def finish(raw: AsyncIterator[bytes]) -> None:
+    """Run a chain of async generators over a *closed* response to its end, then close it.
+
+    httpx and the engines stack async generators (``BoundAsyncStream.__aiter__`` over the
+    engine's ``__aiter__``). ``aclose()`` on the outer one leaves the inner ones suspended for
+    the garbage collector (trio warns; nothing may rely on GC). Once the response is closed,
+    the next read ends or fails at the bottom and unwinds every level normally.
+    """
+    with contextlib.suppress(Exception):
+        for _ in range(_MAX_DRAIN_CHUNKS):
+            await raw.__anext__()
+    closer = getattr(raw, "aclose", None)
+    if closer is not None:
+        with contextlib.suppress(Exception):
+            await closer()
+
+
+async def read_capped(response: httpx.Response, limit: int, *, where: str) -> bytes:
+    """Read at most ``limit`` bytes of a response body, then close the response.
+
+    For error bodies: a misbehaving proxy must not make us buffer without bound.
+    """
+    raw: AsyncIterator[bytes] = response.stream.__aiter__()  # type: ignore[union-attr]
+    buf = bytearray()
+    try:
+        with transport_errors(where):
+            async for chunk in raw:
+                buf += chunk[: limit - len(buf)]
+                if len(buf) >= limit:
+                    break
+    finally:
+        await response.aclose()
+        await finish(raw)
+    return bytes(buf)

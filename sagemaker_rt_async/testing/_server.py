@@ -15,21 +15,20 @@ import struct
 import threading
 from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Generic
 
 import h11
 
-if TYPE_CHECKING:
-    from ._fake import FakeSageMakerRuntime
+from ._transport import FakeT
 
 _READ_SIZE = 64 * 1024
 _START_TIMEOUT_S = 10.0
 
 
-class LoopbackServer:
-    """Serve a ``FakeSageMakerRuntime`` on loopback; use as a (sync or async) context manager."""
+class LoopbackServer(Generic[FakeT]):
+    """Serve a fake (``FakeSageMakerRuntime``, ``FakeS3``) on loopback; a context manager."""
 
-    def __init__(self, fake: FakeSageMakerRuntime, *, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, fake: FakeT, *, host: str = "127.0.0.1", port: int = 0):
         self.fake = fake
         self.host = host
         self.port = port
@@ -48,7 +47,7 @@ class LoopbackServer:
         """The base URL, e.g. ``http://127.0.0.1:54321``."""
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> LoopbackServer:
+    def start(self) -> LoopbackServer[FakeT]:
         """Start serving; returns once the socket is bound."""
         self._thread = threading.Thread(target=self._run, name="fake-sagemaker", daemon=True)
         self._thread.start()
@@ -66,7 +65,7 @@ class LoopbackServer:
             self._thread.join(_START_TIMEOUT_S)
         self._thread = None
 
-    def __enter__(self) -> LoopbackServer:
+    def __enter__(self) -> LoopbackServer[FakeT]:
         return self.start()
 
     def __exit__(
@@ -77,7 +76,7 @@ class LoopbackServer:
     ) -> None:
         self.stop()
 
-    async def __aenter__(self) -> LoopbackServer:
+    async def __aenter__(self) -> LoopbackServer[FakeT]:
         return self.start()
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -157,7 +156,9 @@ class LoopbackServer:
         )
         out_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
         if isinstance(answer.body, bytes):
-            out_headers.append((b"Content-Length", str(len(answer.body)).encode()))
+            # A fake may state the length itself: a HEAD answer has the object's, not 0.
+            if not any(k.lower() == b"content-length" for k, _ in out_headers):
+                out_headers.append((b"Content-Length", str(len(answer.body)).encode()))
             writer.write(conn.send(h11.Response(status_code=answer.status, headers=out_headers)))
             if answer.body:
                 writer.write(conn.send(h11.Data(data=answer.body)))

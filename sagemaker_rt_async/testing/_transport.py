@@ -3,23 +3,48 @@
 Unlike httpx's ``ASGITransport``, the body is not buffered: each chunk the fake produces is
 handed out on its own, so streaming code sees the same cuts it would see over a socket.
 ``open_streams`` counts responses not yet closed, which is what leak tests assert on.
+Any object with the fake's async ``handle`` method can sit behind it (``FakeService``): the
+SageMaker fake, or ``FakeS3``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, Protocol
 
 import anyio
 import httpx
 
 if TYPE_CHECKING:
-    from ._fake import FakeSageMakerRuntime
+    from typing_extensions import TypeVar
+
+    from ._fake import FakeResponse, FakeSageMakerRuntime
+else:
+    from typing import TypeVar
+
+
+class FakeService(Protocol):
+    """What the front doors (transport, loopback server) need from a fake: ``handle``."""
+
+    async def handle(
+        self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes
+    ) -> FakeResponse:
+        """Answer one request; ``target`` is the raw request target (path and query)."""
+        ...
+
+
+if TYPE_CHECKING:
+    # A bare ``FakeTransport`` / ``LoopbackServer`` annotation still means the SageMaker fake.
+    FakeT = TypeVar("FakeT", bound=FakeService, default=FakeSageMakerRuntime)
+else:  # typing.TypeVar takes ``default`` only from Python 3.13
+    FakeT = TypeVar("FakeT")
 
 
 class _Stream(httpx.AsyncByteStream):
-    def __init__(self, owner: FakeTransport, body: bytes | AsyncIterator[bytes | object]) -> None:
+    def __init__(
+        self, owner: FakeTransport[Any], body: bytes | AsyncIterator[bytes | object]
+    ) -> None:
         self._owner = owner
         self._body = body
         self._closed = False
@@ -47,10 +72,10 @@ class _Stream(httpx.AsyncByteStream):
                 await closer()
 
 
-class FakeTransport(httpx.AsyncBaseTransport):
-    """An ``httpx.AsyncBaseTransport`` that answers from a ``FakeSageMakerRuntime``."""
+class FakeTransport(httpx.AsyncBaseTransport, Generic[FakeT]):
+    """An ``httpx.AsyncBaseTransport`` that answers from a fake (``FakeSageMakerRuntime``...)."""
 
-    def __init__(self, fake: FakeSageMakerRuntime) -> None:
+    def __init__(self, fake: FakeT) -> None:
         self.fake = fake
         self.open_streams = 0
         """Responses handed out and not yet closed."""
