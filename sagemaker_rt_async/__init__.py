@@ -12,6 +12,8 @@ async with SageMakerRuntimeClient(region="us-east-1") as rt:
 from ._client import SageMakerRuntimeClient
 from ._errors import (
     AccessDeniedError,
+    AsyncInferenceFailure,
+    AsyncInferenceTimeout,
     AuthenticationError,
     ClientClosedError,
     ContainerError,
@@ -27,6 +29,7 @@ from ._errors import (
     ParamValidationError,
     RequestTimeout,
     RequestTimeoutError,
+    S3Error,
     SageMakerRuntimeError,
     ServiceError,
     ServiceUnavailable,
@@ -42,6 +45,8 @@ from ._version import __version__
 
 __all__ = [
     "AccessDeniedError",
+    "AsyncInferenceFailure",
+    "AsyncInferenceTimeout",
     "AuthenticationError",
     "ClientClosedError",
     "ContainerError",
@@ -61,6 +66,7 @@ __all__ = [
     "RequestTimeout",
     "RequestTimeoutError",
     "ResponseStream",
+    "S3Error",
     "SSEEvent",
     "SageMakerRuntimeClient",
     "SageMakerRuntimeError",

@@ -4,55 +4,51 @@ from __future__ import annotations
 
 import json as _json
 import logging
-import platform
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+import anyio
 import httpx
 import sniffio
 
 from . import _validate as v
+from ._async_inference import AsyncInferenceJob
 from ._credentials import CredentialResolver, DefaultChain, env_region, resolver_for
-from ._endpoints import ResolvedEndpoint, encode_label, operation_url, resolve_endpoint
-from ._errors import ClientClosedError, ParamValidationError, error_from_response
+from ._endpoints import (
+    ResolvedEndpoint,
+    encode_label,
+    operation_url,
+    parse_s3_uri,
+    resolve_endpoint,
+)
+from ._errors import ClientClosedError, ParamValidationError, ServiceError, error_from_response
 from ._models import Credentials, InvokeEndpointResult, Timeout
-from ._operations import INVOKE_ENDPOINT, INVOKE_ENDPOINT_STREAM, Operation
+from ._operations import INVOKE_ENDPOINT, INVOKE_ENDPOINT_ASYNC, INVOKE_ENDPOINT_STREAM, Operation
+from ._s3 import S3Client
 from ._sigv4 import sha256_hex, sign_headers
 from ._streaming import ResponseStream
-from ._transport import TransportName, make_http_client, timeout_extension, transport_errors
-from ._version import __version__
+from ._transport import (
+    HEADER_ENCODING,
+    TransportName,
+    make_http_client,
+    read_capped,
+    request_content,
+    timeout_extension,
+    transport_errors,
+    unsigned_headers,
+)
 
 __all__ = ["SageMakerRuntimeClient"]
 
 logger = logging.getLogger("sagemaker_rt_async")
 
-_USER_AGENT = (
-    f"sagemaker-rt-async/{__version__} python/{platform.python_version()} httpx/{httpx.__version__}"
-)
 # Error bodies are small JSON documents (Message <= 2048 characters); a larger one is cut so a
 # misbehaving proxy cannot make us buffer without bound.
 _MAX_ERROR_BODY = 64 * 1024
-_SLICE_ABOVE = 1024 * 1024
-_SLICE_SIZE = 256 * 1024
-
-
-class _BodySlices:
-    """A request body handed to the engine in slices (one pass; a class, not a generator)."""
-
-    def __init__(self, body: bytes) -> None:
-        self._view = memoryview(body)
-        self._pos = 0
-
-    def __aiter__(self) -> _BodySlices:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self._pos >= len(self._view):
-            raise StopAsyncIteration
-        start, self._pos = self._pos, self._pos + _SLICE_SIZE
-        return bytes(self._view[start : self._pos])
+# Async inference accepts payloads up to 1 GB through S3 (spec §7).
+_MAX_UPLOAD_BYTES = 1_000_000_000
 
 
 class SageMakerRuntimeClient:
@@ -77,6 +73,8 @@ class SageMakerRuntimeClient:
         transport: ``"aiohttp"`` (default on asyncio) or ``"httpx"`` (default on trio).
         max_connections: the most sockets the pool opens at once.
         keepalive_expiry: seconds an idle pooled connection is kept.
+        s3_endpoint_url: a custom S3 URL (S3-compatible servers) for async inference payloads;
+            path-style addressing is used under it.
     """
 
     def __init__(
@@ -98,6 +96,7 @@ class SageMakerRuntimeClient:
         transport: TransportName | None = None,
         max_connections: int = 100,
         keepalive_expiry: float = 20.0,
+        s3_endpoint_url: str | None = None,
     ) -> None:
         if transport not in (None, "aiohttp", "httpx"):
             raise ParamValidationError("transport", "must be 'aiohttp', 'httpx' or None")
@@ -126,6 +125,8 @@ class SageMakerRuntimeClient:
         self._http2 = http2
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
+        self._s3_endpoint_url = s3_endpoint_url
+        self._s3: S3Client | None = None
         self._closed = False
 
     def _resolve(self, region: str | None) -> ResolvedEndpoint:
@@ -232,18 +233,11 @@ class SageMakerRuntimeClient:
             ("Host", endpoint.host),
             *member_headers,
             *signed,
-            ("User-Agent", _USER_AGENT),
-            ("Accept-Encoding", "identity"),
-            ("amz-sdk-invocation-id", str(uuid.uuid4())),
-            ("amz-sdk-request", "attempt=1; max=1"),
+            *unsigned_headers(),
         ]
-        content: bytes | _BodySlices = body
-        if len(body) > _SLICE_ABOVE:
-            # aiohttp refuses to write more than 1 MiB of raw bytes in one go (it warns that
-            # this may block the loop); the same bytes in slices, with the Content-Length
-            # fixed, are identical on the wire and never chunk-encoded.
-            headers.append(("Content-Length", str(len(body))))
-            content = _BodySlices(body)
+        content = request_content(body)
+        if content is not body:
+            headers.append(("Content-Length", str(len(body))))  # slices must not be chunked
         return httpx.Request(
             "POST",
             url,
@@ -258,14 +252,15 @@ class SageMakerRuntimeClient:
         where = f"{operation.name} {request.url.path}"
         with transport_errors(where):
             response = await http.send(request, stream=True)
-        try:
-            with transport_errors(where):
-                if response.status_code >= 300:
-                    body = await _read_capped(response, _MAX_ERROR_BODY)
-                else:
+        response.headers.encoding = HEADER_ENCODING
+        if response.status_code >= 300:
+            body = await read_capped(response, _MAX_ERROR_BODY, where=where)
+        else:
+            try:
+                with transport_errors(where):
                     body = await response.aread()
-        finally:
-            await response.aclose()
+            finally:
+                await response.aclose()
         request_id = response.headers.get("x-amzn-RequestId")
         logger.debug(
             "%s %s -> %s request_id=%s",
@@ -399,6 +394,158 @@ class SageMakerRuntimeClient:
 
         return ResponseStream(send, operation=INVOKE_ENDPOINT_STREAM.name)
 
+    async def _http_client(self) -> httpx.AsyncClient:
+        _, http = await self._ready()
+        return http
+
+    async def _s3_client(self) -> S3Client:
+        endpoint, _ = await self._ready()
+        if self._s3 is None:
+            self._s3 = S3Client(
+                http=self._http_client,
+                credentials=self._resolver,
+                region=endpoint.signing_region,
+                endpoint_url=self._s3_endpoint_url,
+                use_fips=self._use_fips,
+                use_dualstack=self._use_dualstack,
+                timeout=self._timeout,
+            )
+        return self._s3
+
+    async def upload_input(
+        self,
+        s3_uri: str,
+        body: bytes | bytearray | memoryview | str,
+        *,
+        content_type: str | None = None,
+        timeout: Timeout | float | None = None,
+    ) -> str:
+        """Upload an async-inference input payload to ``s3://bucket/key``; returns the URI.
+
+        Signed with the client's credentials (S3 SigV4, the bucket's region found from S3's
+        hints). Needs ``s3:PutObject``; the endpoint's execution role must be able to read it.
+        """
+        if self._closed:
+            raise ClientClosedError("this SageMakerRuntimeClient is closed")
+        bucket, key = parse_s3_uri(s3_uri)
+        if not key or key.endswith("/"):
+            raise ParamValidationError("s3_uri", f"{s3_uri!r} names a prefix, not an object")
+        data = v.body("body", body, _MAX_UPLOAD_BYTES)
+        if content_type is not None:
+            content_type = v.header_text("content_type", content_type)
+        s3 = await self._s3_client()
+        deadline = None if timeout is None else Timeout.of(timeout)
+        await s3.put_object(bucket, key, data, content_type=content_type, timeout=deadline)
+        return f"s3://{bucket}/{key}"
+
+    async def invoke_endpoint_async(
+        self,
+        endpoint_name: str,
+        *,
+        input_location: str | None = None,
+        body: bytes | bytearray | memoryview | str | None = None,
+        json: Any = None,
+        content_type: str | None = None,
+        accept: str | None = None,
+        custom_attributes: str | None = None,
+        inference_id: str | None = None,
+        request_ttl_seconds: int | None = None,
+        invocation_timeout_seconds: int | None = None,
+        s3_output_path_extension: str | None = None,
+        filename: str | None = None,
+        upload_to: str | None = None,
+        timeout: Timeout | float | None = None,
+    ) -> AsyncInferenceJob:
+        """Call InvokeEndpointAsync: queue a request and return its ``AsyncInferenceJob``.
+
+        Give exactly one input: ``input_location`` (an ``s3://`` or ``https://`` URI the
+        endpoint can read), or ``body`` / ``json`` inline (at most 128,000 bytes). With
+        ``upload_to="s3://bucket/prefix/"`` a larger body is uploaded there first and sent by
+        location. ``content_type`` and ``accept`` travel as ``X-Amzn-SageMaker-Content-Type`` /
+        ``-Accept``. ``await job.result()`` waits for the output in S3.
+        """
+        if self._closed:
+            raise ClientClosedError("this SageMakerRuntimeClient is closed")
+        v.name("endpoint_name", endpoint_name)
+        given = [
+            n
+            for n, x in (("input_location", input_location), ("body", body), ("json", json))
+            if x is not None
+        ]
+        if len(given) != 1:
+            raise ParamValidationError(
+                given[1] if len(given) > 1 else "input_location",
+                "give exactly one input: input_location, body or json"
+                + (f" (got {', '.join(given)})" if given else ""),
+            )
+        payload = b""
+        if input_location is None:
+            limit = _MAX_UPLOAD_BYTES if upload_to is not None else v.MAX_ASYNC_BODY_BYTES
+            payload, content_type = _payload(body, json, content_type, limit)
+            if len(payload) > v.MAX_ASYNC_BODY_BYTES:
+                assert upload_to is not None  # the limit above allowed it only then
+                input_location = await self._upload_payload(
+                    upload_to, payload, content_type, inference_id
+                )
+                payload = b""
+        elif upload_to is not None:
+            raise ParamValidationError("upload_to", "only applies to an inline body or json")
+        member_headers = INVOKE_ENDPOINT_ASYNC.headers(
+            {
+                "content_type": content_type,
+                "accept": accept,
+                "custom_attributes": custom_attributes,
+                "inference_id": inference_id,
+                "input_location": input_location,
+                "s3_output_path_extension": s3_output_path_extension,
+                "filename": filename,
+                "request_ttl_seconds": request_ttl_seconds,
+                "invocation_timeout_seconds": invocation_timeout_seconds,
+            }
+        )
+        deadline = self._timeout if timeout is None else Timeout.of(timeout)
+        request = await self._build_request(
+            INVOKE_ENDPOINT_ASYNC, endpoint_name, member_headers, payload, deadline
+        )
+        response = await self._send(request, INVOKE_ENDPOINT_ASYNC)
+        h = response.headers
+        output = h.get("X-Amzn-SageMaker-OutputLocation")
+        try:
+            document = _json.loads(response.content) if response.content else {}
+        except ValueError:
+            document = {}
+        job_id = document.get("InferenceId") if isinstance(document, dict) else None
+        if not output or not isinstance(job_id, str):
+            raise ServiceError(
+                "InvokeEndpointAsync succeeded without an InferenceId and OutputLocation",
+                status_code=response.status_code,
+                error_code="MalformedResponse",
+                request_id=h.get("x-amzn-RequestId"),
+                headers=h,
+                body=response.content,
+            )
+        return AsyncInferenceJob(
+            inference_id=job_id,
+            output_location=output,
+            failure_location=h.get("X-Amzn-SageMaker-FailureLocation"),
+            request_id=h.get("x-amzn-RequestId"),
+            s3=await self._s3_client(),
+            submitted_at=anyio.current_time(),
+            request_ttl_seconds=request_ttl_seconds,
+            invocation_timeout_seconds=invocation_timeout_seconds,
+        )
+
+    async def _upload_payload(
+        self, upload_to: str, payload: bytes, content_type: str | None, inference_id: str | None
+    ) -> str:
+        bucket, prefix = parse_s3_uri(upload_to)
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        name = inference_id if inference_id and "/" not in inference_id else str(uuid.uuid4())
+        return await self.upload_input(
+            f"s3://{bucket}/{prefix}{name}.input", payload, content_type=content_type
+        )
+
 
 def _payload(
     body: object, json_value: Any, content_type: str | None, limit: int
@@ -419,12 +566,3 @@ def _payload(
 
 def _compact_json(value: Any) -> str:
     return _json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-async def _read_capped(response: httpx.Response, limit: int) -> bytes:
-    buf = bytearray()
-    async for chunk in response.aiter_raw():
-        buf += chunk[: limit - len(buf)]
-        if len(buf) >= limit:
-            break
-    return bytes(buf)

@@ -18,7 +18,10 @@ The tree::
     │   ├── ThrottlingError               any throttling code (ThrottlingException, ...)
     │   ├── AccessDeniedError             IAM said no (AccessDeniedException, OptInRequired, ...)
     │   ├── AuthenticationError           the signature or credentials were rejected
-    │   └── RequestTimeoutError           408, the service timed out reading the request
+    │   ├── RequestTimeoutError           408, the service timed out reading the request
+    │   └── S3Error                       an S3 error response (async inference input/output)
+    ├── AsyncInferenceFailure             the async job wrote a failure object
+    ├── AsyncInferenceTimeout             the async job's result did not appear in time
     └── StreamError                       raised while iterating a response stream
         ├── ModelStreamError              in-stream: ModelInvocationTimeExceeded | StreamBroken
         ├── InternalStreamFailure         in-stream: the service failed mid-stream
@@ -40,6 +43,8 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AccessDeniedError",
+    "AsyncInferenceFailure",
+    "AsyncInferenceTimeout",
     "AuthenticationError",
     "ClientClosedError",
     "ContainerError",
@@ -55,6 +60,7 @@ __all__ = [
     "ParamValidationError",
     "RequestTimeout",
     "RequestTimeoutError",
+    "S3Error",
     "SageMakerRuntimeError",
     "ServiceError",
     "ServiceUnavailable",
@@ -229,6 +235,79 @@ class RequestTimeoutError(ServiceError):
     """408 RequestTimeoutException: the service timed out reading the request."""
 
     retryable = True
+
+
+class S3Error(ServiceError):
+    """S3 answered with an error (``error_code`` from its XML body, e.g. NoSuchKey, AccessDenied).
+
+    ``bucket`` and ``key`` name the object; ``bucket_region`` is S3's region hint when it gave one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        error_code: str,
+        bucket: str,
+        key: str,
+        request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+        bucket_region: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            status_code=status_code,
+            error_code=error_code,
+            request_id=request_id,
+            headers=headers,
+            body=body,
+        )
+        self.bucket = bucket
+        self.key = key
+        self.bucket_region = bucket_region
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        """5xx and S3's SlowDown are worth another attempt."""
+        return self.status_code >= 500 or self.error_code in ("SlowDown", "RequestTimeout")
+
+    def __str__(self) -> str:
+        return f"{super().__str__()} [s3://{self.bucket}/{self.key}]"
+
+
+class AsyncInferenceFailure(SageMakerRuntimeError):
+    """The async inference job failed: its failure object appeared at ``failure_location``.
+
+    ``payload`` is that object's bytes (the error the model or the service wrote) and ``job``
+    the ``AsyncInferenceJob`` it belongs to.
+    """
+
+    def __init__(self, message: str, *, job: Any, payload: bytes, content_type: str | None):
+        super().__init__(message)
+        self.message = message
+        self.job = job
+        self.payload = payload
+        self.content_type = content_type
+
+    @property
+    def inference_id(self) -> str | None:
+        """The failed job's InferenceId."""
+        value = getattr(self.job, "inference_id", None)
+        return value if isinstance(value, str) else None
+
+
+class AsyncInferenceTimeout(SageMakerRuntimeError, TimeoutError):
+    """Neither the output nor the failure object appeared before the deadline.
+
+    The job may still finish later: ``job`` can be awaited again.
+    """
+
+    def __init__(self, message: str, *, job: Any, waited: float) -> None:
+        super().__init__(message)
+        self.job = job
+        self.waited = waited
 
 
 class StreamError(SageMakerRuntimeError):

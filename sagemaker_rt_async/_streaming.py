@@ -39,7 +39,7 @@ from ._framing import (
     Token,
     TokenDecoder,
 )
-from ._transport import translate
+from ._transport import HEADER_ENCODING, finish, read_capped, translate
 
 __all__ = ["ResponseStream", "TokenStream"]
 
@@ -49,25 +49,6 @@ _T = TypeVar("_T")
 _MAX_ERROR_BODY = 64 * 1024
 # Closing must finish even when the surrounding scope is being cancelled.
 _CLOSE_TIMEOUT_S = 5.0
-# A closed stream ends within a chunk or two (what the engine had already buffered).
-_MAX_DRAIN_CHUNKS = 64
-
-
-async def _finish(raw: AsyncIterator[bytes]) -> None:
-    """Run a chain of async generators over a *closed* stream to its end, then close it.
-
-    httpx and the transports stack async generators (``BoundAsyncStream.__aiter__`` over the
-    transport's ``__aiter__``). ``aclose()`` on the outer one leaves the inner ones suspended
-    for the garbage collector (trio warns; nothing may rely on GC). Once the response is
-    closed, the next read ends or fails at the bottom and unwinds every level normally.
-    """
-    with contextlib.suppress(Exception):
-        for _ in range(_MAX_DRAIN_CHUNKS):
-            await raw.__anext__()
-    closer = getattr(raw, "aclose", None)
-    if closer is not None:
-        with contextlib.suppress(Exception):
-            await closer()
 
 
 class _Incremental(Protocol[_T]):
@@ -160,7 +141,7 @@ class ResponseStream:
                 with contextlib.suppress(Exception):
                     await response.aclose()
             if raw is not None:
-                await _finish(raw)
+                await finish(raw)
 
     async def _open(self) -> None:
         if self._opened:
@@ -174,11 +155,12 @@ class ResponseStream:
             self._closed = self._finished = True
             raise
         self._response = response
+        response.headers.encoding = HEADER_ENCODING
         h = response.headers
         self.request_id = h.get("x-amzn-RequestId")
         if response.status_code >= 300:
             try:
-                body = await self._read_error_body(response)
+                body = await read_capped(response, _MAX_ERROR_BODY, where=self._operation)
             finally:
                 await self.aclose()
             raise error_from_response(response.status_code, h, body)
@@ -186,17 +168,6 @@ class ResponseStream:
         self.invoked_production_variant = h.get("x-Amzn-Invoked-Production-Variant")
         self.custom_attributes = h.get("X-Amzn-SageMaker-Custom-Attributes")
         self._raw = response.stream.__aiter__()  # type: ignore[union-attr]
-
-    async def _read_error_body(self, response: httpx.Response) -> bytes:
-        buf = bytearray()
-        try:
-            async for chunk in response.aiter_raw():
-                buf += chunk[: _MAX_ERROR_BODY - len(buf)]
-                if len(buf) >= _MAX_ERROR_BODY:
-                    break
-        except Exception as exc:
-            raise translate(exc, where=self._operation) from exc
-        return bytes(buf)
 
     def __aiter__(self) -> ResponseStream:
         """Iterate the PayloadPart bytes."""

@@ -15,101 +15,35 @@ server with the same arguments; the fake records both requests as received. Thre
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
 from typing import Any
-from unittest import mock
 
 import anyio.to_thread
-import boto3
-import botocore.auth
-import botocore.awsrequest
-import botocore.credentials
 import botocore.exceptions
 import botocore.session
 import pytest
-from botocore.config import Config
+from _oracles import (
+    TOKEN_CREDENTIALS,
+    Peer,
+    RecordingFake,
+    assert_same_request,
+    botocore_authorization,
+    compact_json,
+)
+from _oracles import boto3_client as _boto3_client
 
 import sagemaker_rt_async as sm
-from sagemaker_rt_async import Credentials, InvokeEndpointResult
+from sagemaker_rt_async import InvokeEndpointResult
 from sagemaker_rt_async.testing import (
     TEST_CREDENTIALS,
-    FakeResponse,
-    FakeSageMakerRuntime,
     Invocation,
     ModelFailure,
     ModelResponse,
     RecordedRequest,
     ServiceFailure,
 )
-
-REGION = "us-east-1"
-TOKEN_CREDENTIALS = Credentials(
-    "AKIDFAKEEXAMPLE00002",
-    "fake/secret/key/for/tests/only/0000000002",
-    "FQoGZXIvYXdzEXAMPLE//session/token+with/slashes==",
-)
-AMZ_DATE = "%Y%m%dT%H%M%SZ"
-UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-# Unsigned headers that name the SDK or the attempt; they legitimately differ (spec §2.1).
-TELEMETRY = frozenset({"user-agent", "amz-sdk-invocation-id", "amz-sdk-request"})
-# Signed, but their values change with the clock.
-PER_REQUEST = frozenset({"x-amz-date", "authorization"})
-# What botocore's HTTP layer adds after ``SigV4Auth.add_auth`` ran (so they are never signed):
-# the re-signing oracle must see the request as it was at signing time.
-ADDED_AFTER_SIGNING = frozenset({"authorization", "content-length", "accept-encoding", *TELEMETRY})
-
-
-# ---------------------------------------------------------------------------------------------
-# The peers: one loopback fake per credential set, each with a boto3 client bound to it.
-
-
-class RecordingFake(FakeSageMakerRuntime):
-    """The fake, also remembering the ``x-amzn-RequestId`` it sent with each response."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.sent_request_ids: list[str | None] = []
-
-    async def handle(
-        self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes
-    ) -> FakeResponse:
-        response = await super().handle(method, target, headers, body)
-        sent = {k.lower(): v for k, v in response.headers}
-        self.sent_request_ids.append(sent.get("x-amzn-requestid"))
-        return response
-
-
-@dataclass
-class Peer:
-    """A served fake, its URL, and a boto3 client signing with the same credentials."""
-
-    fake: RecordingFake
-    url: str
-    credentials: Credentials
-    boto: Any = field(repr=False)
-
-    def reset(self) -> None:
-        self.fake.requests.clear()
-        self.fake.sent_request_ids.clear()
-
-
-def _boto3_client(url: str, credentials: Credentials) -> Any:
-    return boto3.session.Session().client(
-        "sagemaker-runtime",
-        region_name=REGION,
-        endpoint_url=url,
-        aws_access_key_id=credentials.access_key_id,
-        aws_secret_access_key=credentials.secret_access_key,
-        aws_session_token=credentials.session_token,
-        # One attempt: a 5xx must surface, not be retried (and then re-recorded by the fake).
-        config=Config(retries={"total_max_attempts": 1}),
-    )
 
 
 @pytest.fixture(scope="module")
@@ -158,11 +92,6 @@ async def _boto_error(client: Any, args: dict[str, Any]) -> Any:
 
 # ---------------------------------------------------------------------------------------------
 # Request side
-
-
-def compact_json(value: Any) -> bytes:
-    """The documented ``json=`` serialisation, spelled out independently of the client."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 # Our keyword -> botocore member (the service model's names, spec §2.2).
@@ -300,82 +229,6 @@ REQUEST_CASES = [
         id="session-token",
     ),
 ]
-
-
-def _names(req: RecordedRequest) -> list[str]:
-    return sorted(k.lower() for k, _ in req.headers)
-
-
-def _comparable(req: RecordedRequest) -> list[tuple[str, str]]:
-    return sorted(
-        (k.lower(), v) for k, v in req.headers if k.lower() not in TELEMETRY | PER_REQUEST
-    )
-
-
-def _auth_fields(req: RecordedRequest) -> dict[str, str]:
-    auth = req.header("authorization")
-    assert auth is not None
-    algorithm, rest = auth.split(" ", 1)
-    assert algorithm == "AWS4-HMAC-SHA256"
-    return dict(part.strip().split("=", 1) for part in rest.split(","))
-
-
-def botocore_authorization(req: RecordedRequest, credentials: Credentials) -> str:
-    """botocore's ``Authorization`` for this request as it stood at signing time.
-
-    botocore's clock is frozen at the request's own ``X-Amz-Date``.
-    """
-    headers = {k: v for k, v in req.headers if k.lower() not in ADDED_AFTER_SIGNING}
-    host = req.header("host")
-    amz_date = req.header("x-amz-date")
-    assert host is not None
-    assert amz_date is not None
-    aws_request = botocore.awsrequest.AWSRequest(
-        method=req.method, url=f"http://{host}{req.path}", headers=headers, data=req.body
-    )
-    when = datetime.strptime(amz_date, AMZ_DATE).replace(tzinfo=timezone.utc)
-    signer = botocore.auth.SigV4Auth(
-        botocore.credentials.Credentials(
-            credentials.access_key_id, credentials.secret_access_key, credentials.session_token
-        ),
-        "sagemaker",
-        REGION,
-    )
-    with mock.patch("botocore.auth.get_current_datetime", return_value=when):
-        signer.add_auth(aws_request)
-    return str(aws_request.headers["Authorization"])
-
-
-def assert_same_request(
-    ours: RecordedRequest, theirs: RecordedRequest, credentials: Credentials
-) -> None:
-    """boto3's request and ours are the same on the wire, but for the SDK's identity and clock."""
-    assert (ours.method, ours.path) == (theirs.method, theirs.path)
-    assert ours.body == theirs.body
-    # No header twice: a repeated header would be joined with "," when signed.
-    assert len(set(_names(ours))) == len(_names(ours))
-    assert set(_names(ours)) - TELEMETRY == set(_names(theirs)) - TELEMETRY
-    assert _comparable(ours) == _comparable(theirs)
-
-    ours_auth, theirs_auth = _auth_fields(ours), _auth_fields(theirs)
-    assert ours_auth["SignedHeaders"] == theirs_auth["SignedHeaders"]
-    ours_date, theirs_date = ours.header("x-amz-date"), theirs.header("x-amz-date")
-    assert ours_date is not None
-    assert theirs_date is not None
-    # Credential=<akid>/<date>/<region>/sagemaker/aws4_request: equal but for the date, which
-    # must be each request's own X-Amz-Date day.
-    scope = [credentials.access_key_id, REGION, "sagemaker", "aws4_request"]
-    for auth, amz_date in ((ours_auth, ours_date), (theirs_auth, theirs_date)):
-        akid, day, *rest = auth["Credential"].split("/")
-        assert ([akid, *rest], day) == (scope, amz_date[:8])
-    gap = datetime.strptime(ours_date, AMZ_DATE) - datetime.strptime(theirs_date, AMZ_DATE)
-    assert abs(gap) < timedelta(minutes=1)
-
-    for req in (ours, theirs):
-        invocation_id = req.header("amz-sdk-invocation-id")
-        assert invocation_id is not None
-        assert UUID_RE.fullmatch(invocation_id)
-        assert (req.header("amz-sdk-request") or "").startswith("attempt=1")
 
 
 async def _exchange(

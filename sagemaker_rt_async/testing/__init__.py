@@ -27,6 +27,7 @@ from ._fake import (
     ServiceFailure,
     StreamFault,
 )
+from ._s3 import FakeS3
 from ._server import LoopbackServer
 from ._transport import FakeTransport
 
@@ -34,6 +35,7 @@ __all__ = [
     "RESET",
     "TEST_CREDENTIALS",
     "FakeResponse",
+    "FakeS3",
     "FakeSageMakerRuntime",
     "FakeTransport",
     "InternalStreamFault",

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeAlias
 from urllib.parse import unquote
 
+from .._endpoints import parse_s3_uri
 from .._eventstream import error_message, exception_message, payload_part
 from .._models import Credentials
 from .._sigv4 import canonical_headers, parse_query, sha256_hex, sign_headers
@@ -240,6 +241,23 @@ class ModelStream:
     invoked_production_variant: str | None = None
 
 
+@dataclass(frozen=True)
+class _AsyncConfig:
+    output_path: str
+    failure_path: str | None
+    processing_time: float
+
+
+@dataclass(frozen=True)
+class _PendingJob:
+    ready_at: float
+    handler: Any
+    invocation: Invocation
+    input_location: str | None
+    output: str
+    failure: str | None
+
+
 RESET = object()
 """In a FakeResponse body stream: reset the connection here."""
 
@@ -329,6 +347,7 @@ class FakeSageMakerRuntime:
         credentials: Credentials = TEST_CREDENTIALS,
         verify_signatures: bool = True,
         account_id: str = "123456789012",
+        s3: Any = None,
     ) -> None:
         self.region = region
         self.credentials = credentials
@@ -338,12 +357,40 @@ class FakeSageMakerRuntime:
         self.streams_started = 0
         """Response streams the fake has begun sending."""
         self._handlers: dict[str, tuple[Handler, str]] = {}
+        self._async: dict[str, _AsyncConfig] = {}
+        self._jobs: list[_PendingJob] = []
+        if s3 is None:
+            from ._s3 import FakeS3
+
+            s3 = FakeS3(region=region, credentials=credentials)
+        self.s3 = s3
+        """The in-memory S3 this fake reads async inputs from and writes async results to."""
+        s3.before_request.append(self.process_async_jobs)
 
     def add_endpoint(
-        self, name: str, handler: Handler | None = None, *, variant: str = "AllTraffic"
+        self,
+        name: str,
+        handler: Handler | None = None,
+        *,
+        variant: str = "AllTraffic",
+        async_output_path: str | None = None,
+        async_failure_path: str | None = None,
+        processing_time: float = 0.0,
     ) -> None:
-        """Serve ``name`` with ``handler`` (default: echo the body back)."""
+        """Serve ``name`` with ``handler`` (default: echo the body back).
+
+        With ``async_output_path="s3://bucket/prefix"`` the endpoint also accepts
+        InvokeEndpointAsync: the handler runs ``processing_time`` seconds after submission (when
+        S3 is next read) and its answer is written under that path, or, if it raises
+        ``ModelFailure``, an error document under ``async_failure_path``.
+        """
         self._handlers[name] = (handler or _echo, variant)
+        if async_output_path is not None:
+            self._async[name] = _AsyncConfig(
+                async_output_path.rstrip("/"),
+                async_failure_path.rstrip("/") if async_failure_path else None,
+                processing_time,
+            )
 
     def endpoint(self, name: str, *, variant: str = "AllTraffic") -> Callable[[Handler], Handler]:
         """Decorator form of ``add_endpoint``."""
@@ -377,16 +424,20 @@ class FakeSageMakerRuntime:
         if endpoint_url is None:
             kwargs.setdefault("http_client", httpx.AsyncClient(transport=self.transport()))
             endpoint_url = "http://sagemaker.fake"
+        # The fake answers S3 requests too (routed by their signing scope), path-style.
+        kwargs.setdefault("s3_endpoint_url", endpoint_url)
         return SageMakerRuntimeClient(endpoint_url=endpoint_url, **kwargs)
 
     async def handle(
         self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes
     ) -> FakeResponse:
         """Answer one HTTP request as the service would."""
+        lower = {k.lower(): v for k, v in headers}
+        if "/s3/aws4_request" in lower.get("authorization", ""):
+            return await self.s3.handle(method, target, headers, body)  # type: ignore[no-any-return]
         recorded = RecordedRequest(method, target, tuple(headers), body)
         self.requests.append(recorded)
         request_id = str(uuid.uuid4())
-        lower = {k.lower(): v for k, v in headers}
         if self.verify_signatures:
             failure = self._check_signature(method, target, headers, lower, body)
             if failure is not None:
@@ -404,6 +455,8 @@ class FakeSageMakerRuntime:
             return _json_error(400, "ValidationError", message, request_id)
         handler, variant = entry
         invocation = Invocation(operation, name, body, lower)
+        if operation == "InvokeEndpointAsync":
+            return self._submit_async(name, handler, invocation, request_id)
         try:
             answer = handler(invocation)
             if inspect.isawaitable(answer):
@@ -440,15 +493,98 @@ class FakeSageMakerRuntime:
             return response
         return self._success(answer, variant, request_id)
 
+    def _submit_async(
+        self, name: str, handler: Handler, invocation: Invocation, request_id: str
+    ) -> FakeResponse:
+        config = self._async.get(name)
+        if config is None:
+            message = f"Endpoint {name} of account {self.account_id} is not an async endpoint."
+            return _json_error(400, "ValidationError", message, request_id)
+        location = invocation.member("X-Amzn-SageMaker-InputLocation")
+        if (location is None) == (not invocation.body):
+            message = "Exactly one of InputLocation or Body must be provided."
+            return _json_error(400, "ValidationError", message, request_id)
+        inference_id = invocation.member("X-Amzn-SageMaker-Inference-Id") or str(uuid.uuid4())
+        extension = invocation.member("X-Amzn-SageMaker-S3OutputPathExtension")
+        output_dir = f"{config.output_path}/{extension}" if extension else config.output_path
+        filename = invocation.member("X-Amzn-SageMaker-Filename") or f"{inference_id}.out"
+        output = f"{output_dir}/{filename}"
+        failure = f"{config.failure_path}/{inference_id}-error.out" if config.failure_path else None
+        self._jobs.append(
+            _PendingJob(
+                time.monotonic() + config.processing_time,
+                handler,
+                invocation,
+                location,
+                output,
+                failure,
+            )
+        )
+        headers = [
+            ("Content-Type", "application/json"),
+            ("x-amzn-RequestId", request_id),
+            ("X-Amzn-SageMaker-OutputLocation", output),
+        ]
+        if failure is not None:
+            headers.append(("X-Amzn-SageMaker-FailureLocation", failure))
+        return FakeResponse(202, headers, json.dumps({"InferenceId": inference_id}).encode())
+
+    async def process_async_jobs(self) -> None:
+        """Run the async jobs whose processing time has passed and write their results to S3.
+
+        Called before every S3 request the fake answers; tests may call it directly.
+        """
+        now = time.monotonic()
+        due = [job for job in self._jobs if job.ready_at <= now]
+        self._jobs = [job for job in self._jobs if job.ready_at > now]
+        for job in due:
+            await self._run_job(job)
+
+    async def _run_job(self, job: _PendingJob) -> None:
+        invocation = job.invocation
+        if job.input_location is not None:
+            bucket, key = parse_s3_uri(job.input_location)
+            data = self.s3.get(bucket, key)
+            if data is None:
+                self._write_failure(job, 400, f"could not read the input {job.input_location}")
+                return
+            invocation = Invocation(
+                invocation.operation, invocation.endpoint_name, data, invocation.headers
+            )
+        try:
+            answer = job.handler(invocation)
+            if inspect.isawaitable(answer):
+                answer = await answer
+            if isinstance(answer, ModelStream) or _is_part_iterable(answer):
+                answer = await _join(answer)
+        except ModelFailure as failure:
+            self._write_failure(job, failure.original_status_code, failure.original_message)
+            return
+        if not isinstance(answer, ModelResponse):
+            answer = ModelResponse(answer)
+        body, default_type = _encode_body(answer.body)
+        bucket, key = parse_s3_uri(job.output)
+        self.s3.put(bucket, key, body, content_type=answer.content_type or default_type)
+
+    def _write_failure(self, job: _PendingJob, status: int, message: str) -> None:
+        if job.failure is None:
+            return
+        document = {"statusCode": status, "message": message}
+        bucket, key = parse_s3_uri(job.failure)
+        self.s3.put(bucket, key, json.dumps(document).encode(), content_type="application/json")
+
     async def _stream(self, answer: Any, variant: str, request_id: str) -> FakeResponse:
         stream = answer if isinstance(answer, ModelStream) else ModelStream(answer)
         items = _iterate(stream.parts)
         # The first part is awaited before the status is chosen, as the service does: a model
         # that fails before producing anything gets an HTTP error, not a 200 stream.
+        first: Any
         try:
             first = await items.__anext__()
         except StopAsyncIteration:
             first = None
+        except (ModelStreamFailure, InternalStreamFault) as failure:
+            first = failure  # a stream that carries only the exception event
         headers = [
             ("Content-Type", "application/vnd.amazon.eventstream"),
             ("x-amzn-RequestId", request_id),
@@ -486,19 +622,18 @@ class FakeSageMakerRuntime:
         lower: Mapping[str, str],
         body: bytes,
     ) -> tuple[int, str, str] | None:
-        auth = lower.get("authorization")
-        if not auth:
+        if not lower.get("authorization"):
             return 403, "MissingAuthenticationToken", "Missing Authentication Token"
-        try:
-            algorithm, rest = auth.split(" ", 1)
-            fields = dict(part.strip().split("=", 1) for part in rest.split(","))
-            access_key, date, region, service, terminal = fields["Credential"].split("/")
-            signed_names = fields["SignedHeaders"].split(";")
-            signature = fields["Signature"]
-            amz_date = lower["x-amz-date"]
-            when = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
-        except (ValueError, KeyError):
+        parsed = parse_authorization(lower)
+        if parsed is None:
             return 403, "IncompleteSignature", "Authorization header requires well-formed fields"
+        algorithm, access_key, date, region, service, terminal = parsed.scope
+        signed_names, signature, amz_date, when = (
+            parsed.signed_names,
+            parsed.signature,
+            parsed.amz_date,
+            parsed.when,
+        )
         if algorithm != "AWS4-HMAC-SHA256" or terminal != "aws4_request":
             return 403, "IncompleteSignature", "Unsupported signature algorithm or scope"
         if access_key != self.credentials.access_key_id:
@@ -553,6 +688,37 @@ class FakeSageMakerRuntime:
         return None
 
 
+@dataclass(frozen=True)
+class ParsedAuthorization:
+    """The fields of a SigV4 ``Authorization`` header (what the fakes verify)."""
+
+    scope: tuple[str, str, str, str, str, str]
+    """algorithm, access key, date, region, service, terminal."""
+    signed_names: list[str]
+    signature: str = field(repr=False)
+    amz_date: str
+    when: datetime
+
+
+def parse_authorization(lower: Mapping[str, str]) -> ParsedAuthorization | None:
+    """Split a SigV4 Authorization header (header names lower-cased); None when malformed."""
+    try:
+        algorithm, rest = lower["authorization"].split(" ", 1)
+        fields = dict(part.strip().split("=", 1) for part in rest.split(","))
+        access_key, date, region, service, terminal = fields["Credential"].split("/")
+        amz_date = lower["x-amz-date"]
+        when = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        return ParsedAuthorization(
+            (algorithm, access_key, date, region, service, terminal),
+            fields["SignedHeaders"].split(";"),
+            fields["Signature"],
+            amz_date,
+            when,
+        )
+    except (ValueError, KeyError):
+        return None
+
+
 def _echo(invocation: Invocation) -> ModelResponse:
     return ModelResponse(
         invocation.body, content_type=invocation.content_type or "application/octet-stream"
@@ -591,6 +757,8 @@ async def _wire(first: Any, items: AsyncIterator[Any]) -> AsyncIterator[bytes | 
     try:
         while pending is not None:
             item, pending = pending, None
+            if isinstance(item, ModelStreamFailure | InternalStreamFault):
+                raise item
             if isinstance(item, StreamFault):
                 if item.kind == "reset":
                     yield RESET

@@ -1,0 +1,317 @@
+"""InvokeEndpointAsync: submit, upload, await the result from S3, typed failure and timeout."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+import sagemaker_rt_async as sm
+from sagemaker_rt_async.testing import FakeSageMakerRuntime, Invocation, ModelFailure, ModelResponse
+
+pytestmark = pytest.mark.anyio
+
+OUT = "s3://results-bucket/async/out"
+FAIL = "s3://results-bucket/async/failures"
+
+
+def _fake(**s3_options: Any) -> FakeSageMakerRuntime:
+    from sagemaker_rt_async.testing._s3 import FakeS3
+
+    fake = FakeSageMakerRuntime(s3=FakeS3(**s3_options) if s3_options else None)
+
+    def model(inv: Invocation) -> ModelResponse:
+        data = inv.json()
+        if data.get("fail"):
+            raise ModelFailure(500, "the model fell over")
+        return ModelResponse(
+            {"echo": data, "content_type": inv.content_type, "accept": inv.accept},
+            content_type="application/json",
+        )
+
+    fake.add_endpoint(
+        "async-ep", model, async_output_path=OUT, async_failure_path=FAIL, processing_time=0.05
+    )
+    fake.add_endpoint(
+        "slow-async", model, async_output_path=OUT, async_failure_path=FAIL, processing_time=60
+    )
+    fake.add_endpoint("sync-only", model)
+    return fake
+
+
+@pytest.fixture
+def fake() -> FakeSageMakerRuntime:
+    """A fake with async endpoints writing to an in-memory S3."""
+    return _fake()
+
+
+@pytest.fixture(params=["inprocess", "loopback"])
+async def rt(
+    request: pytest.FixtureRequest, fake: FakeSageMakerRuntime, anyio_backend: str
+) -> AsyncIterator[sm.SageMakerRuntimeClient]:
+    """Our client, in-process or over a real loopback socket (SageMaker and S3 on one server)."""
+    if request.param == "inprocess":
+        async with fake.client() as client:
+            yield client
+        return
+    with fake.serve() as server:
+        async with fake.client(endpoint_url=server.url, transport="httpx") as client:
+            yield client
+
+
+async def test_inline_body_round_trip(
+    fake: FakeSageMakerRuntime, rt: sm.SageMakerRuntimeClient
+) -> None:
+    """An inline JSON body is queued; result() returns the model's output from S3."""
+    job = await rt.invoke_endpoint_async(
+        "async-ep", json={"x": 1}, accept="application/json", inference_id="job-1"
+    )
+    assert job.inference_id == "job-1"
+    assert job.output_location == f"{OUT}/job-1.out"
+    assert job.failure_location == f"{FAIL}/job-1-error.out"
+    assert job.request_id
+    result = await job.result(timeout=10, poll_interval=0.02)
+    assert result.json() == {
+        "echo": {"x": 1},
+        "content_type": "application/json",
+        "accept": "application/json",
+    }
+    assert result.content_type == "application/json"
+    assert result.inference_id == "job-1"
+    sent = fake.requests[-1]
+    # As boto3: the payload's type travels only in X-Amzn-SageMaker-Content-Type.
+    assert sent.header("content-type") is None
+    assert sent.header("x-amzn-sagemaker-content-type") == "application/json"
+    assert sent.header("x-amzn-sagemaker-accept") == "application/json"
+    assert sent.path == "/endpoints/async-ep/async-invocations"
+
+
+async def test_input_location_after_upload(
+    fake: FakeSageMakerRuntime, rt: sm.SageMakerRuntimeClient
+) -> None:
+    """upload_input puts the payload in S3; the job reads it by location; the body is empty."""
+    uri = await rt.upload_input(
+        "s3://inputs/req 1/payload.json", b'{"y": 2}', content_type="application/json"
+    )
+    assert uri == "s3://inputs/req 1/payload.json"
+    assert fake.s3.get("inputs", "req 1/payload.json") == b'{"y": 2}'
+    job = await rt.invoke_endpoint_async(
+        "async-ep",
+        input_location=uri,
+        content_type="application/json",
+        filename="r.json",
+        s3_output_path_extension="batch/7",
+    )
+    sent = fake.requests[-1]
+    assert sent.body == b""
+    assert sent.header("x-amzn-sagemaker-inputlocation") == uri
+    assert job.output_location == f"{OUT}/batch/7/r.json"
+    result = await job.result(timeout=10, poll_interval=0.02)
+    assert result.json()["echo"] == {"y": 2}
+
+
+async def test_upload_to_for_a_body_too_large_to_inline(
+    fake: FakeSageMakerRuntime, rt: sm.SageMakerRuntimeClient
+) -> None:
+    """A body over 128,000 bytes with upload_to is uploaded, then invoked by its location."""
+    big = {"pad": "x" * 200_000}
+    job = await rt.invoke_endpoint_async(
+        "async-ep", json=big, upload_to="s3://inputs/staging/", inference_id="big-1"
+    )
+    sent = fake.requests[-1]
+    assert sent.body == b""
+    assert sent.header("x-amzn-sagemaker-inputlocation") == "s3://inputs/staging/big-1.input"
+    stored = fake.s3.get("inputs", "staging/big-1.input")
+    assert stored is not None and json.loads(stored) == big
+    result = await job.result(timeout=10, poll_interval=0.02)
+    assert result.json()["echo"] == big
+
+
+async def test_small_body_with_upload_to_stays_inline(
+    fake: FakeSageMakerRuntime, rt: sm.SageMakerRuntimeClient
+) -> None:
+    """upload_to only kicks in when the body cannot be inlined."""
+    await rt.invoke_endpoint_async("async-ep", body=b'{"z": 3}', upload_to="s3://inputs/p/")
+    assert fake.requests[-1].body == b'{"z": 3}'
+    assert fake.s3.objects == {} or all(b != "inputs" for b, _ in fake.s3.objects)
+
+
+async def test_failure_object_raises_typed_failure(rt: sm.SageMakerRuntimeClient) -> None:
+    """When the failure object appears, result() raises AsyncInferenceFailure with its payload."""
+    job = await rt.invoke_endpoint_async("async-ep", json={"fail": True}, inference_id="bad-1")
+    with pytest.raises(sm.AsyncInferenceFailure) as info:
+        await job.result(timeout=10, poll_interval=0.02)
+    err = info.value
+    assert err.job is job
+    assert err.inference_id == "bad-1"
+    assert json.loads(err.payload)["message"] == "the model fell over"
+    assert "the model fell over" in str(err)
+
+
+async def test_deadline_raises_timeout_with_the_job(rt: sm.SageMakerRuntimeClient) -> None:
+    """No result before the deadline: AsyncInferenceTimeout carrying the job; polls bounded."""
+    job = await rt.invoke_endpoint_async("slow-async", json={"x": 1})
+    with pytest.raises(sm.AsyncInferenceTimeout) as info:
+        await job.result(timeout=0.3, poll_interval=0.05, max_poll_interval=0.1)
+    assert info.value.job is job
+    assert 0.3 <= info.value.waited < 5
+    assert isinstance(info.value, TimeoutError)
+    assert await job.poll() is None
+
+
+async def test_cancelling_a_wait_is_clean(rt: sm.SageMakerRuntimeClient) -> None:
+    """Cancelling result() mid-poll leaves the client usable and the job awaitable again."""
+    job = await rt.invoke_endpoint_async("slow-async", json={"x": 1})
+    with anyio.move_on_after(0.2) as scope:
+        await job.result(poll_interval=0.03, max_poll_interval=0.05)
+    assert scope.cancelled_caught
+    again = await rt.invoke_endpoint_async("async-ep", json={"x": 2})
+    assert (await again.result(timeout=10, poll_interval=0.02)).json()["echo"] == {"x": 2}
+
+
+async def test_default_deadline_follows_the_job() -> None:
+    """The default wait is the job's own life: queue TTL + invocation timeout (+ margin)."""
+    fake = _fake()
+    async with fake.client() as rt:
+        job = await rt.invoke_endpoint_async(
+            "async-ep", json={}, request_ttl_seconds=60, invocation_timeout_seconds=30
+        )
+        assert job.default_deadline == 60 + 30 + 60
+        plain = await rt.invoke_endpoint_async("async-ep", json={})
+        assert plain.default_deadline == 21_600 + 900 + 60
+
+
+async def test_access_denied_for_missing_objects() -> None:
+    """Without s3:ListBucket, S3 says 403 for a missing key: an error unless told it is pending."""
+    fake = _fake(missing_as_403=True)
+    async with fake.client() as rt:
+        job = await rt.invoke_endpoint_async("async-ep", json={"x": 1})
+        with pytest.raises(sm.S3Error) as info:
+            await job.poll()
+        assert info.value.status_code == 403
+        result = await job.result(timeout=10, poll_interval=0.02, access_denied_means_pending=True)
+        assert result.json()["echo"] == {"x": 1}
+
+
+ASYNC_MEMBERS = [
+    ("content_type", "text/csv", "X-Amzn-SageMaker-Content-Type"),
+    ("accept", "application/json", "X-Amzn-SageMaker-Accept"),
+    ("custom_attributes", "k=v", "X-Amzn-SageMaker-Custom-Attributes"),
+    ("inference_id", "id 7", "X-Amzn-SageMaker-Inference-Id"),
+    ("request_ttl_seconds", 60, "X-Amzn-SageMaker-RequestTTLSeconds"),
+    ("invocation_timeout_seconds", 3600, "X-Amzn-SageMaker-InvocationTimeoutSeconds"),
+    ("s3_output_path_extension", "a/b_c.d!*'()-", "X-Amzn-SageMaker-S3OutputPathExtension"),
+    ("filename", "out-1.json", "X-Amzn-SageMaker-Filename"),
+]
+
+
+@pytest.mark.parametrize(("param", "value", "header"), ASYNC_MEMBERS)
+async def test_async_members_travel_in_their_headers(
+    fake: FakeSageMakerRuntime, param: str, value: Any, header: str
+) -> None:
+    """Every InvokeEndpointAsync member goes in its header (integers in decimal)."""
+    async with fake.client() as rt:
+        kwargs: dict[str, Any] = {param: value}
+        await rt.invoke_endpoint_async("async-ep", body=b"{}", **kwargs)
+    assert fake.requests[-1].header(header) == str(value)
+
+
+ASYNC_INVALID = [
+    ({}, "input_location"),
+    ({"body": b"x", "input_location": "s3://b/k"}, "body"),
+    ({"body": b"x", "json": {}}, "json"),
+    ({"body": b"x" * 128_001}, "body"),
+    ({"json": {"p": "x" * 128_000}}, "json"),
+    ({"input_location": "s3://b/k", "upload_to": "s3://b/p/"}, "upload_to"),
+    ({"input_location": "ftp://b/k"}, "input_location"),
+    ({"input_location": "s3://b/k", "request_ttl_seconds": 59}, "request_ttl_seconds"),
+    ({"input_location": "s3://b/k", "request_ttl_seconds": 21_601}, "request_ttl_seconds"),
+    ({"input_location": "s3://b/k", "request_ttl_seconds": True}, "request_ttl_seconds"),
+    ({"input_location": "s3://b/k", "invocation_timeout_seconds": 0}, "invocation_timeout_seconds"),
+    (
+        {"input_location": "s3://b/k", "invocation_timeout_seconds": 3601},
+        "invocation_timeout_seconds",
+    ),
+    ({"input_location": "s3://b/k", "filename": "a.b.c"}, "filename"),
+    ({"input_location": "s3://b/k", "filename": "x" * 33}, "filename"),
+    ({"input_location": "s3://b/k", "filename": "-x"}, "filename"),
+    (
+        {"input_location": "s3://b/k", "s3_output_path_extension": "s3://x"},
+        "s3_output_path_extension",
+    ),
+    ({"input_location": "s3://b/k", "s3_output_path_extension": "a b"}, "s3_output_path_extension"),
+    ({"input_location": "s3://b/k", "inference_id": "x" * 65}, "inference_id"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "param"), ASYNC_INVALID)
+async def test_async_validation_before_io(
+    fake: FakeSageMakerRuntime, kwargs: dict[str, Any], param: str
+) -> None:
+    """Every rule of the async operation is checked before anything is sent or uploaded."""
+    async with fake.client() as rt:
+        with pytest.raises(sm.ParamValidationError) as info:
+            await rt.invoke_endpoint_async("async-ep", **kwargs)
+    assert info.value.param == param
+    assert fake.requests == []
+    assert fake.s3.requests == []
+
+
+async def test_service_refuses_non_async_endpoint(fake: FakeSageMakerRuntime) -> None:
+    """An endpoint without async config answers ValidationError, as the service does."""
+    async with fake.client() as rt:
+        with pytest.raises(sm.ValidationError):
+            await rt.invoke_endpoint_async("sync-only", body=b"{}")
+
+
+# -- moto: a third-party server speaking SageMaker Runtime and S3 --------------------------
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    """moto's server on 127.0.0.1 (SageMaker Runtime and S3 in one process)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def _queue_async(url: str, *results: dict[str, Any]) -> None:
+    with httpx.Client(trust_env=False) as api:
+        api.post(f"{url}/moto-api/reset")
+        api.post(
+            f"{url}/moto-api/static/sagemaker/async-endpoint-results",
+            json={"results": list(results)},
+        ).raise_for_status()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_moto_success_and_failure(moto_url: str, transport: str) -> None:
+    """Against moto: the job's output is read back from moto's S3; a failure raises typed."""
+    _queue_async(
+        moto_url,
+        {"data": json.dumps({"first": "output"})},
+        {"is_failure": True, "data": "second inference failed"},
+    )
+    async with sm.SageMakerRuntimeClient(
+        region="us-east-1",
+        endpoint_url=moto_url,
+        s3_endpoint_url=moto_url,
+        credentials=("AKIDMOTO", "moto-secret"),
+        transport=transport,  # type: ignore[arg-type]
+    ) as rt:
+        ok = await rt.invoke_endpoint_async("moto-ep", input_location="s3://in/one.json")
+        assert (await ok.result(timeout=10, poll_interval=0.02)).json() == {"first": "output"}
+        bad = await rt.invoke_endpoint_async("moto-ep", input_location="s3://in/two.json")
+        with pytest.raises(sm.AsyncInferenceFailure) as info:
+            await bad.result(timeout=10, poll_interval=0.02)
+        assert info.value.payload == b"second inference failed"
