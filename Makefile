@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format venv clean
+.PHONY: demo test lint format venv clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+# Speed and memory claims, measured against botocore/aiobotocore in the same run (benchmarks/README.md).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_decoder.py
+	$(BIN)/python benchmarks/bench_stream.py
+	$(BIN)/python benchmarks/bench_rss.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .

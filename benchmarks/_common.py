@@ -1,0 +1,105 @@
+"""Shared helpers of the benchmark scripts: statistics, tables and the target summary lines.
+
+Not a library module: the scripts import it as a sibling (``python benchmarks/<script>.py`` puts
+``benchmarks/`` on ``sys.path``). Every number a script prints comes from rounds measured in that
+same run; nothing is compared against a stored figure.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+from collections.abc import Sequence
+
+__all__ = [
+    "Target",
+    "fmt_rate",
+    "machine_note",
+    "median",
+    "print_row",
+    "print_targets",
+    "spread",
+]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def spread(values: Sequence[float]) -> str:
+    """``min–max`` of ``values`` in the same unit as :func:`fmt_rate`."""
+    return f"{fmt_rate(min(values))}–{fmt_rate(max(values))}"
+
+
+def fmt_rate(value: float) -> str:
+    """Three significant figures with a k/M suffix: 1234567 -> ``1.23M``."""
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def print_row(label: str, values: Sequence[float], unit: str) -> None:
+    print(
+        f"  {label:<34} median {fmt_rate(median(values)):>7} {unit:<10}"
+        f" spread {spread(values)} (n={len(values)})"
+    )
+
+
+class Target:
+    """One target: a per-round series, the bound it must meet, and its direction.
+
+    The verdict is on the median of the series, or on its worst value with ``worst=True``
+    (for a bound such as memory growth, where one bad run is the finding).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        ratios: Sequence[float],
+        need: float,
+        *,
+        at_most: bool = False,
+        worst: bool = False,
+    ):
+        self.name = name
+        self.ratios = list(ratios)
+        self.need = need
+        self.at_most = at_most
+        self.worst = worst
+
+    @property
+    def value(self) -> float:
+        if self.worst:
+            return max(self.ratios) if self.at_most else min(self.ratios)
+        return median(self.ratios)
+
+    @property
+    def passed(self) -> bool:
+        return self.value <= self.need if self.at_most else self.value >= self.need
+
+    def line(self) -> str:
+        op = "<=" if self.at_most else ">="
+        low, high = min(self.ratios), max(self.ratios)
+        verdict = "PASS" if self.passed else "MISS"
+        basis = "worst" if self.worst else "median"
+        return (
+            f"target {self.name}: {self.value:.2f} (need {op} {self.need:g}) {verdict}"
+            f"  [{basis}; per-round {low:.2f}–{high:.2f}, n={len(self.ratios)}]"
+        )
+
+
+def print_targets(targets: Sequence[Target]) -> None:
+    print()
+    for target in targets:
+        print(target.line())
+    sys.stdout.flush()
+
+
+def machine_note() -> str:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return (
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
