@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 import anyio
 
 from . import (
+    AsyncInferenceFailure,
     ModelError,
     ModelStreamError,
     ParamValidationError,
@@ -120,16 +121,57 @@ async def stream_demo(rt: SageMakerRuntimeClient) -> None:
         print(f"  ModelStreamError: error_code={exc.error_code} message={exc.message!r}")
 
 
+def toy_summarizer(invocation: Invocation) -> dict[str, object]:
+    """A slow 'batch' model for async inference: summarises a document by its first words."""
+    document = invocation.json().get("document", "")
+    if not document:
+        raise ModelFailure(400, "empty document")
+    words = document.split()
+    return {"summary": " ".join(words[:6]) + " …", "words": len(words)}
+
+
+async def async_demo(rt: SageMakerRuntimeClient) -> None:
+    """Submit async inference jobs and await their results from (the fake's) S3."""
+    print("\ninvoke_endpoint_async('toy-summarizer') — queued, result written to S3:")
+    document = "Async inference queues requests and writes each result to S3 " * 3000
+    start = time.perf_counter()
+    job = await rt.invoke_endpoint_async(
+        "toy-summarizer",
+        json={"document": document},
+        upload_to="s3://demo-inputs/staging/",  # ~190 KB: too large to inline, uploaded first
+    )
+    print(f"  submitted {job.inference_id}")
+    print(f"    output  -> {job.output_location}")
+    print(f"    failure -> {job.failure_location}")
+    result = await job.result(timeout=30, poll_interval=0.1)
+    print(f"  result after {time.perf_counter() - start:.2f} s: {result.json()}")
+    failing = await rt.invoke_endpoint_async("toy-summarizer", json={"document": ""})
+    try:
+        await failing.result(timeout=30, poll_interval=0.1)
+    except AsyncInferenceFailure as exc:
+        print(f"  AsyncInferenceFailure for {exc.inference_id}: {exc.payload.decode()}")
+
+
 async def main() -> None:
     """Run the demo."""
     fake = FakeSageMakerRuntime(region="us-east-1")
     fake.add_endpoint("toy-sentiment", sentiment_model, variant="variant-a")
     fake.add_endpoint("toy-llm", toy_llm)
     fake.add_endpoint("flaky-llm", flaky_llm)
+    fake.add_endpoint(
+        "toy-summarizer",
+        toy_summarizer,
+        async_output_path="s3://demo-results/summaries",
+        async_failure_path="s3://demo-results/failures",
+        processing_time=0.5,
+    )
     with fake.serve() as server:
         print(f"fake SageMaker Runtime listening on {server.url} (SigV4 verified)\n")
         async with SageMakerRuntimeClient(
-            region="us-east-1", endpoint_url=server.url, credentials=fake.credentials
+            region="us-east-1",
+            endpoint_url=server.url,
+            s3_endpoint_url=server.url,  # the fake answers S3 too
+            credentials=fake.credentials,
         ) as rt:
             for text in ("I love this library, it is fast", "the old client was slow and broken"):
                 start = time.perf_counter()
@@ -169,6 +211,7 @@ async def main() -> None:
                 print(f"  ParamValidationError (nothing sent): {exc}")
 
             await stream_demo(rt)
+            await async_demo(rt)
         print(f"\nrequests the fake received: {len(fake.requests)}")
 
 

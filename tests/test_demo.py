@@ -23,7 +23,7 @@ def _run(*args: str) -> str:
 
 
 def test_demo_runs_every_section() -> None:
-    """The demo invokes, fans out, shows typed errors, streams tokens and a stream failure."""
+    """The demo invokes, fans out, shows typed errors, streams tokens, and awaits async jobs."""
     out = _run("-m", "sagemaker_rt_async.demo")
     for expected in (
         "{'label': 'POSITIVE'",
@@ -34,6 +34,8 @@ def test_demo_runs_every_section() -> None:
         "Café ☕ for everyone.",
         "finish_reason=length",
         "ModelStreamError: error_code=ModelInvocationTimeExceeded",
+        "'words': 30000}",
+        "AsyncInferenceFailure for",
     ):
         assert expected in out
 
