@@ -478,32 +478,39 @@ class SageMakerRuntimeClient:
                 "give exactly one input: input_location, body or json"
                 + (f" (got {', '.join(given)})" if given else ""),
             )
+        staging = _parse_upload_to(upload_to) if upload_to is not None else None
         payload = b""
         if input_location is None:
-            limit = _MAX_UPLOAD_BYTES if upload_to is not None else v.MAX_ASYNC_BODY_BYTES
+            limit = _MAX_UPLOAD_BYTES if staging is not None else v.MAX_ASYNC_BODY_BYTES
             payload, content_type = _payload(body, json, content_type, limit)
-            if len(payload) > v.MAX_ASYNC_BODY_BYTES:
-                assert upload_to is not None  # the limit above allowed it only then
-                input_location = await self._upload_payload(
-                    upload_to, payload, content_type, inference_id
-                )
-                payload = b""
-        elif upload_to is not None:
+        elif staging is not None:
             raise ParamValidationError("upload_to", "only applies to an inline body or json")
-        member_headers = INVOKE_ENDPOINT_ASYNC.headers(
-            {
-                "content_type": content_type,
-                "accept": accept,
-                "custom_attributes": custom_attributes,
-                "inference_id": inference_id,
-                "input_location": input_location,
-                "s3_output_path_extension": s3_output_path_extension,
-                "filename": filename,
-                "request_ttl_seconds": request_ttl_seconds,
-                "invocation_timeout_seconds": invocation_timeout_seconds,
-            }
-        )
+        members: dict[str, object] = {
+            "content_type": content_type,
+            "accept": accept,
+            "custom_attributes": custom_attributes,
+            "inference_id": inference_id,
+            "input_location": input_location,
+            "s3_output_path_extension": s3_output_path_extension,
+            "filename": filename,
+            "request_ttl_seconds": request_ttl_seconds,
+            "invocation_timeout_seconds": invocation_timeout_seconds,
+        }
+        # Every member is validated before anything is uploaded: a bad argument must not leave
+        # an orphan object in S3.
+        member_headers = INVOKE_ENDPOINT_ASYNC.headers(members)
         deadline = self._timeout if timeout is None else Timeout.of(timeout)
+        if len(payload) > v.MAX_ASYNC_BODY_BYTES:
+            assert staging is not None  # the limit above allowed it only then
+            bucket, prefix = staging
+            checked_id = dict(member_headers).get("X-Amzn-SageMaker-Inference-Id")
+            name = checked_id if checked_id and "/" not in checked_id else str(uuid.uuid4())
+            key = f"{prefix}{name}.input"
+            s3 = await self._s3_client()
+            await s3.put_object(bucket, key, payload, content_type=content_type, timeout=deadline)
+            members["input_location"] = f"s3://{bucket}/{key}"
+            member_headers = INVOKE_ENDPOINT_ASYNC.headers(members)
+            payload = b""
         request = await self._build_request(
             INVOKE_ENDPOINT_ASYNC, endpoint_name, member_headers, payload, deadline
         )
@@ -535,17 +542,6 @@ class SageMakerRuntimeClient:
             invocation_timeout_seconds=invocation_timeout_seconds,
         )
 
-    async def _upload_payload(
-        self, upload_to: str, payload: bytes, content_type: str | None, inference_id: str | None
-    ) -> str:
-        bucket, prefix = parse_s3_uri(upload_to)
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
-        name = inference_id if inference_id and "/" not in inference_id else str(uuid.uuid4())
-        return await self.upload_input(
-            f"s3://{bucket}/{prefix}{name}.input", payload, content_type=content_type
-        )
-
 
 def _payload(
     body: object, json_value: Any, content_type: str | None, limit: int
@@ -562,6 +558,20 @@ def _payload(
     if body is None:
         raise ParamValidationError("body", "is required (pass body=... or json=...)")
     return v.body("body", body, limit), content_type
+
+
+def _parse_upload_to(upload_to: object) -> tuple[str, str]:
+    """``s3://bucket[/prefix]`` -> (bucket, prefix ending in "/", or empty)."""
+    if not isinstance(upload_to, str) or not upload_to.startswith("s3://"):
+        raise ParamValidationError("upload_to", "must be an s3://bucket/prefix/ URI")
+    bucket, _, prefix = upload_to[len("s3://") :].partition("/")
+    try:
+        bucket, _ = parse_s3_uri(f"s3://{bucket}/x")  # validates the bucket name
+    except ParamValidationError as exc:
+        raise ParamValidationError("upload_to", exc.reason) from None
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return bucket, prefix
 
 
 def _compact_json(value: Any) -> str:
