@@ -432,7 +432,10 @@ def _sniff(buf: bytes | bytearray, *, final: bool) -> str | None:
 
 def _float(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer of hundreds of digits is no logprob
+            return None
     return None
 
 

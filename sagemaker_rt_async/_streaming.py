@@ -24,7 +24,7 @@ import anyio
 import httpx
 
 from ._errors import (
-    ContainerError,
+    FramingError,
     InternalStreamFailure,
     ModelStreamError,
     StreamError,
@@ -84,7 +84,7 @@ class ResponseStream:
         self._decoder = EventStreamDecoder()
         self._pending: deque[bytes] = deque()
         self._opened = False
-        self._finished = False
+        self._complete = False  # the body ended cleanly after a whole message
         self._closed = False
         self._error: StreamError | None = None  # raised once the parts before it are handed out
         self.content_type: str | None = None
@@ -131,7 +131,6 @@ class ResponseStream:
         if self._closed:
             return
         self._closed = True
-        self._finished = True
         raw, self._raw = self._raw, None
         response, self._response = self._response, None
         # Shielded: a cancelled caller must still give the connection back. Closing a broken
@@ -152,7 +151,7 @@ class ResponseStream:
         try:
             response = await self._send()
         except BaseException:
-            self._closed = self._finished = True
+            self._closed = True
             raise
         self._response = response
         response.headers.encoding = HEADER_ENCODING
@@ -181,16 +180,25 @@ class ResponseStream:
             while not self._pending:
                 if self._error is not None:
                     raise self._error
-                if self._finished:
+                if self._complete:
                     await self.aclose()
                     raise StopAsyncIteration
+                if self._closed:
+                    # Only a clean end of the body may look like the end of the stream: a
+                    # stream closed early (by aclose, an error or a cancelled read) says so.
+                    raise StreamError(
+                        "the response stream was closed before it ended",
+                        error_code="StreamClosed",
+                    )
                 await self._fill()
             part = self._pending.popleft()
         except StopAsyncIteration:
             raise
         except StreamError as exc:
+            self._annotate(exc)
+            self._error = self._error or exc
             await self.aclose()
-            raise self._annotate(exc) from exc.__cause__
+            raise
         except BaseException:
             await self.aclose()  # error, break-by-exception or cancellation: release now
             raise
@@ -205,8 +213,8 @@ class ResponseStream:
         try:
             chunk = await raw.__anext__()
         except StopAsyncIteration:
-            self._finished = True
             self._decoder.close()  # raises Truncated if the body ended mid-message
+            self._complete = self._error is None
             return
         except Exception as exc:
             err = translate(exc, where=f"{self._operation} stream")
@@ -234,7 +242,6 @@ class ResponseStream:
             return
         # An exception or error message ends the stream; the parts before it go out first.
         self._error = self._stream_error(message)
-        self._finished = True
 
     def _stream_error(self, message: EventStreamMessage) -> StreamError:
         headers = message.headers
@@ -264,15 +271,15 @@ class ResponseStream:
 
     def lines(self) -> AsyncIterator[str]:
         """Text lines across parts (``\\n``, ``\\r\\n`` or ``\\r``; UTF-8 decoded incrementally)."""
-        return _Framed(self, LineDecoder())
+        return _Framed(self, LineDecoder)
 
     def sse(self) -> AsyncIterator[SSEEvent]:
         """Server-sent events across parts (``data:`` with or without a space)."""
-        return _Framed(self, SSEDecoder())
+        return _Framed(self, SSEDecoder)
 
     def json_lines(self) -> AsyncIterator[Any]:
         """One JSON value per line (JSON Lines / NDJSON)."""
-        return _Framed(self, JSONLinesDecoder())
+        return _Framed(self, JSONLinesDecoder)
 
     def tokens(self, format: str = "auto") -> TokenStream:
         """Generated tokens for a container format: tgi, openai, lmi, lmi-sse, outputs, text, auto.
@@ -280,15 +287,20 @@ class ResponseStream:
         A container-level error inside the 200 stream raises ``ContainerError`` carrying the
         text delivered before it (``partial_text``).
         """
-        return TokenStream(self, TokenDecoder(format, content_type=self.content_type))
+        return TokenStream(self, format)
 
 
 class _Framed(Generic[_T]):
-    """An async iterator of framed items over a stream's parts (no async generator)."""
+    """An async iterator of framed items over a stream's parts (no async generator).
 
-    def __init__(self, stream: ResponseStream, decoder: _Incremental[_T]) -> None:
+    The decoder is made when the first part arrives: by then the stream is open and its
+    content type known, even when iteration started without ``async with``.
+    """
+
+    def __init__(self, stream: ResponseStream, make: Callable[[], _Incremental[_T]]) -> None:
         self._stream = stream
-        self._decoder = decoder
+        self._make = make
+        self._decoder: _Incremental[_T] | None = None
         self._pending: deque[_T] = deque()
         self._done = False
 
@@ -299,26 +311,26 @@ class _Framed(Generic[_T]):
         while not self._pending:
             if self._done:
                 raise StopAsyncIteration
+            part = b""
             try:
                 part = await self._stream.__anext__()
             except StopAsyncIteration:
                 self._done = True
-                self._pending.extend(self._finish())
-                continue
-            self._pending.extend(self._step(part))
+            try:
+                if self._decoder is None:
+                    self._decoder = self._make()
+                decoder = self._decoder
+                self._pending.extend(decoder.close() if self._done else decoder.feed(part))
+            except BaseException as exc:
+                await self._stream.aclose()  # a framing failure ends the stream too
+                if isinstance(exc, StreamError):
+                    raise self._stream._annotate(exc)  # noqa: B904 - same exception object
+                if isinstance(exc, Exception):
+                    raise self._stream._annotate(
+                        FramingError(f"could not frame the stream: {type(exc).__name__}: {exc}")
+                    ) from exc
+                raise
         return self._pending.popleft()
-
-    def _step(self, part: bytes) -> list[_T]:
-        try:
-            return self._decoder.feed(part)
-        except StreamError as exc:
-            raise self._stream._annotate(exc) from None
-
-    def _finish(self) -> list[_T]:
-        try:
-            return self._decoder.close()
-        except StreamError as exc:
-            raise self._stream._annotate(exc) from None
 
 
 class TokenStream(_Framed[Token]):
@@ -327,19 +339,17 @@ class TokenStream(_Framed[Token]):
     The container's own error shapes inside the 200 stream raise ``ContainerError``.
     """
 
-    def __init__(self, stream: ResponseStream, decoder: TokenDecoder) -> None:
-        super().__init__(stream, decoder)
-        self._tokens = decoder
+    def __init__(self, stream: ResponseStream, format: str) -> None:
+        TokenDecoder(format)  # an unknown format is refused now, before any I/O
+        self._tokens: TokenDecoder | None = None
+
+        def make() -> TokenDecoder:
+            self._tokens = TokenDecoder(format, content_type=stream.content_type)
+            return self._tokens
+
+        super().__init__(stream, make)
 
     @property
     def text(self) -> str:
         """All token text delivered so far."""
-        return self._tokens.text
-
-    async def __anext__(self) -> Token:
-        """The next token."""
-        try:
-            return await super().__anext__()
-        except ContainerError:
-            await self._stream.aclose()
-            raise
+        return self._tokens.text if self._tokens is not None else ""

@@ -421,3 +421,83 @@ async def test_reentering_a_finished_stream_is_an_error(fake: FakeSageMakerRunti
             async with stream:
                 pass
         assert [p async for p in stream] == []
+
+
+async def test_a_cancelled_read_never_looks_like_the_end(fake: FakeSageMakerRuntime) -> None:
+    """A read cancelled mid-stream (a heartbeat timeout) closes it; the next read says so.
+
+    Returning StopAsyncIteration there would silently truncate the output: the botocore trap.
+    """
+    async with fake.client() as rt:
+        stream = rt.invoke_endpoint_with_response_stream("slow", b"0.5")
+        assert await stream.__anext__() == b"tok0 "
+        with anyio.move_on_after(0.05):
+            await stream.__anext__()
+        assert stream.closed
+        with pytest.raises(sm.StreamError) as info:
+            await stream.__anext__()
+        assert info.value.error_code == "StreamClosed"
+        assert info.value.parts_received == 1
+
+
+async def test_errors_are_sticky(fake: FakeSageMakerRuntime) -> None:
+    """Catching a stream error and reading on raises it again instead of ending quietly."""
+    fake.add_endpoint("faulty", _faulty(StreamFault.truncate(b"three-and-more")))
+    async with fake.client() as rt:
+        stream = rt.invoke_endpoint_with_response_stream("faulty", b"")
+        got = []
+        for _ in range(2):
+            got.append(await stream.__anext__())
+        with pytest.raises(sm.EventStreamProtocolError) as first:
+            await stream.__anext__()
+        with pytest.raises(sm.EventStreamProtocolError) as again:
+            await stream.__anext__()
+        assert again.value is first.value
+        assert got == [b"one", b"two"]
+
+
+@pytest.mark.parametrize(
+    ("parts", "framing", "error"),
+    [
+        ([b"ok\n", b"\xff\xfe bad utf-8\n"], "lines", sm.FramingError),
+        ([b'{"a": 1}\n', b"not json\n"], "json_lines", sm.FramingError),
+        (
+            [b'data:{"error":"boom","error_type":"x"}\n\n'],
+            "tokens",
+            sm.ContainerError,
+        ),
+    ],
+)
+async def test_framing_errors_close_the_stream_without_async_with(
+    fake: FakeSageMakerRuntime, parts: list[bytes], framing: str, error: type[Exception]
+) -> None:
+    """A framing failure raises its typed error and closes the response, even without a block."""
+    fake.add_endpoint("framed", lambda inv: ModelStream(parts, content_type="text/event-stream"))
+    async with fake.client() as rt:
+        stream = rt.invoke_endpoint_with_response_stream("framed", b"")
+        with pytest.raises(error):
+            async for _ in getattr(stream, framing)():
+                pass
+        assert stream.closed
+        transport = rt._http._transport
+        assert isinstance(transport, FakeTransport)
+        assert transport.open_streams == 0
+
+
+async def test_absurd_logprob_is_not_an_untyped_error(fake: FakeSageMakerRuntime) -> None:
+    """A logprob written as a 400-digit integer is dropped, not an OverflowError."""
+    event = b'data:{"token":{"id":1,"text":"x","logprob":1' + b"0" * 400 + b',"special":false}}\n\n'
+    fake.add_endpoint("weird", lambda inv: ModelStream([event], content_type="text/event-stream"))
+    rt = fake.client()
+    async with rt, rt.invoke_endpoint_with_response_stream("weird", b"") as s:
+        tokens = [t async for t in s.tokens("tgi")]
+    assert [(t.text, t.logprob) for t in tokens] == [("x", None)]
+
+
+async def test_tokens_see_the_content_type_without_async_with(fake: FakeSageMakerRuntime) -> None:
+    """format='auto' uses the model's content type even when iteration opened the stream."""
+    fake.add_endpoint("plain", lambda inv: ModelStream([b'{"a": 1}\n'], content_type="text/plain"))
+    async with fake.client() as rt:
+        tokens = rt.invoke_endpoint_with_response_stream("plain", b"").tokens()
+        assert "".join([t.text async for t in tokens]) == '{"a": 1}\n'
+        assert tokens.text == '{"a": 1}\n'
