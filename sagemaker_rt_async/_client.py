@@ -15,7 +15,13 @@ import sniffio
 
 from . import _validate as v
 from ._async_inference import AsyncInferenceJob
-from ._credentials import CredentialResolver, DefaultChain, env_region, resolver_for
+from ._credentials import (
+    REFRESH_TIMEOUT_S,
+    CredentialResolver,
+    DefaultChain,
+    env_region,
+    resolver_for,
+)
 from ._endpoints import (
     ResolvedEndpoint,
     encode_label,
@@ -23,7 +29,13 @@ from ._endpoints import (
     parse_s3_uri,
     resolve_endpoint,
 )
-from ._errors import ClientClosedError, ParamValidationError, ServiceError, error_from_response
+from ._errors import (
+    ClientClosedError,
+    CredentialsError,
+    ParamValidationError,
+    ServiceError,
+    error_from_response,
+)
 from ._models import Credentials, InvokeEndpointResult, Timeout
 from ._operations import INVOKE_ENDPOINT, INVOKE_ENDPOINT_ASYNC, INVOKE_ENDPOINT_STREAM, Operation
 from ._s3 import S3Client
@@ -182,7 +194,15 @@ class SageMakerRuntimeClient:
             raise ClientClosedError("this SageMakerRuntimeClient is closed")
         endpoint = self._endpoint
         if endpoint is None:
-            region = self._region_arg or env_region() or await self._chain.region()
+            region = self._region_arg or env_region()
+            if region is None:
+                try:
+                    with anyio.fail_after(REFRESH_TIMEOUT_S):
+                        region = await self._chain.region()
+                except TimeoutError:
+                    raise CredentialsError(
+                        f"reading the profile's region took longer than {REFRESH_TIMEOUT_S:g} s"
+                    ) from None
             if region is None:
                 raise ParamValidationError(
                     "region",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
@@ -40,9 +41,33 @@ CredentialsLike: TypeAlias = (
 ADVISORY_REFRESH_S = 15 * 60
 MANDATORY_REFRESH_S = 10 * 60
 REFRESH_TIMEOUT_S = 60.0
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
+
+
+def _check_fields(creds: Credentials) -> Credentials:
+    # The values go into HTTP headers: whitespace or control characters would be refused by
+    # the engine, with the value (a token, a signature) quoted in its error. Never echo them.
+    for name, value in (
+        ("access_key_id", creds.access_key_id),
+        ("secret_access_key", creds.secret_access_key),
+        ("session_token", creds.session_token),
+    ):
+        if value is None and name == "session_token":
+            continue
+        if not isinstance(value, str) or not value:
+            raise ParamValidationError("credentials", f"{name} must be a non-empty str")
+        if not _VISIBLE_ASCII.fullmatch(value):
+            raise ParamValidationError(
+                "credentials", f"{name} contains whitespace, control or non-ASCII characters"
+            )
+    return creds
 
 
 def _coerce(value: object) -> Credentials:
+    return _check_fields(_to_credentials(value))
+
+
+def _to_credentials(value: object) -> Credentials:
     if isinstance(value, Credentials):
         return value
     if isinstance(value, tuple) and len(value) in (2, 3):
@@ -78,6 +103,11 @@ class CredentialResolver:
         self._clock = clock
         self._refresh_timeout = refresh_timeout
         self._current: Credentials | None = None
+        # Refresh windows for the current credentials: botocore's 15 / 10 minutes, but at most
+        # half / a quarter of their lifetime, so short-lived credentials are not refreshed on
+        # every request.
+        self._advisory: float = ADVISORY_REFRESH_S
+        self._mandatory: float = MANDATORY_REFRESH_S
         self._lock = anyio.Lock()
         self.refresh_count = 0
         """How many times the provider was called (observable for tests and hooks)."""
@@ -101,11 +131,11 @@ class CredentialResolver:
     async def get(self) -> Credentials:
         """Current credentials; refreshes (one refresh shared by all callers) when near expiry."""
         creds = self._current
-        if creds is not None and self._remaining(creds) > ADVISORY_REFRESH_S:
+        if creds is not None and self._remaining(creds) > self._advisory:
             return creds
         async with self._lock:
             creds = self._current
-            if creds is not None and self._remaining(creds) > ADVISORY_REFRESH_S:
+            if creds is not None and self._remaining(creds) > self._advisory:
                 return creds  # another caller refreshed while we waited
             try:
                 with anyio.fail_after(self._refresh_timeout):
@@ -127,22 +157,31 @@ class CredentialResolver:
                     f"{type(exc).__name__}: {exc}"
                 )
                 return self._keep_or_raise(creds, err, exc)
-            if self._remaining(fresh) <= 0:
+            lifetime = self._remaining(fresh)
+            if lifetime <= 0:
                 raise CredentialsError(
                     f"the credentials from {self._description} are already expired"
                 )
             self._current = fresh
+            self._advisory = min(ADVISORY_REFRESH_S, lifetime / 2)
+            self._mandatory = min(MANDATORY_REFRESH_S, lifetime / 4)
             return fresh
 
     def _keep_or_raise(
         self, creds: Credentials | None, err: CredentialsError, cause: BaseException | None = None
     ) -> Credentials:
-        if creds is not None and self._remaining(creds) > MANDATORY_REFRESH_S:
+        if creds is not None and self._remaining(creds) > self._mandatory:
             logger.warning("credential refresh failed; using the current credentials: %s", err)
             return creds
         if cause is not None:
             raise err from cause
         raise err
+
+
+async def _in_thread(func: Callable[..., Any], *args: Any) -> Any:
+    # Abandoned on cancellation: a deadline must fire even if botocore hangs (a stuck
+    # credential_process, a slow file system); the thread finishes on its own.
+    return await anyio.to_thread.run_sync(func, *args, abandon_on_cancel=True)
 
 
 def _from_botocore_frozen(frozen: Any, expiry: Any) -> Credentials:
@@ -170,6 +209,7 @@ class DefaultChain:
         self.profile = profile
         self._session: Any = None
         self._creds: Any = None
+        self._session_lock = anyio.Lock()
 
     def _make_session(self, on_asyncio: bool) -> Any:
         # Runs in a worker thread: importing botocore and reading the config files blocks.
@@ -190,14 +230,16 @@ class DefaultChain:
     async def session(self) -> Any:
         """The (aio)botocore session, created in a worker thread the first time."""
         if self._session is None:
-            on_asyncio = sniffio.current_async_library() == "asyncio"
-            self._session = await anyio.to_thread.run_sync(self._make_session, on_asyncio)
+            async with self._session_lock:  # concurrent first calls share one session
+                if self._session is None:
+                    on_asyncio = sniffio.current_async_library() == "asyncio"
+                    self._session = await _in_thread(self._make_session, on_asyncio)
         return self._session
 
     async def region(self) -> str | None:
         """The region configured for the profile, if any."""
         session = await self.session()
-        value = await anyio.to_thread.run_sync(session.get_config_variable, "region")
+        value = await _in_thread(session.get_config_variable, "region")
         return value if isinstance(value, str) and value else None
 
     async def __call__(self) -> Credentials:
@@ -213,10 +255,10 @@ class DefaultChain:
                 frozen = await self._creds.get_frozen_credentials()
             else:
                 if self._creds is None:
-                    self._creds = await anyio.to_thread.run_sync(session.get_credentials)
+                    self._creds = await _in_thread(session.get_credentials)
                 if self._creds is None:
                     raise CredentialsError(f"no AWS credentials found in {where}; tried {_TRIED}")
-                frozen = await anyio.to_thread.run_sync(self._creds.get_frozen_credentials)
+                frozen = await _in_thread(self._creds.get_frozen_credentials)
         except CredentialsError:
             raise
         except Exception as exc:

@@ -286,8 +286,9 @@ def transport_errors(where: str) -> Iterator[None]:
         if isinstance(exc, httpx.UnsupportedProtocol):
             raise ParamValidationError("endpoint_url", _describe(exc)) from exc
         if isinstance(exc, httpx.LocalProtocolError):
-            # Validation keeps members well-formed; this is a header a lent client added.
-            raise ParamValidationError("request", _describe(exc)) from exc
+            # Validation keeps members and credentials well-formed, so this is a header a lent
+            # client added. h11's message quotes the value, which may be a token: not repeated.
+            raise ParamValidationError("request", "a header value could not be sent") from None
         raise translate(exc, where=where) from exc
 
 

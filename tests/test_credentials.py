@@ -263,3 +263,100 @@ async def test_client_without_credentials_fails_cleanly(aws_home: Path) -> None:
             with pytest.raises(sm.CredentialsError):
                 await rt.invoke_endpoint("echo", b"ok")
     assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    "creds",
+    [
+        ("AKID", "secret", "token-with-newline\n"),
+        ("AKID", "secret with space"),
+        ("", "SECRETVALUE123"),
+        ("AKID", "sécret"),
+    ],
+)
+def test_unsendable_credentials_are_refused_without_echo(creds: tuple[str, ...]) -> None:
+    """Values that cannot go in a header are refused at construction, never quoted back."""
+    with pytest.raises(sm.ParamValidationError) as info:
+        sm.SageMakerRuntimeClient(region="us-east-1", credentials=creds)  # type: ignore[arg-type]
+    assert info.value.param == "credentials"
+    for value in creds:
+        if len(value) > 4:
+            assert value not in str(info.value)
+
+
+async def test_provider_with_unsendable_token_is_credentials_error() -> None:
+    """A provider's bad value becomes CredentialsError, without the value in the message."""
+
+    async def provider() -> sm.Credentials:
+        return sm.Credentials("AKID", "SECRET", "TOKEN\r\nX-Evil: 1")
+
+    with pytest.raises(sm.CredentialsError) as info:
+        await CredentialResolver(provider, description="p").get()
+    assert "TOKEN" not in str(info.value)
+
+
+async def test_short_lived_credentials_are_not_refreshed_per_request() -> None:
+    """15-minute STS credentials (inside the 15-minute window) are fetched once, not per call."""
+    clock = Clock()
+    calls = 0
+
+    async def provider() -> sm.Credentials:
+        nonlocal calls
+        calls += 1
+        await anyio.sleep(0.01)
+        return _creds(f"K{calls}", clock.now + 900)
+
+    resolver = CredentialResolver(provider, description="sts", clock=clock)
+    async with anyio.create_task_group() as tg:
+        for _ in range(20):
+            tg.start_soon(resolver.get)
+    assert calls == 1
+    clock.now += 900 / 2 + 1  # past half the lifetime: now it refreshes
+    await resolver.get()
+    assert calls == 2
+
+
+async def test_a_hung_chain_is_abandoned_at_the_deadline(
+    monkeypatch: pytest.MonkeyPatch, aws_home: Path
+) -> None:
+    """A credential chain stuck in a worker thread does not hold callers past the deadline."""
+    import threading
+    import time as _time
+
+    release = threading.Event()
+
+    def stuck(self: DefaultChain, on_asyncio: bool) -> None:
+        release.wait(5)
+
+    monkeypatch.setattr(DefaultChain, "_make_session", stuck)
+    resolver = CredentialResolver(DefaultChain(None), description="chain", refresh_timeout=0.2)
+    start = _time.monotonic()
+    try:
+        with pytest.raises(sm.CredentialsError, match="longer than"):
+            await resolver.get()
+        assert _time.monotonic() - start < 2
+    finally:
+        release.set()
+
+
+async def test_concurrent_first_calls_share_one_session(
+    monkeypatch: pytest.MonkeyPatch, aws_home: Path
+) -> None:
+    """Ten concurrent first lookups build the (slow) botocore session once."""
+    import time as _time
+
+    built = 0
+    real = DefaultChain._make_session
+
+    def counting(self: DefaultChain, on_asyncio: bool) -> object:
+        nonlocal built
+        built += 1
+        _time.sleep(0.05)
+        return real(self, on_asyncio)
+
+    monkeypatch.setattr(DefaultChain, "_make_session", counting)
+    chain = DefaultChain(None)
+    async with anyio.create_task_group() as tg:
+        for _ in range(10):
+            tg.start_soon(chain.region)
+    assert built == 1
