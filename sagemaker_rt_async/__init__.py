@@ -1,4 +1,4 @@
-"""sagemaker-rt-async: an asyncio-native client for the Amazon SageMaker Runtime API.
+"""sagemaker-rt-async: an asyncio-native (and trio-capable) client for Amazon SageMaker Runtime.
 
 ```python
 from sagemaker_rt_async import SageMakerRuntimeClient
@@ -9,6 +9,7 @@ async with SageMakerRuntimeClient(region="us-east-1") as rt:
 ```
 """
 
+from ._async_inference import AsyncInferenceJob, AsyncInferenceResult
 from ._client import SageMakerRuntimeClient
 from ._errors import (
     AccessDeniedError,
@@ -46,6 +47,8 @@ from ._version import __version__
 __all__ = [
     "AccessDeniedError",
     "AsyncInferenceFailure",
+    "AsyncInferenceJob",
+    "AsyncInferenceResult",
     "AsyncInferenceTimeout",
     "AuthenticationError",
     "ClientClosedError",

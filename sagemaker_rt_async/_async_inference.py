@@ -11,6 +11,7 @@ from "dropped", so the default deadline is the job's own: queue TTL + invocation
 from __future__ import annotations
 
 import json
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,12 +20,20 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._endpoints import parse_s3_uri
-from ._errors import AsyncInferenceFailure, AsyncInferenceTimeout, ParamValidationError, S3Error
+from ._errors import (
+    AsyncInferenceFailure,
+    AsyncInferenceTimeout,
+    ParamValidationError,
+    S3Error,
+    TransportError,
+)
 
 if TYPE_CHECKING:
     from ._s3 import S3Client
 
 __all__ = ["AsyncInferenceJob", "AsyncInferenceResult"]
+
+logger = logging.getLogger("sagemaker_rt_async")
 
 DEFAULT_REQUEST_TTL_S = 21_600  # the service's defaults when the request does not set them
 DEFAULT_INVOCATION_TIMEOUT_S = 900
@@ -165,7 +174,15 @@ class AsyncInferenceJob:
             deadline = start + timeout
         interval = poll_interval
         while True:
-            found = await self.poll(access_denied_means_pending=access_denied_means_pending)
+            try:
+                found = await self.poll(access_denied_means_pending=access_denied_means_pending)
+            except (S3Error, TransportError) as exc:
+                # A wait can last hours: one 503 SlowDown or dropped connection must not end
+                # it. Errors that another poll cannot fix (403, 404 bucket, ...) still do.
+                if not exc.retryable and not isinstance(exc, TransportError):
+                    raise
+                logger.debug("poll of %s failed, will retry: %s", self.inference_id, exc)
+                found = None
             if found is not None:
                 return found
             now = self._clock()
@@ -176,7 +193,7 @@ class AsyncInferenceJob:
                     job=self,
                     waited=now - start,
                 )
-            # Full jitter on the growth keeps many waiting jobs from polling in lockstep.
+            # Jitter (50-100 % of the interval) keeps many waiting jobs from polling in lockstep.
             delay = min(interval, deadline - now)
             await anyio.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311 - not crypto
             interval = min(interval * 1.5, max_poll_interval)

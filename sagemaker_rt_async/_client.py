@@ -1,4 +1,4 @@
-"""SageMakerRuntimeClient: configuration, lifecycle, and the operations over one attempt loop."""
+"""SageMakerRuntimeClient: configuration, lifecycle, and the three operations (one attempt each)."""
 
 from __future__ import annotations
 
@@ -523,9 +523,8 @@ class SageMakerRuntimeClient:
         if len(payload) > v.MAX_ASYNC_BODY_BYTES:
             assert staging is not None  # the limit above allowed it only then
             bucket, prefix = staging
-            checked_id = dict(member_headers).get("X-Amzn-SageMaker-Inference-Id")
-            name = checked_id if checked_id and "/" not in checked_id else str(uuid.uuid4())
-            key = f"{prefix}{name}.input"
+            # Unique per call (inference ids need not be): two jobs never share an input.
+            key = f"{prefix}{uuid.uuid4()}.input"
             s3 = await self._s3_client()
             await s3.put_object(bucket, key, payload, content_type=content_type, timeout=deadline)
             members["input_location"] = f"s3://{bucket}/{key}"
@@ -539,7 +538,7 @@ class SageMakerRuntimeClient:
         output = h.get("X-Amzn-SageMaker-OutputLocation")
         try:
             document = _json.loads(response.content) if response.content else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # a deeply nested body is no answer
             document = {}
         job_id = document.get("InferenceId") if isinstance(document, dict) else None
         if not output or not isinstance(job_id, str):

@@ -30,8 +30,9 @@ The tree::
         └── FramingError                  bytes malformed for the framing (UTF-8, JSON, line size)
 
 Service errors keep the service's own names so users find them in the AWS documentation.
-Every class says whether a retry can help (``retryable``); the retry policy reads that flag and
-never switches on types. Secrets never reach a message: nothing here formats request headers.
+Every class says whether a retry can help (``retryable``), so a retry policy can read that
+flag instead of switching on types (async-inference polling does). Secrets never reach a
+message: nothing here formats request headers.
 """
 
 from __future__ import annotations
@@ -475,7 +476,7 @@ def parse_error_body(status: int, body: bytes) -> tuple[dict[str, Any], bool]:
         return {}, False
     try:
         parsed = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return {"message": body.decode("utf-8", "replace")}, False
     if not isinstance(parsed, dict):
         return {"message": body.decode("utf-8", "replace")}, False

@@ -109,7 +109,7 @@ class ResponseStream:
 
     @property
     def closed(self) -> bool:
-        """True once the response has been closed (the connection is back in the pool)."""
+        """True once the response has been closed (its connection released or discarded)."""
         return self._closed
 
     async def __aenter__(self) -> ResponseStream:
@@ -253,7 +253,7 @@ class ResponseStream:
                 parsed = json.loads(message.payload) if message.payload else {}
                 if isinstance(parsed, dict):
                     fields = parsed
-            except ValueError:
+            except (ValueError, RecursionError):
                 fields = {"Message": message.payload.decode("utf-8", "replace")}
             text = fields.get("Message", fields.get("message", ""))
             text = text if isinstance(text, str) else str(text)

@@ -3,8 +3,9 @@
 On asyncio the default engine is httpx's API over aiohttp's connection pool
 (``httpx_aiohttp.AiohttpTransport``): httpx 0.28's own pool collapses under concurrency. On trio,
 or with ``transport="httpx"``, it is httpx's own transport. ``max_connections`` and the
-``Timeout`` phases mean the same on both: at most that many sockets, and connect / read / write /
-pool deadlines per request.
+connect / read / pool deadlines mean the same on both. The write deadline is enforced by the
+httpx engine only: aiohttp has no per-write timeout (its read deadline starts once the body is
+sent).
 
 Both engines send the request target exactly as httpx holds it: httpx_aiohttp hands aiohttp a
 string, which yarl would re-quote (``%3D`` becomes ``=``, ``%2A`` becomes ``*``), so the

@@ -124,8 +124,9 @@ async def test_upload_to_for_a_body_too_large_to_inline(
     )
     sent = fake.requests[-1]
     assert sent.body == b""
-    assert sent.header("x-amzn-sagemaker-inputlocation") == "s3://inputs/staging/big-1.input"
-    stored = fake.s3.get("inputs", "staging/big-1.input")
+    location = sent.header("x-amzn-sagemaker-inputlocation") or ""
+    assert location.startswith("s3://inputs/staging/") and location.endswith(".input")
+    stored = fake.s3.get("inputs", location.removeprefix("s3://inputs/"))
     assert stored is not None and json.loads(stored) == big
     result = await job.result(timeout=10, poll_interval=0.02)
     assert result.json()["echo"] == big
@@ -315,3 +316,44 @@ async def test_moto_success_and_failure(moto_url: str, transport: str) -> None:
         with pytest.raises(sm.AsyncInferenceFailure) as info:
             await bad.result(timeout=10, poll_interval=0.02)
         assert info.value.payload == b"second inference failed"
+
+
+async def test_upload_keys_are_unique_per_call(fake: FakeSageMakerRuntime) -> None:
+    """Two jobs with the same inference id never share (or overwrite) one staged input."""
+    async with fake.client() as rt:
+        for n in (1, 2):
+            await rt.invoke_endpoint_async(
+                "async-ep",
+                json={"n": n, "pad": "x" * 130_000},
+                upload_to="s3://inputs/s/",
+                inference_id="same-id",
+            )
+    locations = [r.header("x-amzn-sagemaker-inputlocation") or "" for r in fake.requests]
+    assert len(set(locations)) == 2
+    staged = [fake.s3.get("inputs", loc.removeprefix("s3://inputs/")) for loc in locations]
+    assert [json.loads(body or b"{}")["n"] for body in staged] == [1, 2]
+
+
+async def test_polling_survives_transient_s3_errors(fake: FakeSageMakerRuntime) -> None:
+    """A 503 SlowDown during a long wait is retried by the next poll, not fatal."""
+    from sagemaker_rt_async.testing import FakeResponse
+
+    async with fake.client() as rt:
+        job = await rt.invoke_endpoint_async("async-ep", json={"x": 1})
+        slow_down = FakeResponse(
+            503,
+            [("Content-Type", "application/xml")],
+            b"<Error><Code>SlowDown</Code><Message>Reduce your rate.</Message></Error>",
+        )
+        fake.s3.queued.extend([slow_down, slow_down])
+        result = await job.result(timeout=10, poll_interval=0.02)
+    assert result.json()["echo"] == {"x": 1}
+
+
+def test_deeply_nested_json_error_body_is_still_typed() -> None:
+    """An error body nested thousands deep is a ServiceError, not a RecursionError."""
+    from sagemaker_rt_async._errors import error_from_response
+
+    err = error_from_response(400, {}, b"[" * 5000)
+    assert isinstance(err, sm.ServiceError)
+    assert err.status_code == 400

@@ -382,6 +382,15 @@ async def _exchange(p: Peer, call: Call, transport: str) -> tuple[RecordedReques
             assert theirs_error.response["Error"]["Code"] == "ValidationError"
             with pytest.raises(sm.ValidationError):
                 await rt.invoke_endpoint_async(call.endpoint, **call.ours)
+        elif "upload_to" in call.ours and "InputLocation" in call.boto_args():
+            # The staged key is unique per call: ours goes first, boto3 gets the same location.
+            await rt.invoke_endpoint_async(call.endpoint, **call.ours)
+            location = fake.requests[-1].header("x-amzn-sagemaker-inputlocation") or ""
+            prefix = str(call.ours["upload_to"]).rstrip("/") + "/"
+            assert location.startswith(prefix) and location.endswith(".input"), location
+            await _boto_async(p.boto, {**call.boto_args(), "InputLocation": location})
+            ours, theirs = fake.requests
+            return theirs, ours
         else:
             await _boto_async(p.boto, call.boto_args())
             await rt.invoke_endpoint_async(call.endpoint, **call.ours)
@@ -855,8 +864,10 @@ async def test_upload_to_a_bucket_root(peer: Peer, transport: str) -> None:
             ASYNC_EP, json=BIG_ENOUGH_TO_UPLOAD, upload_to="s3://in-bucket/", inference_id="root-1"
         )
     (sent,) = fake.requests
-    assert sent.header("x-amzn-sagemaker-inputlocation") == "s3://in-bucket/root-1.input"
-    assert fake.s3.get("in-bucket", "root-1.input") == compact_json(BIG_ENOUGH_TO_UPLOAD)
+    location = sent.header("x-amzn-sagemaker-inputlocation") or ""
+    key = location.removeprefix("s3://in-bucket/")
+    assert key.endswith(".input") and "/" not in key, location
+    assert fake.s3.get("in-bucket", key) == compact_json(BIG_ENOUGH_TO_UPLOAD)
 
 
 @pytest.mark.anyio

@@ -479,6 +479,7 @@ async def test_framing_errors_close_the_stream_without_async_with(
             async for _ in getattr(stream, framing)():
                 pass
         assert stream.closed
+        assert rt._http is not None
         transport = rt._http._transport
         assert isinstance(transport, FakeTransport)
         assert transport.open_streams == 0

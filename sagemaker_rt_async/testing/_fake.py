@@ -17,13 +17,18 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import unquote
 
 from .._endpoints import parse_s3_uri
 from .._eventstream import error_message, exception_message, payload_part
 from .._models import Credentials
 from .._sigv4 import canonical_headers, parse_query, sha256_hex, sign_headers
+
+if TYPE_CHECKING:
+    from .._client import SageMakerRuntimeClient
+    from ._server import LoopbackServer
+    from ._transport import FakeTransport
 
 __all__ = [
     "RESET",
@@ -401,32 +406,40 @@ class FakeSageMakerRuntime:
 
         return register
 
-    def transport(self) -> Any:
+    def transport(self) -> FakeTransport:
         """An in-process ``httpx.AsyncBaseTransport`` answering from this fake."""
         from ._transport import FakeTransport
 
         return FakeTransport(self)
 
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Any:
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> LoopbackServer:
         """A real HTTP/1.1 server on loopback (a context manager; ``.url`` once started)."""
         from ._server import LoopbackServer
 
         return LoopbackServer(self, host=host, port=port)
 
-    def client(self, *, endpoint_url: str | None = None, **kwargs: Any) -> Any:
-        """A ``SageMakerRuntimeClient`` bound to this fake (in-process unless a URL is given)."""
+    def client(self, *, endpoint_url: str | None = None, **kwargs: Any) -> SageMakerRuntimeClient:
+        """A ``SageMakerRuntimeClient`` bound to this fake (in-process unless a URL is given).
+
+        In-process, the client owns (and closes) the httpx client wrapping ``transport()``.
+        """
         import httpx
 
         from .._client import SageMakerRuntimeClient
 
         kwargs.setdefault("region", self.region)
         kwargs.setdefault("credentials", self.credentials)
+        owned = None
         if endpoint_url is None:
-            kwargs.setdefault("http_client", httpx.AsyncClient(transport=self.transport()))
             endpoint_url = "http://sagemaker.fake"
+            if "http_client" not in kwargs:
+                owned = kwargs["http_client"] = httpx.AsyncClient(transport=self.transport())
         # The fake answers S3 requests too (routed by their signing scope), path-style.
         kwargs.setdefault("s3_endpoint_url", endpoint_url)
-        return SageMakerRuntimeClient(endpoint_url=endpoint_url, **kwargs)
+        client = SageMakerRuntimeClient(endpoint_url=endpoint_url, **kwargs)
+        if owned is not None:
+            client._owns_http = True  # made here for this client alone: closed with it
+        return client
 
     async def handle(
         self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes
