@@ -43,7 +43,9 @@ from ._sigv4 import sha256_hex, sign_headers
 from ._streaming import ResponseStream
 from ._transport import (
     HEADER_ENCODING,
+    MAX_ERROR_BODY,
     TransportName,
+    close_response,
     make_http_client,
     read_capped,
     request_content,
@@ -56,9 +58,6 @@ __all__ = ["SageMakerRuntimeClient"]
 
 logger = logging.getLogger("sagemaker_rt_async")
 
-# Error bodies are small JSON documents (Message <= 2048 characters); a larger one is cut so a
-# misbehaving proxy cannot make us buffer without bound.
-_MAX_ERROR_BODY = 64 * 1024
 # Async inference accepts payloads up to 1 GB through S3 (spec §7).
 _MAX_UPLOAD_BYTES = 1_000_000_000
 
@@ -155,6 +154,10 @@ class SageMakerRuntimeClient:
             endpoint_url=self._endpoint_url,
         )
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosedError("this SageMakerRuntimeClient is closed")
+
     def __repr__(self) -> str:
         where = self._endpoint.url if self._endpoint else "<unresolved>"
         state = "closed" if self._closed else "open"
@@ -172,8 +175,7 @@ class SageMakerRuntimeClient:
 
     async def __aenter__(self) -> SageMakerRuntimeClient:
         """Enter the client's lifetime; it is closed on exit."""
-        if self._closed:
-            raise ClientClosedError("this SageMakerRuntimeClient is closed")
+        self._check_open()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -187,11 +189,11 @@ class SageMakerRuntimeClient:
         self._closed = True
         http, self._http = self._http, None
         if http is not None and self._owns_http:
-            await http.aclose()
+            with anyio.CancelScope(shield=True):  # marked closed: the pool must go too
+                await http.aclose()
 
     async def _ready(self) -> tuple[ResolvedEndpoint, httpx.AsyncClient]:
-        if self._closed:
-            raise ClientClosedError("this SageMakerRuntimeClient is closed")
+        self._check_open()
         endpoint = self._endpoint
         if endpoint is None:
             region = self._region_arg or env_region()
@@ -212,8 +214,7 @@ class SageMakerRuntimeClient:
             endpoint = self._endpoint = self._resolve(region)
         http = self._http
         if http is None:
-            if self._closed:
-                raise ClientClosedError("this SageMakerRuntimeClient is closed")
+            self._check_open()
             http = self._http = make_http_client(
                 backend=sniffio.current_async_library(),
                 transport=self._transport,
@@ -274,13 +275,13 @@ class SageMakerRuntimeClient:
             response = await http.send(request, stream=True)
         response.headers.encoding = HEADER_ENCODING
         if response.status_code >= 300:
-            body = await read_capped(response, _MAX_ERROR_BODY, where=where)
+            body = await read_capped(response, MAX_ERROR_BODY, where=where)
         else:
             try:
                 with transport_errors(where):
                     body = await response.aread()
             finally:
-                await response.aclose()
+                await close_response(response)
         request_id = response.headers.get("x-amzn-RequestId")
         logger.debug(
             "%s %s -> %s request_id=%s",
@@ -385,8 +386,7 @@ class SageMakerRuntimeClient:
         gap between chunks, not the stream's total length. Arguments are validated here,
         before anything is sent.
         """
-        if self._closed:
-            raise ClientClosedError("this SageMakerRuntimeClient is closed")
+        self._check_open()
         payload, content_type = _payload(body, json, content_type, v.MAX_BODY_BYTES)
         v.name("endpoint_name", endpoint_name)
         member_headers = INVOKE_ENDPOINT_STREAM.headers(
@@ -445,8 +445,7 @@ class SageMakerRuntimeClient:
         Signed with the client's credentials (S3 SigV4, the bucket's region found from S3's
         hints). Needs ``s3:PutObject``; the endpoint's execution role must be able to read it.
         """
-        if self._closed:
-            raise ClientClosedError("this SageMakerRuntimeClient is closed")
+        self._check_open()
         bucket, key = parse_s3_uri(s3_uri)
         if not key or key.endswith("/"):
             raise ParamValidationError("s3_uri", f"{s3_uri!r} names a prefix, not an object")
@@ -484,8 +483,7 @@ class SageMakerRuntimeClient:
         location. ``content_type`` and ``accept`` travel as ``X-Amzn-SageMaker-Content-Type`` /
         ``-Accept``. ``await job.result()`` waits for the output in S3.
         """
-        if self._closed:
-            raise ClientClosedError("this SageMakerRuntimeClient is closed")
+        self._check_open()
         v.name("endpoint_name", endpoint_name)
         given = [
             n

@@ -34,7 +34,8 @@ from ._models import Timeout
 from ._sigv4 import EMPTY_SHA256, sha256_hex, sign_headers
 from ._transport import (
     HEADER_ENCODING,
-    finish,
+    MAX_ERROR_BODY,
+    close_response,
     request_content,
     timeout_extension,
     transport_errors,
@@ -47,7 +48,6 @@ logger = logging.getLogger("sagemaker_rt_async")
 
 # S3 error documents are a few hundred bytes; a larger body is cut so a misbehaving proxy cannot
 # make us buffer without bound.
-_MAX_ERROR_BODY = 64 * 1024
 # Bucket -> region hints; a client talks to a handful of buckets, the bound is only a guard.
 _MAX_CACHED_REGIONS = 1024
 _REGION_HINT_CODES = frozenset(
@@ -294,13 +294,13 @@ class S3Client:
         try:
             with transport_errors(where):
                 if response.status_code >= 300:
-                    data = await _read(response, _MAX_ERROR_BODY, None)
+                    data = await _read(response, MAX_ERROR_BODY, None)
                 elif method == "HEAD":
                     data = b""
                 else:
                     data = await _read(response, max_bytes, (bucket, key))
         finally:
-            await response.aclose()
+            await close_response(response)
         logger.debug(
             "S3 %s %s%s -> %s request_id=%s",
             method,
@@ -427,8 +427,7 @@ async def _read(
         if not done:
             # Stopped early: close the response, then let the chain of httpx / transport
             # generators unwind now rather than at garbage collection (trio warns).
-            await response.aclose()
-            await finish(raw)
+            await close_response(response, raw)
     return b"".join(chunks)
 
 

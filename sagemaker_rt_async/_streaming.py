@@ -13,14 +13,12 @@ them at the end of the stream.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
-import anyio
 import httpx
 
 from ._errors import (
@@ -39,16 +37,11 @@ from ._framing import (
     Token,
     TokenDecoder,
 )
-from ._transport import HEADER_ENCODING, finish, read_capped, translate
+from ._transport import HEADER_ENCODING, MAX_ERROR_BODY, close_response, read_capped, translate
 
 __all__ = ["ResponseStream", "TokenStream"]
 
 _T = TypeVar("_T")
-
-# An error response before the stream starts is a small JSON document; cap what we buffer.
-_MAX_ERROR_BODY = 64 * 1024
-# Closing must finish even when the surrounding scope is being cancelled.
-_CLOSE_TIMEOUT_S = 5.0
 
 
 class _Incremental(Protocol[_T]):
@@ -133,14 +126,7 @@ class ResponseStream:
         self._closed = True
         raw, self._raw = self._raw, None
         response, self._response = self._response, None
-        # Shielded: a cancelled caller must still give the connection back. Closing a broken
-        # stream may itself fail (a reset socket); the connection is discarded either way.
-        with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT_S):
-            if response is not None:
-                with contextlib.suppress(Exception):
-                    await response.aclose()
-            if raw is not None:
-                await finish(raw)
+        await close_response(response, raw)
 
     async def _open(self) -> None:
         if self._opened:
@@ -159,7 +145,7 @@ class ResponseStream:
         self.request_id = h.get("x-amzn-RequestId")
         if response.status_code >= 300:
             try:
-                body = await read_capped(response, _MAX_ERROR_BODY, where=self._operation)
+                body = await read_capped(response, MAX_ERROR_BODY, where=self._operation)
             finally:
                 await self.aclose()
             raise error_from_response(response.status_code, h, body)

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
+import anyio
 import httpx
 
 from ._errors import ParamValidationError, RequestTimeout, TransportError
@@ -35,9 +36,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HEADER_ENCODING",
+    "MAX_ERROR_BODY",
     "SLICE_ABOVE",
     "BodySlices",
     "TransportName",
+    "close_response",
     "finish",
     "make_http_client",
     "read_capped",
@@ -314,6 +317,29 @@ async def finish(raw: AsyncIterator[bytes]) -> None:
             await closer()
 
 
+# Error bodies are small documents (a Message is at most 2048 characters); a larger one is cut
+# so a misbehaving proxy cannot make us buffer without bound.
+MAX_ERROR_BODY = 64 * 1024
+# Closing must finish even when the surrounding scope is being cancelled, and not hang.
+_CLOSE_TIMEOUT_S = 5.0
+
+
+async def close_response(
+    response: httpx.Response | None, raw: AsyncIterator[bytes] | None = None
+) -> None:
+    """Close a response (and unwind its body iterator), whatever is going on around us.
+
+    Shielded from cancellation, so a cancelled caller still gives the connection back; bounded
+    in time; and a failing close (a reset socket) never replaces the error being handled.
+    """
+    with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT_S):
+        if response is not None:
+            with contextlib.suppress(Exception):
+                await response.aclose()
+        if raw is not None:
+            await finish(raw)
+
+
 async def read_capped(response: httpx.Response, limit: int, *, where: str) -> bytes:
     """Read at most ``limit`` bytes of a response body, then close the response.
 
@@ -328,6 +354,5 @@ async def read_capped(response: httpx.Response, limit: int, *, where: str) -> by
                 if len(buf) >= limit:
                     break
     finally:
-        await response.aclose()
-        await finish(raw)
+        await close_response(response, raw)
     return bytes(buf)
