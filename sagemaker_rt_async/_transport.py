@@ -19,11 +19,11 @@ import contextlib
 import functools
 import platform
 import ssl
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
-import aiohttp
 import anyio
 import httpx
 
@@ -109,7 +109,9 @@ def request_content(body: bytes) -> bytes | BodySlices:
 
 @functools.cache
 def _aiohttp_transport_class() -> type[AiohttpTransport]:
-    # Built on first use: httpx_aiohttp (and importlib.metadata with it) is imported lazily.
+    # Built on first use: aiohttp, yarl and httpx_aiohttp are imported lazily (~110 ms), and
+    # never under trio, where the aiohttp engine cannot run.
+    import aiohttp
     import yarl
     from httpx_aiohttp import AiohttpTransport
     from httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
@@ -196,6 +198,8 @@ def make_http_client(
             )
         ssl_context = ssl.create_default_context()
 
+        import aiohttp
+
         def session() -> aiohttp.ClientSession:
             connector = aiohttp.TCPConnector(
                 limit=max_connections,
@@ -246,22 +250,12 @@ def translate(exc: BaseException, *, where: str) -> TransportError:
     the request may have reached the server is what makes a retry safe or not.
     """
     cause: BaseException = exc
-    if isinstance(exc, httpx.HTTPError) and isinstance(exc.__cause__, aiohttp.ClientError):
-        cause = exc.__cause__
-    if isinstance(cause, aiohttp.ConnectionTimeoutError):
-        return RequestTimeout(
-            f"{where}: connecting timed out ({_describe(cause)})",
-            timeout="connect",
-            request_sent=False,
-        )
-    if isinstance(cause, aiohttp.SocketTimeoutError):
-        return RequestTimeout(f"{where}: no data from the server in time", timeout="read")
-    if isinstance(cause, aiohttp.ClientConnectorError):
-        return TransportError(f"{where}: could not connect: {_describe(cause)}", request_sent=False)
-    if isinstance(cause, aiohttp.ServerTimeoutError):
-        return RequestTimeout(f"{where}: the server did not answer in time", timeout="read")
-    if isinstance(cause, aiohttp.ClientError):
-        return TransportError(f"{where}: {type(cause).__name__}: {_describe(cause)}")
+    aio = sys.modules.get("aiohttp")  # never imported means no aiohttp exception can exist
+    if aio is not None:
+        if isinstance(exc, httpx.HTTPError) and isinstance(exc.__cause__, aio.ClientError):
+            cause = exc.__cause__
+        if isinstance(cause, aio.ClientError):
+            return _translate_aiohttp(aio, cause, where)
     if isinstance(cause, httpx.PoolTimeout):
         return RequestTimeout(
             f"{where}: no free connection in the pool in time", timeout="pool", request_sent=False
@@ -281,12 +275,37 @@ def translate(exc: BaseException, *, where: str) -> TransportError:
     return TransportError(f"{where}: {type(cause).__name__}: {_describe(cause)}")
 
 
+def _translate_aiohttp(aio: Any, cause: BaseException, where: str) -> TransportError:
+    if isinstance(cause, aio.ConnectionTimeoutError):
+        return RequestTimeout(
+            f"{where}: connecting timed out ({_describe(cause)})",
+            timeout="connect",
+            request_sent=False,
+        )
+    if isinstance(cause, aio.SocketTimeoutError):
+        return RequestTimeout(f"{where}: no data from the server in time", timeout="read")
+    if isinstance(cause, aio.ClientConnectorError):
+        return TransportError(f"{where}: could not connect: {_describe(cause)}", request_sent=False)
+    if isinstance(cause, aio.ServerTimeoutError):
+        return RequestTimeout(f"{where}: the server did not answer in time", timeout="read")
+    return TransportError(f"{where}: {type(cause).__name__}: {_describe(cause)}")
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    if isinstance(exc, httpx.HTTPError | OSError | TimeoutError):
+        return True
+    aio = sys.modules.get("aiohttp")
+    return aio is not None and isinstance(exc, aio.ClientError)
+
+
 @contextlib.contextmanager
 def transport_errors(where: str) -> Iterator[None]:
     """Translate transport exceptions raised inside the block (chained with ``from``)."""
     try:
         yield
-    except (httpx.HTTPError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+    except Exception as exc:
+        if not _is_transport_error(exc):
+            raise
         if isinstance(exc, httpx.UnsupportedProtocol):
             raise ParamValidationError("endpoint_url", _describe(exc)) from exc
         if isinstance(exc, httpx.LocalProtocolError):
