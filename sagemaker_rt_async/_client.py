@@ -42,13 +42,13 @@ from ._s3 import S3Client
 from ._sigv4 import sha256_hex, sign_headers
 from ._streaming import ResponseStream
 from ._transport import (
-    HEADER_ENCODING,
     MAX_ERROR_BODY,
     TransportName,
     close_response,
     make_http_client,
     read_capped,
     request_content,
+    send,
     timeout_extension,
     transport_errors,
     unsigned_headers,
@@ -271,9 +271,7 @@ class SageMakerRuntimeClient:
         """Send and read the whole response; an error status raises its typed error."""
         _, http = await self._ready()
         where = f"{operation.name} {request.url.path}"
-        with transport_errors(where):
-            response = await http.send(request, stream=True)
-        response.headers.encoding = HEADER_ENCODING
+        response = await send(http, request, where=where)
         if response.status_code >= 300:
             body = await read_capped(response, MAX_ERROR_BODY, where=where)
         else:
@@ -404,15 +402,15 @@ class SageMakerRuntimeClient:
         )
         deadline = self._timeout if timeout is None else Timeout.of(timeout)
 
-        async def send() -> httpx.Response:
+        async def open_stream() -> httpx.Response:
             request = await self._build_request(
                 INVOKE_ENDPOINT_STREAM, endpoint_name, member_headers, payload, deadline
             )
             _, http = await self._ready()
-            with transport_errors(f"{INVOKE_ENDPOINT_STREAM.name} {request.url.path}"):
-                return await http.send(request, stream=True)
+            where = f"{INVOKE_ENDPOINT_STREAM.name} {request.url.path}"
+            return await send(http, request, where=where)
 
-        return ResponseStream(send, operation=INVOKE_ENDPOINT_STREAM.name)
+        return ResponseStream(open_stream, operation=INVOKE_ENDPOINT_STREAM.name)
 
     async def _http_client(self) -> httpx.AsyncClient:
         _, http = await self._ready()

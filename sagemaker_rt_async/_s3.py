@@ -33,10 +33,10 @@ from ._errors import ParamValidationError, S3Error
 from ._models import Timeout
 from ._sigv4 import EMPTY_SHA256, sha256_hex, sign_headers
 from ._transport import (
-    HEADER_ENCODING,
     MAX_ERROR_BODY,
     close_response,
     request_content,
+    send,
     timeout_extension,
     transport_errors,
     unsigned_headers,
@@ -288,9 +288,7 @@ class S3Client:
             extensions={"timeout": timeout_extension(timeout)},
         )
         where = f"S3 {method} s3://{bucket}/{key}"
-        with transport_errors(where):
-            response = await http.send(request, stream=True, follow_redirects=False)
-        response.headers.encoding = HEADER_ENCODING
+        response = await send(http, request, where=where)
         try:
             with transport_errors(where):
                 if response.status_code >= 300:

@@ -37,7 +37,7 @@ from ._framing import (
     Token,
     TokenDecoder,
 )
-from ._transport import HEADER_ENCODING, MAX_ERROR_BODY, close_response, read_capped, translate
+from ._transport import MAX_ERROR_BODY, close_response, read_capped, translate
 
 __all__ = ["ResponseStream", "TokenStream"]
 
@@ -140,7 +140,6 @@ class ResponseStream:
             self._closed = True
             raise
         self._response = response
-        response.headers.encoding = HEADER_ENCODING
         h = response.headers
         self.request_id = h.get("x-amzn-RequestId")
         if response.status_code >= 300:

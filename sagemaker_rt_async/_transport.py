@@ -45,6 +45,7 @@ __all__ = [
     "make_http_client",
     "read_capped",
     "request_content",
+    "send",
     "timeout_extension",
     "transport_errors",
     "unsigned_headers",
@@ -334,6 +335,18 @@ async def finish(raw: AsyncIterator[bytes]) -> None:
     if closer is not None:
         with contextlib.suppress(Exception):
             await closer()
+
+
+async def send(http: httpx.AsyncClient, request: httpx.Request, *, where: str) -> httpx.Response:
+    """Send a signed request; the response's body is left to read (``stream=True``).
+
+    Redirects are never followed, even by a lent client configured to: a signed request must
+    not go anywhere else. Header values decode as botocore decodes them.
+    """
+    with transport_errors(where):
+        response = await http.send(request, stream=True, follow_redirects=False)
+    response.headers.encoding = HEADER_ENCODING
+    return response
 
 
 # Error bodies are small documents (a Message is at most 2048 characters); a larger one is cut

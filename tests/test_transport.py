@@ -173,3 +173,29 @@ async def test_translate_looks_through_httpx_aiohttp_mapping() -> None:
     err = translate(timeout, where="op")
     assert isinstance(err, sm.RequestTimeout) and err.timeout == "connect"
     assert err.request_sent is False
+
+
+async def test_redirects_are_never_followed_even_by_a_lent_client() -> None:
+    """A 307 from the endpoint is an error: a signed request never goes anywhere else."""
+    from sagemaker_rt_async.testing import ServiceFailure
+
+    fake = FakeSageMakerRuntime()
+
+    def moved(inv: Invocation) -> bytes:
+        raise ServiceFailure(
+            307, "TemporaryRedirect", headers=[("Location", "http://127.0.0.2:1/elsewhere")]
+        )
+
+    fake.add_endpoint("moved", moved)
+    lent = httpx.AsyncClient(transport=fake.transport(), follow_redirects=True)
+    async with sm.SageMakerRuntimeClient(
+        region="us-east-1",
+        endpoint_url="http://sagemaker.fake",
+        credentials=fake.credentials,
+        http_client=lent,
+    ) as rt:
+        with pytest.raises(sm.ServiceError) as info:
+            await rt.invoke_endpoint("moved", b"x")
+    await lent.aclose()
+    assert info.value.status_code == 307
+    assert len(fake.requests) == 1

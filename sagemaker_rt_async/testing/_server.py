@@ -77,10 +77,14 @@ class LoopbackServer(Generic[FakeT]):
         self.stop()
 
     async def __aenter__(self) -> LoopbackServer[FakeT]:
-        return self.start()
+        import anyio.to_thread
+
+        return await anyio.to_thread.run_sync(self.start)  # thread start + bind: off the loop
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self.stop()
+        import anyio.to_thread
+
+        await anyio.to_thread.run_sync(self.stop)  # joins the server thread: off the loop
 
     def _run(self) -> None:
         try:
