@@ -45,6 +45,7 @@ from ._transport import (
     MAX_ERROR_BODY,
     TransportName,
     close_response,
+    deadline_error,
     make_http_client,
     read_capped,
     request_content,
@@ -267,19 +268,45 @@ class SageMakerRuntimeClient:
             extensions={"timeout": timeout_extension(timeout)},
         )
 
-    async def _send(self, request: httpx.Request, operation: Operation) -> httpx.Response:
+    async def _send(
+        self, request: httpx.Request, operation: Operation, deadline: Timeout
+    ) -> httpx.Response:
         """Send and read the whole response; an error status raises its typed error."""
         _, http = await self._ready()
         where = f"{operation.name} {request.url.path}"
-        response = await send(http, request, where=where)
+        if deadline.total is None:
+            return await self._exchange(http, request, operation, deadline, where)
+        with anyio.move_on_after(deadline.total) as scope:
+            return await self._exchange(http, request, operation, deadline, where)
+        assert scope.cancelled_caught
+        raise deadline_error(where, "total", deadline.total)
+
+    async def _exchange(
+        self,
+        http: httpx.AsyncClient,
+        request: httpx.Request,
+        operation: Operation,
+        deadline: Timeout,
+        where: str,
+    ) -> httpx.Response:
+        response = await send(http, request, where=where, first_byte=_own_first_byte(deadline))
         if response.status_code >= 300:
             body = await read_capped(response, MAX_ERROR_BODY, where=where)
         else:
+            body_limit = _own_idle(deadline)
             try:
-                with transport_errors(where):
+                with (
+                    transport_errors(where),
+                    anyio.move_on_after(
+                        float("inf") if body_limit is None else body_limit
+                    ) as scope,
+                ):
                     body = await response.aread()
             finally:
                 await close_response(response)
+            if scope.cancelled_caught:
+                assert body_limit is not None
+                raise deadline_error(where, "idle", body_limit)
         request_id = response.headers.get("x-amzn-RequestId")
         logger.debug(
             "%s %s -> %s request_id=%s",
@@ -344,7 +371,7 @@ class SageMakerRuntimeClient:
         request = await self._build_request(
             INVOKE_ENDPOINT, endpoint_name, member_headers, payload, deadline
         )
-        response = await self._send(request, INVOKE_ENDPOINT)
+        response = await self._send(request, INVOKE_ENDPOINT, deadline)
         h = response.headers
         return InvokeEndpointResult(
             body=response.content,
@@ -408,9 +435,14 @@ class SageMakerRuntimeClient:
             )
             _, http = await self._ready()
             where = f"{INVOKE_ENDPOINT_STREAM.name} {request.url.path}"
-            return await send(http, request, where=where)
+            return await send(http, request, where=where, first_byte=_own_first_byte(deadline))
 
-        return ResponseStream(open_stream, operation=INVOKE_ENDPOINT_STREAM.name)
+        return ResponseStream(
+            open_stream,
+            operation=INVOKE_ENDPOINT_STREAM.name,
+            idle=_own_idle(deadline),
+            total=deadline.total,
+        )
 
     async def _http_client(self) -> httpx.AsyncClient:
         _, http = await self._ready()
@@ -529,7 +561,7 @@ class SageMakerRuntimeClient:
         request = await self._build_request(
             INVOKE_ENDPOINT_ASYNC, endpoint_name, member_headers, payload, deadline
         )
-        response = await self._send(request, INVOKE_ENDPOINT_ASYNC)
+        response = await self._send(request, INVOKE_ENDPOINT_ASYNC, deadline)
         h = response.headers
         output = h.get("X-Amzn-SageMaker-OutputLocation")
         try:
@@ -573,6 +605,22 @@ def _payload(
     if body is None:
         raise ParamValidationError("body", "is required (pass body=... or json=...)")
     return v.body("body", body, limit), content_type
+
+
+def _own_first_byte(deadline: Timeout) -> float | None:
+    # The engine's read timeout is max(read, first_byte); a shorter header wait is ours to keep.
+    wait, read = deadline.header_wait, deadline.read
+    if wait is not None and (read is None or wait < read):
+        return wait
+    return None
+
+
+def _own_idle(deadline: Timeout) -> float | None:
+    # Likewise a gap bound shorter than the (longer) header wait the engine was given.
+    wait, read = deadline.header_wait, deadline.read
+    if read is not None and (wait is None or read < wait):
+        return read
+    return None
 
 
 def _parse_upload_to(upload_to: object) -> tuple[str, str]:

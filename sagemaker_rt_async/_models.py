@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from ._errors import ParamValidationError
+
 __all__ = ["Credentials", "InvokeEndpointResult", "NewSession", "Timeout"]
 
 
@@ -38,21 +40,46 @@ class Credentials:
 
 @dataclass(frozen=True, slots=True)
 class Timeout:
-    """Per-phase deadlines in seconds (None = no limit).
+    """Per-call deadlines in seconds (None = no limit).
 
-    ``read`` is the longest wait for the next bytes from the server, which for InvokeEndpoint is
-    the time the model may think: SageMaker lets a model take 60 s, and AWS recommends a 70 s
-    socket timeout (spec §7). ``pool`` bounds the wait for a free connection.
+    - ``connect``: opening a connection; ``pool``: waiting for a free one; ``write``: sending.
+    - ``read``: the longest wait for the next bytes from the server. For InvokeEndpoint that is
+      the time the model may think: SageMaker lets a model take 60 s and AWS recommends a 70 s
+      socket timeout (spec §7). On a response stream it bounds the gap between parts.
+    - ``first_byte``: the wait for the response headers, when it should differ from ``read``
+      (e.g. a slow first token but fast ones after it).
+    - ``total``: the whole call, or the whole stream from sending to its last part.
+
+    A passed deadline raises ``RequestTimeout`` whose ``timeout`` names it: ``connect``,
+    ``pool``, ``write``, ``first_byte`` (no headers in time), ``idle`` (a gap after the
+    headers), or ``total``.
     """
 
     connect: float | None = 10.0
     read: float | None = 70.0
     write: float | None = 30.0
     pool: float | None = 30.0
+    first_byte: float | None = None
+    total: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("connect", "read", "write", "pool", "first_byte", "total"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+            ):
+                raise ParamValidationError(
+                    "timeout", f"{name} must be a positive number of seconds or None"
+                )
+
+    @property
+    def header_wait(self) -> float | None:
+        """The deadline for the response headers (``first_byte``, else ``read``)."""
+        return self.read if self.first_byte is None else self.first_byte
 
     @classmethod
     def of(cls, value: Timeout | float | None) -> Timeout:
-        """A Timeout from a Timeout, one number for every phase, or None for no limits."""
+        """A Timeout from a Timeout, one number for connect/read/write/pool, or None (no limits)."""
         if isinstance(value, Timeout):
             return value
         if value is None:

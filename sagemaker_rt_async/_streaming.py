@@ -19,13 +19,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
+import anyio
 import httpx
 
 from ._errors import (
     FramingError,
     InternalStreamFailure,
     ModelStreamError,
+    RequestTimeout,
     StreamError,
+    TransportError,
     error_from_response,
 )
 from ._eventstream import EventStreamDecoder, EventStreamMessage
@@ -37,7 +40,7 @@ from ._framing import (
     Token,
     TokenDecoder,
 )
-from ._transport import MAX_ERROR_BODY, close_response, read_capped, translate
+from ._transport import MAX_ERROR_BODY, close_response, deadline_error, read_capped, translate
 
 __all__ = ["ResponseStream", "TokenStream"]
 
@@ -69,9 +72,16 @@ class ResponseStream:
         send: Callable[[], Awaitable[httpx.Response]],
         *,
         operation: str,
+        idle: float | None = None,
+        total: float | None = None,
     ) -> None:
         self._send = send
         self._operation = operation
+        # Our own bounds, where the engine's read timeout cannot be the judge: the gap between
+        # parts when it is shorter than the header wait, and the whole stream.
+        self._idle = idle
+        self._total = total
+        self._deadline: float | None = None
         self._response: httpx.Response | None = None
         self._raw: AsyncIterator[bytes] | None = None
         self._decoder = EventStreamDecoder()
@@ -135,7 +145,14 @@ class ResponseStream:
             return
         self._opened = True
         try:
-            response = await self._send()
+            if self._total is None:
+                response = await self._send()
+            else:
+                self._deadline = anyio.current_time() + self._total
+                with anyio.move_on_after(self._total) as scope:
+                    response = await self._send()
+                if scope.cancelled_caught:
+                    raise deadline_error(self._operation, "total", self._total)
         except BaseException:
             self._closed = True
             raise
@@ -196,20 +213,46 @@ class ResponseStream:
         if raw is None:
             raise StreamError("this response stream is closed", request_id=self.request_id)
         try:
-            chunk = await raw.__anext__()
+            limit, which = self._read_limit()
+            if limit is None:
+                chunk = await raw.__anext__()
+            else:
+                with anyio.move_on_after(limit) as scope:
+                    chunk = await raw.__anext__()
+                if scope.cancelled_caught:
+                    seconds = self._total if which == "total" else self._idle
+                    raise deadline_error(f"{self._operation} stream", which, seconds or limit)
         except StopAsyncIteration:
             self._decoder.close()  # raises Truncated if the body ended mid-message
             self._complete = self._error is None
             return
+        except StreamError:
+            raise
+        except RequestTimeout as ours:  # our own idle/total deadline
+            self._count(ours)
+            raise
         except Exception as exc:
             err = translate(exc, where=f"{self._operation} stream")
-            err.request_id = self.request_id
-            err.parts_received = self.parts_received
-            err.bytes_received = self.bytes_received
-            raise err from exc
+            if isinstance(err, RequestTimeout) and err.timeout == "read":
+                err.timeout = "idle"  # the headers came; this was a gap between parts
+            raise self._count(err) from exc
         for message in self._decoder.feed(chunk):
             if self._error is None:
                 self._dispatch(message)
+
+    def _count(self, err: TransportError) -> TransportError:
+        err.request_id = self.request_id
+        err.parts_received = self.parts_received
+        err.bytes_received = self.bytes_received
+        return err
+
+    def _read_limit(self) -> tuple[float | None, str]:
+        if self._deadline is None:
+            return self._idle, "idle"
+        remaining = max(self._deadline - anyio.current_time(), 0.0)
+        if self._idle is not None and self._idle < remaining:
+            return self._idle, "idle"
+        return remaining, "total"
 
     def _annotate(self, exc: StreamError) -> StreamError:
         exc.request_id = self.request_id

@@ -41,6 +41,7 @@ __all__ = [
     "BodySlices",
     "TransportName",
     "close_response",
+    "deadline_error",
     "finish",
     "make_http_client",
     "read_capped",
@@ -230,9 +231,15 @@ def make_http_client(
 
 def timeout_extension(timeout: Timeout) -> dict[str, float | None]:
     """The per-request ``timeout`` extension both engines read."""
+    # The engine's read timeout covers both the header wait and the gaps after it, so it is the
+    # larger of the two; whichever is shorter is enforced by our own scope (see ``send`` and
+    # the stream's reads).
+    read = timeout.read
+    wait = timeout.header_wait
+    engine_read = None if read is None or wait is None else max(read, wait)
     return {
         "connect": timeout.connect,
-        "read": timeout.read,
+        "read": engine_read,
         "write": timeout.write,
         "pool": timeout.pool,
     }
@@ -300,8 +307,12 @@ def _is_transport_error(exc: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def transport_errors(where: str) -> Iterator[None]:
-    """Translate transport exceptions raised inside the block (chained with ``from``)."""
+def transport_errors(where: str, *, read_as: str = "idle") -> Iterator[None]:
+    """Translate transport exceptions raised inside the block (chained with ``from``).
+
+    A read timeout is named after what was being waited for: ``first_byte`` while waiting for
+    the response headers, ``idle`` while reading a body.
+    """
     try:
         yield
     except Exception as exc:
@@ -313,7 +324,10 @@ def transport_errors(where: str) -> Iterator[None]:
             # Validation keeps members and credentials well-formed, so this is a header a lent
             # client added. h11's message quotes the value, which may be a token: not repeated.
             raise ParamValidationError("request", "a header value could not be sent") from None
-        raise translate(exc, where=where) from exc
+        err = translate(exc, where=where)
+        if isinstance(err, RequestTimeout) and err.timeout == "read":
+            err.timeout = read_as
+        raise err from exc
 
 
 # A closed stream ends within a chunk or two (what the engine had already buffered).
@@ -337,16 +351,38 @@ async def finish(raw: AsyncIterator[bytes]) -> None:
             await closer()
 
 
-async def send(http: httpx.AsyncClient, request: httpx.Request, *, where: str) -> httpx.Response:
+async def send(
+    http: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    where: str,
+    first_byte: float | None = None,
+) -> httpx.Response:
     """Send a signed request; the response's body is left to read (``stream=True``).
 
-    Redirects are never followed, even by a lent client configured to: a signed request must
-    not go anywhere else. Header values decode as botocore decodes them.
+    ``first_byte`` bounds the whole wait for the response headers. Redirects are never
+    followed, even by a lent client configured to: a signed request must not go anywhere else.
+    Header values decode as botocore decodes them.
     """
-    with transport_errors(where):
-        response = await http.send(request, stream=True, follow_redirects=False)
+    with transport_errors(where, read_as="first_byte"):
+        if first_byte is None:
+            response = await http.send(request, stream=True, follow_redirects=False)
+        else:
+            with anyio.move_on_after(first_byte) as scope:
+                response = await http.send(request, stream=True, follow_redirects=False)
+            if scope.cancelled_caught:
+                raise RequestTimeout(
+                    f"{where}: no response headers within {first_byte:g} s",
+                    timeout="first_byte",
+                )
     response.headers.encoding = HEADER_ENCODING
     return response
+
+
+def deadline_error(where: str, timeout: str, seconds: float) -> RequestTimeout:
+    """The error for one of our own deadlines (``idle`` or ``total``) passing."""
+    what = "the call" if timeout == "total" else "the next bytes"
+    return RequestTimeout(f"{where}: {what} took longer than {seconds:g} s", timeout=timeout)
 
 
 # Error bodies are small documents (a Message is at most 2048 characters); a larger one is cut

@@ -346,7 +346,7 @@ async def test_idle_gap_between_parts_is_bounded(
             ):
                 got.append(part)
     assert got == [b"tok0 "]
-    assert info.value.timeout == "read"
+    assert info.value.timeout == "idle"
     assert info.value.parts_received == 1
 
 

@@ -74,7 +74,7 @@ async def test_read_timeout(server: LoopbackServer, transport: str) -> None:
     async with server.fake.client(endpoint_url=server.url, transport=transport) as rt:
         with pytest.raises(sm.RequestTimeout) as info:
             await rt.invoke_endpoint("slow", b"2", timeout=sm.Timeout(read=0.2))
-        assert info.value.timeout == "read"
+        assert info.value.timeout == "first_byte"
         assert info.value.request_sent is True
         assert not info.value.retryable  # inference may have run: never assumed safe
         assert isinstance(info.value.__cause__, httpx.HTTPError | Exception)
@@ -199,3 +199,77 @@ async def test_redirects_are_never_followed_even_by_a_lent_client() -> None:
     await lent.aclose()
     assert info.value.status_code == 307
     assert len(fake.requests) == 1
+
+
+@pytest.fixture
+def paced() -> Iterator[LoopbackServer]:
+    """Endpoints with a slow start and a steady or stalled trickle of parts."""
+    from sagemaker_rt_async.testing import ModelStream
+
+    fake = FakeSageMakerRuntime()
+
+    def trickle(inv: Invocation) -> ModelStream:
+        first, gap, count = (float(x) for x in inv.text.split(","))
+
+        async def parts() -> Any:
+            await anyio.sleep(first)
+            for i in range(int(count)):
+                yield f"p{i} ".encode()
+                await anyio.sleep(gap)
+
+        return ModelStream(parts())
+
+    fake.add_endpoint("trickle", trickle)
+    with fake.serve() as srv:
+        yield srv
+
+
+DEADLINES = [
+    # (operation, body "first,gap,count", Timeout, which deadline passes, parts before it)
+    ("invoke", "0.5,0,1", sm.Timeout(read=0.2), "first_byte", 0),
+    ("invoke", "0.5,0,1", sm.Timeout(first_byte=0.2, read=5), "first_byte", 0),
+    ("invoke", "0.5,0,1", sm.Timeout(total=0.2), "total", 0),
+    ("stream", "0,0.6,3", sm.Timeout(read=0.2), "idle", 1),
+    ("stream", "0.3,0.6,3", sm.Timeout(first_byte=2, read=0.2), "idle", 1),
+    ("stream", "0.6,0,3", sm.Timeout(first_byte=0.2, read=5), "first_byte", 0),
+    ("stream", "0,0.1,100", sm.Timeout(total=0.5), "total", None),
+]
+
+
+@pytest.mark.parametrize(("op", "body", "timeout", "which", "parts"), DEADLINES)
+async def test_each_deadline_says_which_passed(
+    paced: LoopbackServer,
+    transport: str,
+    op: str,
+    body: str,
+    timeout: sm.Timeout,
+    which: str,
+    parts: int | None,
+) -> None:
+    """connect/first_byte/idle/total: a passed deadline raises RequestTimeout naming it, in time."""
+    start = anyio.current_time()
+    async with paced.fake.client(endpoint_url=paced.url, transport=transport) as rt:
+        with pytest.raises(sm.RequestTimeout) as info:
+            if op == "invoke":
+                await rt.invoke_endpoint("trickle", body, timeout=timeout)
+            else:
+                async for _ in rt.invoke_endpoint_with_response_stream(
+                    "trickle", body, timeout=timeout
+                ):
+                    pass
+        elapsed = anyio.current_time() - start
+        # The client stays usable after any deadline.
+        assert (await rt.invoke_endpoint("trickle", "0,0,1")).body == b"p0 "
+    assert info.value.timeout == which
+    assert elapsed < 2.0
+    if parts is not None:
+        assert info.value.parts_received == parts
+    else:
+        assert info.value.parts_received > 0
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, "5"])
+def test_timeout_values_are_validated(bad: Any) -> None:
+    """A deadline must be a positive number of seconds (or None)."""
+    with pytest.raises(sm.ParamValidationError):
+        sm.Timeout(read=bad)
