@@ -41,6 +41,7 @@ from ._errors import (
 )
 from ._framing import SSEEvent, Token
 from ._models import Credentials, InvokeEndpointResult, NewSession, Timeout
+from ._retry import Retry
 from ._streaming import ResponseStream, TokenStream
 from ._version import __version__
 
@@ -69,6 +70,7 @@ __all__ = [
     "RequestTimeout",
     "RequestTimeoutError",
     "ResponseStream",
+    "Retry",
     "S3Error",
     "SSEEvent",
     "SageMakerRuntimeClient",

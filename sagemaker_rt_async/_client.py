@@ -1,9 +1,11 @@
-"""SageMakerRuntimeClient: configuration, lifecycle, and the three operations (one attempt each)."""
+"""SageMakerRuntimeClient: configuration, lifecycle, the three operations and their attempt loop."""
 
 from __future__ import annotations
 
 import json as _json
 import logging
+import random
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -33,22 +35,24 @@ from ._errors import (
     ClientClosedError,
     CredentialsError,
     ParamValidationError,
+    SageMakerRuntimeError,
     ServiceError,
     error_from_response,
 )
 from ._models import Credentials, InvokeEndpointResult, Timeout
 from ._operations import INVOKE_ENDPOINT, INVOKE_ENDPOINT_ASYNC, INVOKE_ENDPOINT_STREAM, Operation
+from ._retry import RateLimiter, Retry, RetryQuota, RetryState, is_throttle
 from ._s3 import S3Client
 from ._sigv4 import sha256_hex, sign_headers
 from ._streaming import ResponseStream
 from ._transport import (
     MAX_ERROR_BODY,
+    RequestBody,
     TransportName,
     close_response,
     deadline_error,
     make_http_client,
     read_capped,
-    request_content,
     send,
     timeout_extension,
     transport_errors,
@@ -87,6 +91,9 @@ class SageMakerRuntimeClient:
         keepalive_expiry: seconds an idle pooled connection is kept.
         s3_endpoint_url: a custom S3 URL (S3-compatible servers) for async inference payloads;
             path-style addressing is used under it.
+        retry: a ``Retry`` policy, a number of attempts, or False for none (default: standard
+            mode, 3 attempts; timeouts after the request was sent are not retried unless
+            ``Retry(retry_timeouts=True)``). Every operation also takes ``retry=`` per call.
     """
 
     def __init__(
@@ -109,6 +116,7 @@ class SageMakerRuntimeClient:
         max_connections: int = 100,
         keepalive_expiry: float = 20.0,
         s3_endpoint_url: str | None = None,
+        retry: Retry | int | bool | None = None,
     ) -> None:
         if transport not in (None, "aiohttp", "httpx"):
             raise ParamValidationError("transport", "must be 'aiohttp', 'httpx' or None")
@@ -137,6 +145,10 @@ class SageMakerRuntimeClient:
         self._http2 = http2
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
+        self._retry = Retry.of(retry)
+        # Shared by every call of this client, as botocore shares them per client.
+        self._quota = RetryQuota()
+        self._limiter = RateLimiter()
         self._s3_endpoint_url = s3_endpoint_url
         self._s3: S3Client | None = None
         self._closed = False
@@ -232,6 +244,9 @@ class SageMakerRuntimeClient:
         member_headers: list[tuple[str, str]],
         body: bytes,
         timeout: Timeout,
+        *,
+        invocation_id: str | None = None,
+        attempt: str = "attempt=1; max=1",
     ) -> httpx.Request:
         endpoint, _ = await self._ready()
         creds = await self._resolver.get()
@@ -255,43 +270,110 @@ class SageMakerRuntimeClient:
             ("Host", endpoint.host),
             *member_headers,
             *signed,
-            *unsigned_headers(),
+            *unsigned_headers(invocation_id, attempt),
         ]
-        content = request_content(body)
-        if content is not body:
-            headers.append(("Content-Length", str(len(body))))  # slices must not be chunked
+        headers.append(("Content-Length", str(len(body))))
         return httpx.Request(
             "POST",
             url,
             headers=headers,
-            content=content,
+            stream=RequestBody(body),
             extensions={"timeout": timeout_extension(timeout)},
         )
 
-    async def _send(
-        self, request: httpx.Request, operation: Operation, deadline: Timeout
+    async def _call(
+        self,
+        operation: Operation,
+        endpoint_name: str,
+        member_headers: list[tuple[str, str]],
+        body: bytes,
+        deadline: Timeout,
+        retry: Retry | int | bool | None,
+        *,
+        read_body: bool = True,
     ) -> httpx.Response:
-        """Send and read the whole response; an error status raises its typed error."""
-        _, http = await self._ready()
-        where = f"{operation.name} {request.url.path}"
+        """Run one call: attempts until success or a final error, within ``deadline.total``.
+
+        Each attempt is signed anew. A success returns the response (with its body read, or
+        left open for a stream when ``read_body`` is False); an error status raises its typed
+        error. Streams are only retried here, before any part exists.
+        """
+        policy = self._retry if retry is None else Retry.of(retry)
+        where = f"{operation.name} /endpoints/{endpoint_name}"
         if deadline.total is None:
-            return await self._exchange(http, request, operation, deadline, where)
+            return await self._attempts(
+                operation, endpoint_name, member_headers, body, deadline, policy, read_body
+            )
         with anyio.move_on_after(deadline.total) as scope:
-            return await self._exchange(http, request, operation, deadline, where)
+            return await self._attempts(
+                operation, endpoint_name, member_headers, body, deadline, policy, read_body
+            )
         assert scope.cancelled_caught
         raise deadline_error(where, "total", deadline.total)
 
-    async def _exchange(
+    async def _attempts(
         self,
-        http: httpx.AsyncClient,
-        request: httpx.Request,
         operation: Operation,
+        endpoint_name: str,
+        member_headers: list[tuple[str, str]],
+        body: bytes,
         deadline: Timeout,
-        where: str,
+        policy: Retry,
+        read_body: bool,
     ) -> httpx.Response:
+        state = RetryState(
+            policy, self._quota if policy.mode != "off" else None, started=anyio.current_time()
+        )
+        invocation_id = str(uuid.uuid4())  # the same for every attempt, as boto3 sends it
+        while True:
+            if policy.mode == "adaptive":
+                wait = self._limiter.acquire(anyio.current_time())
+                if wait > 0:
+                    await anyio.sleep(wait)
+            request = await self._build_request(
+                operation,
+                endpoint_name,
+                member_headers,
+                body,
+                deadline,
+                invocation_id=invocation_id,
+                attempt=state.header,
+            )
+            try:
+                response = await self._exchange(request, operation, deadline, read_body)
+            except SageMakerRuntimeError as exc:
+                if policy.mode == "adaptive":
+                    self._limiter.update(anyio.current_time(), throttled=is_throttle(exc))
+                delay = state.next_delay(
+                    exc, now=anyio.current_time(), now_epoch=time.time(), rng=random.random
+                )
+                if delay is None:
+                    raise
+                logger.debug(
+                    "%s: retrying after %s (next attempt in %.3f s): %s",
+                    operation.name,
+                    type(exc).__name__,
+                    delay,
+                    exc,
+                )
+                await anyio.sleep(delay)
+                continue
+            if policy.mode == "adaptive":
+                self._limiter.update(anyio.current_time(), throttled=False)
+            state.record_success()
+            return response
+
+    async def _exchange(
+        self, request: httpx.Request, operation: Operation, deadline: Timeout, read_body: bool
+    ) -> httpx.Response:
+        """One attempt: send, then read the body (or leave it open) or raise the typed error."""
+        _, http = await self._ready()
+        where = f"{operation.name} {request.url.path}"
         response = await send(http, request, where=where, first_byte=_own_first_byte(deadline))
         if response.status_code >= 300:
             body = await read_capped(response, MAX_ERROR_BODY, where=where)
+        elif not read_body:
+            return response
         else:
             body_limit = _own_idle(deadline)
             try:
@@ -337,6 +419,7 @@ class SageMakerRuntimeClient:
         session_id: str | None = None,
         prefix_aware_id: str | None = None,
         timeout: Timeout | float | None = None,
+        retry: Retry | int | bool | None = None,
     ) -> InvokeEndpointResult:
         """Call InvokeEndpoint: send ``body`` to the model and return its answer.
 
@@ -368,10 +451,9 @@ class SageMakerRuntimeClient:
             }
         )
         deadline = self._timeout if timeout is None else Timeout.of(timeout)
-        request = await self._build_request(
-            INVOKE_ENDPOINT, endpoint_name, member_headers, payload, deadline
+        response = await self._call(
+            INVOKE_ENDPOINT, endpoint_name, member_headers, payload, deadline, retry
         )
-        response = await self._send(request, INVOKE_ENDPOINT, deadline)
         h = response.headers
         return InvokeEndpointResult(
             body=response.content,
@@ -399,6 +481,7 @@ class SageMakerRuntimeClient:
         session_id: str | None = None,
         prefix_aware_id: str | None = None,
         timeout: Timeout | float | None = None,
+        retry: Retry | int | bool | None = None,
     ) -> ResponseStream:
         """Call InvokeEndpointWithResponseStream; returns the stream (not a coroutine).
 
@@ -429,13 +512,24 @@ class SageMakerRuntimeClient:
         )
         deadline = self._timeout if timeout is None else Timeout.of(timeout)
 
+        stream_deadline = Timeout(
+            connect=deadline.connect,
+            read=deadline.read,
+            write=deadline.write,
+            pool=deadline.pool,
+            first_byte=deadline.first_byte,
+        )  # total is the stream's own: it bounds the parts too, not only the opening
+
         async def open_stream() -> httpx.Response:
-            request = await self._build_request(
-                INVOKE_ENDPOINT_STREAM, endpoint_name, member_headers, payload, deadline
+            return await self._call(
+                INVOKE_ENDPOINT_STREAM,
+                endpoint_name,
+                member_headers,
+                payload,
+                stream_deadline,
+                retry,
+                read_body=False,
             )
-            _, http = await self._ready()
-            where = f"{INVOKE_ENDPOINT_STREAM.name} {request.url.path}"
-            return await send(http, request, where=where, first_byte=_own_first_byte(deadline))
 
         return ResponseStream(
             open_stream,
@@ -504,6 +598,7 @@ class SageMakerRuntimeClient:
         filename: str | None = None,
         upload_to: str | None = None,
         timeout: Timeout | float | None = None,
+        retry: Retry | int | bool | None = None,
     ) -> AsyncInferenceJob:
         """Call InvokeEndpointAsync: queue a request and return its ``AsyncInferenceJob``.
 
@@ -558,10 +653,9 @@ class SageMakerRuntimeClient:
             members["input_location"] = f"s3://{bucket}/{key}"
             member_headers = INVOKE_ENDPOINT_ASYNC.headers(members)
             payload = b""
-        request = await self._build_request(
-            INVOKE_ENDPOINT_ASYNC, endpoint_name, member_headers, payload, deadline
+        response = await self._call(
+            INVOKE_ENDPOINT_ASYNC, endpoint_name, member_headers, payload, deadline, retry
         )
-        response = await self._send(request, INVOKE_ENDPOINT_ASYNC, deadline)
         h = response.headers
         output = h.get("X-Amzn-SageMaker-OutputLocation")
         try:

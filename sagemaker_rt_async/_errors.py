@@ -107,6 +107,8 @@ class TransportError(SageMakerRuntimeError):
     def __init__(self, message: str, *, request_sent: bool = True) -> None:
         super().__init__(message)
         self.request_sent = request_sent
+        self.closed_before_response = False
+        """The connection was closed or reset before any response byte (not a timeout)."""
         # Set when the connection broke in the middle of a response stream.
         self.request_id: str | None = None
         self.parts_received = 0
@@ -114,8 +116,12 @@ class TransportError(SageMakerRuntimeError):
 
     @property
     def retryable(self) -> bool:  # type: ignore[override]
-        """Only a request that never left is always safe to send again."""
-        return not self.request_sent
+        """Safe to send again: the request never left, or the connection closed before any answer.
+
+        The latter is mostly a pooled connection the server had already closed; botocore retries
+        it too. A timeout after sending is not retryable by itself: the model may be running.
+        """
+        return not self.request_sent or self.closed_before_response
 
 
 class RequestTimeout(TransportError):

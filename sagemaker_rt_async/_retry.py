@@ -442,7 +442,7 @@ class RetryState:
 
     Invariants: ``next_delay`` returns None for every error when the mode is ``"off"``; no call
     makes more than ``max_attempts`` attempts except for ``ModelNotReadyException`` under
-    ``wait_for_capacity``, and those extra attempts all start before that many seconds have
+    ``wait_for_capacity``, and those extra attempts all start no later than that many seconds
     passed since ``started``; every delay is in ``[0, max_backoff + 5]``.
     """
 

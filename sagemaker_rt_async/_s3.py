@@ -34,8 +34,8 @@ from ._models import Timeout
 from ._sigv4 import EMPTY_SHA256, sha256_hex, sign_headers
 from ._transport import (
     MAX_ERROR_BODY,
+    RequestBody,
     close_response,
-    request_content,
     send,
     timeout_extension,
     transport_errors,
@@ -277,14 +277,14 @@ class S3Client:
             *unsigned_headers(),
         ]
         if method == "PUT":
-            # Always explicit: httpx omits it for an empty body and chunk-encodes slices, and
-            # S3 answers 411 MissingContentLength to a PUT without it.
+            # Always explicit: httpx omits it for an empty body, and S3 answers
+            # 411 MissingContentLength to a PUT without it.
             headers.append(("Content-Length", str(len(body))))
         request = httpx.Request(
             method,
             target.url,
             headers=headers,
-            content=request_content(body) if method == "PUT" else None,
+            stream=RequestBody(body) if method == "PUT" else None,
             extensions={"timeout": timeout_extension(timeout)},
         )
         where = f"S3 {method} s3://{bucket}/{key}"

@@ -29,7 +29,6 @@ from ._errors import (
     RequestTimeout,
     StreamError,
     TransportError,
-    error_from_response,
 )
 from ._eventstream import EventStreamDecoder, EventStreamMessage
 from ._framing import (
@@ -40,7 +39,7 @@ from ._framing import (
     Token,
     TokenDecoder,
 )
-from ._transport import MAX_ERROR_BODY, close_response, deadline_error, read_capped, translate
+from ._transport import close_response, deadline_error, translate
 
 __all__ = ["ResponseStream", "TokenStream"]
 
@@ -153,18 +152,15 @@ class ResponseStream:
                     response = await self._send()
                 if scope.cancelled_caught:
                     raise deadline_error(self._operation, "total", self._total)
-        except BaseException:
+        except BaseException as exc:
             self._closed = True
+            self.request_id = getattr(exc, "request_id", None)  # an error response has one
             raise
+        # The opener returns a 2xx response only: error statuses were raised (and retried)
+        # by the client's attempt loop, before any part existed.
         self._response = response
         h = response.headers
         self.request_id = h.get("x-amzn-RequestId")
-        if response.status_code >= 300:
-            try:
-                body = await read_capped(response, MAX_ERROR_BODY, where=self._operation)
-            finally:
-                await self.aclose()
-            raise error_from_response(response.status_code, h, body)
         self.content_type = h.get("X-Amzn-SageMaker-Content-Type")
         self.invoked_production_variant = h.get("x-Amzn-Invoked-Production-Variant")
         self.custom_attributes = h.get("X-Amzn-SageMaker-Custom-Attributes")

@@ -9,8 +9,8 @@ sent).
 
 Both engines send the request target exactly as httpx holds it: httpx_aiohttp hands aiohttp a
 string, which yarl would re-quote (``%3D`` becomes ``=``, ``%2A`` becomes ``*``), so the
-aiohttp engine passes a ``yarl.URL(..., encoded=True)`` instead (STYLE.md §8). Large bodies go
-out in slices (``request_content``) with a fixed ``Content-Length``.
+aiohttp engine passes a ``yarl.URL(..., encoded=True)`` instead (STYLE.md §8). Request
+bodies go out as a ``RequestBody`` (slices, fixed ``Content-Length``) on both engines.
 """
 
 from __future__ import annotations
@@ -37,15 +37,14 @@ if TYPE_CHECKING:
 __all__ = [
     "HEADER_ENCODING",
     "MAX_ERROR_BODY",
-    "SLICE_ABOVE",
     "BodySlices",
+    "RequestBody",
     "TransportName",
     "close_response",
     "deadline_error",
     "finish",
     "make_http_client",
     "read_capped",
-    "request_content",
     "send",
     "timeout_extension",
     "transport_errors",
@@ -63,13 +62,19 @@ USER_AGENT = (
 )
 
 
-def unsigned_headers() -> list[tuple[str, str]]:
-    """The headers sent after signing, as boto3 sends them (the engine may rewrite them)."""
+def unsigned_headers(
+    invocation_id: str | None = None, attempt: str = "attempt=1; max=1"
+) -> list[tuple[str, str]]:
+    """The headers sent after signing, as boto3 sends them (the engine may rewrite them).
+
+    ``invocation_id`` stays the same across the attempts of one call; ``attempt`` is the
+    ``amz-sdk-request`` value (``attempt=N; max=M``).
+    """
     return [
         ("User-Agent", USER_AGENT),
         ("Accept-Encoding", "identity"),  # raw bytes: an event stream must not be decoded
-        ("amz-sdk-invocation-id", str(uuid.uuid4())),
-        ("amz-sdk-request", "attempt=1; max=1"),
+        ("amz-sdk-invocation-id", invocation_id or str(uuid.uuid4())),
+        ("amz-sdk-request", attempt),
     ]
 
 
@@ -77,8 +82,6 @@ def unsigned_headers() -> list[tuple[str, str]]:
 # change what some containers return; we send exactly the headers boto3 sends (STYLE.md §8).
 _AIOHTTP_SKIP = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
 
-SLICE_ABOVE = 1024 * 1024
-"""Bodies larger than this are handed to the engine in slices (see ``request_content``)."""
 _SLICE_SIZE = 256 * 1024
 
 
@@ -99,14 +102,24 @@ class BodySlices:
         return bytes(self._view[start : self._pos])
 
 
-def request_content(body: bytes) -> bytes | BodySlices:
-    """The ``content=`` for an ``httpx.Request`` carrying ``body``.
+class RequestBody(httpx.AsyncByteStream):
+    """A request body for ``httpx.Request(stream=...)``: bytes handed out in slices.
 
-    aiohttp refuses to write more than 1 MiB of raw bytes in one go (it warns that this may
-    block the loop); the same bytes in slices are identical on the wire. With slices the caller
-    MUST set ``Content-Length`` itself, or httpx would chunk-encode the body.
+    Given plain bytes, httpx iterates them through an async generator of its own; a send
+    cancelled mid-write leaves that generator suspended for the garbage collector (trio warns,
+    and nothing may rely on GC). This iterates with a class instead. The slices also keep
+    aiohttp from writing over 1 MiB of raw bytes at once (it warns that may block the loop).
+    The caller sets ``Content-Length`` (``len(body)``): nothing is chunk-encoded.
     """
-    return BodySlices(body) if len(body) > SLICE_ABOVE else body
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def __aiter__(self) -> BodySlices:
+        return BodySlices(self._body)
+
+    async def aclose(self) -> None:
+        """Nothing to release: the bytes are in memory."""
 
 
 @functools.cache
@@ -364,17 +377,22 @@ async def send(
     followed, even by a lent client configured to: a signed request must not go anywhere else.
     Header values decode as botocore decodes them.
     """
-    with transport_errors(where, read_as="first_byte"):
-        if first_byte is None:
-            response = await http.send(request, stream=True, follow_redirects=False)
-        else:
-            with anyio.move_on_after(first_byte) as scope:
+    try:
+        with transport_errors(where, read_as="first_byte"):
+            if first_byte is None:
                 response = await http.send(request, stream=True, follow_redirects=False)
-            if scope.cancelled_caught:
-                raise RequestTimeout(
-                    f"{where}: no response headers within {first_byte:g} s",
-                    timeout="first_byte",
-                )
+            else:
+                with anyio.move_on_after(first_byte) as scope:
+                    response = await http.send(request, stream=True, follow_redirects=False)
+                if scope.cancelled_caught:
+                    raise RequestTimeout(
+                        f"{where}: no response headers within {first_byte:g} s",
+                        timeout="first_byte",
+                    )
+    except TransportError as err:
+        if not isinstance(err, RequestTimeout):
+            err.closed_before_response = True  # no headers came: closed or reset, not slow
+        raise
     response.headers.encoding = HEADER_ENCODING
     return response
 

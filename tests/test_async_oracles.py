@@ -183,6 +183,7 @@ NOT_A_MEMBER = {
     "json": "serialised into Body; ContentType defaults to application/json",
     "upload_to": "a body over 128,000 bytes is uploaded there and sent as InputLocation",
     "timeout": "transport deadlines only; nothing on the wire",
+    "retry": "the attempt policy; only amz-sdk-request (telemetry) shows it",
 }
 
 
@@ -204,7 +205,7 @@ class Call:
             return {"EndpointName": self.endpoint, **self.boto_override}
         args: dict[str, Any] = {"EndpointName": self.endpoint}
         for key, value in self.ours.items():
-            if key == "timeout":
+            if key in ("timeout", "retry"):
                 continue
             args[BOTO_MEMBER[key]] = (
                 bytes(value) if key == "body" and not isinstance(value, str) else value
@@ -311,7 +312,8 @@ REQUEST_CASES = [
     pytest.param(Call({"input_location": IN, "filename": "out-1.json"}), id="filename"),
     pytest.param(Call({"input_location": IN, **EVERY_MEMBER}), id="every-member-by-location"),
     pytest.param(
-        Call({"body": b'{"x":1}', **EVERY_MEMBER, "timeout": 30}), id="every-member-inline"
+        Call({"body": b'{"x":1}', **EVERY_MEMBER, "timeout": 30, "retry": 1}),
+        id="every-member-inline",
     ),
     pytest.param(
         Call({"input_location": IN, "inference_id": "tok-1"}, session_token=True),

@@ -491,7 +491,7 @@ async def test_error_matches_boto3(failure: Failure, peer: Peer, transport: str)
 
     peer.fake.add_endpoint("fails", handler)
     theirs = await _boto_error(peer.boto, {"EndpointName": "fails", "Body": b"q"})
-    async with peer.fake.client(endpoint_url=peer.url, transport=transport) as rt:
+    async with peer.fake.client(endpoint_url=peer.url, transport=transport, retry=False) as rt:
         with pytest.raises(sm.ServiceError) as caught:
             await rt.invoke_endpoint("fails", b"q")
     ours = caught.value

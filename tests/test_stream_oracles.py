@@ -225,7 +225,7 @@ async def our_stream(
 ) -> Outcome:
     """Our call, iterated with ``async with`` + ``async for``; a SageMakerRuntimeError is kept."""
     out = Outcome()
-    async with peer.fake.client(endpoint_url=peer.url, transport=transport) as rt:
+    async with peer.fake.client(endpoint_url=peer.url, transport=transport, retry=False) as rt:
         stream = rt.invoke_endpoint_with_response_stream(endpoint, body, **kwargs)
         try:
             async with stream as s:
@@ -460,7 +460,7 @@ def test_cases_cover_every_stream_member() -> None:
     assert not members & {"TargetModel", "EnableExplanations"}
     method = sm.SageMakerRuntimeClient.invoke_endpoint_with_response_stream
     keywords = set(inspect.signature(method).parameters) - {"self", "endpoint_name"}
-    assert keywords - {"json", "timeout"} == set(STREAM_BOTO_MEMBER)
+    assert keywords - {"json", "timeout", "retry"} == set(STREAM_BOTO_MEMBER)
 
 
 @pytest.mark.anyio
@@ -488,7 +488,7 @@ async def test_new_session_is_rejected_locally_unlike_boto3(peer: Peer, transpor
         peer, {"EndpointName": ECHO, "Body": b"x", "SessionId": "NEW_SESSION"}
     )
     assert theirs.error is None
-    async with peer.fake.client(endpoint_url=peer.url, transport=transport) as rt:
+    async with peer.fake.client(endpoint_url=peer.url, transport=transport, retry=False) as rt:
         with pytest.raises(sm.ParamValidationError):
             rt.invoke_endpoint_with_response_stream(ECHO, b"x", session_id="NEW_SESSION")
     (sent,) = peer.fake.requests

@@ -112,7 +112,7 @@ async def test_connection_refused(transport: str) -> None:
 
 
 async def test_server_closes_without_answer(transport: str) -> None:
-    """A server that reads the request and hangs up: TransportError, request_sent=True."""
+    """A server that reads the request and hangs up: TransportError, retryable, one attempt."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -128,7 +128,7 @@ async def test_server_closes_without_answer(transport: str) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(anyio.to_thread.run_sync, serve_once)
             async with fake.client(
-                endpoint_url=f"http://127.0.0.1:{port}", transport=transport
+                endpoint_url=f"http://127.0.0.1:{port}", transport=transport, retry=False
             ) as rt:
                 with pytest.raises(sm.TransportError) as info:
                     await rt.invoke_endpoint("ep", b"x", timeout=5)
@@ -136,6 +136,9 @@ async def test_server_closes_without_answer(transport: str) -> None:
         listener.close()
     assert info.value.request_sent is True
     assert not isinstance(info.value, sm.RequestTimeout)
+    # Closed before any answer (a stale pooled connection, mostly): safe to retry.
+    assert info.value.closed_before_response is True
+    assert info.value.retryable
 
 
 async def test_translate_classifies_httpx_native_errors() -> None:

@@ -24,6 +24,7 @@ from ._fake import (
     ModelStream,
     ModelStreamFailure,
     RecordedRequest,
+    ResetConnection,
     ServiceFailure,
     StreamFault,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "ModelStream",
     "ModelStreamFailure",
     "RecordedRequest",
+    "ResetConnection",
     "ServiceFailure",
     "StreamFault",
 ]

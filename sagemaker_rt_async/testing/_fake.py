@@ -42,6 +42,7 @@ __all__ = [
     "ModelStream",
     "ModelStreamFailure",
     "RecordedRequest",
+    "ResetConnection",
     "ServiceFailure",
     "StreamFault",
 ]
@@ -181,6 +182,10 @@ class ServiceFailure(Exception):
         self.fields = dict(fields or {})
         self.headers = list(headers)
         self.raw_body = raw_body
+
+
+class ResetConnection(Exception):
+    """Raise in a handler: the connection is reset before any response is sent."""
 
 
 class ModelStreamFailure(Exception):
@@ -492,6 +497,8 @@ class FakeSageMakerRuntime:
             if failure.log_stream_arn:
                 fields["LogStreamArn"] = failure.log_stream_arn
             return _json_error(424, "ModelError", message, request_id, fields)
+        except ResetConnection:
+            return FakeResponse(0, [], _reset_only())
         except ServiceFailure as failure:
             if failure.raw_body is not None:
                 return FakeResponse(
@@ -796,3 +803,7 @@ async def _wire(first: Any, items: AsyncIterator[Any]) -> AsyncIterator[bytes | 
         closer = getattr(items, "aclose", None)
         if closer is not None:
             await closer()
+
+
+async def _reset_only() -> AsyncIterator[bytes | object]:
+    yield RESET

@@ -131,6 +131,13 @@ class LoopbackServer(Generic[FakeT]):
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
 
+    @staticmethod
+    def _reset(writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # linger 0: close() sends RST instead of FIN
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
     async def _next(self, conn: h11.Connection, reader: asyncio.StreamReader) -> object:
         while True:
             event = conn.next_event()
@@ -158,6 +165,9 @@ class LoopbackServer(Generic[FakeT]):
         answer = await self.fake.handle(
             event.method.decode(), event.target.decode("ascii"), headers, bytes(body)
         )
+        if answer.status == 0:  # ResetConnection: reset the socket before any response
+            self._reset(writer)
+            return False
         out_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
         if isinstance(answer.body, bytes):
             # A fake may state the length itself: a HEAD answer has the object's, not 0.
@@ -184,12 +194,7 @@ class LoopbackServer(Generic[FakeT]):
         try:
             async for chunk in body:
                 if not isinstance(chunk, bytes):  # the RESET sentinel
-                    sock = writer.get_extra_info("socket")
-                    if sock is not None:  # linger 0: close() sends RST instead of FIN
-                        sock.setsockopt(
-                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                        )
-                    writer.transport.abort()
+                    self._reset(writer)
                     raise ConnectionResetError("reset by the fake (StreamFault.reset)")
                 if chunk:
                     writer.write(conn.send(h11.Data(data=chunk)))

@@ -87,6 +87,8 @@ class FakeTransport(httpx.AsyncBaseTransport, Generic[FakeT]):
         answer = await self.fake.handle(
             request.method, request.url.raw_path.decode("ascii"), headers, body
         )
+        if answer.status == 0:  # ResetConnection: what httpcore raises for a peer that hung up
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
         try:
             reason = HTTPStatus(answer.status).phrase.encode()
         except ValueError:

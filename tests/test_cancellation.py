@@ -1,0 +1,171 @@
+"""Cancellation anywhere releases the connection and leaves the client usable.
+
+Every test uses a pool of ONE connection: if a cancelled call kept its connection, the next
+call would wait for the pool and fail with RequestTimeout(pool) instead of succeeding.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import pytest
+
+import sagemaker_rt_async as sm
+from sagemaker_rt_async.testing import FakeSageMakerRuntime, Invocation, LoopbackServer
+
+pytestmark = pytest.mark.anyio
+
+POOL_OF_ONE: dict[str, Any] = {"max_connections": 1, "timeout": sm.Timeout(pool=3, read=10)}
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    """A fake with a quick endpoint, a slow one, a slow stream and a slow async endpoint."""
+    fake = FakeSageMakerRuntime()
+    fake.add_endpoint("quick")
+
+    async def slow(inv: Invocation) -> bytes:
+        await anyio.sleep(5)
+        return b"late"
+
+    async def drip(inv: Invocation) -> AsyncIterator[bytes]:
+        for i in range(100):
+            yield f"{i} ".encode()
+            await anyio.sleep(0.05)
+
+    fake.add_endpoint("slow", slow)
+    fake.add_endpoint("drip", drip)
+    fake.add_endpoint(
+        "queued", async_output_path="s3://o/p", async_failure_path="s3://o/f", processing_time=60
+    )
+    with fake.serve() as srv:
+        yield srv
+
+
+async def _still_usable(rt: sm.SageMakerRuntimeClient) -> None:
+    assert (await rt.invoke_endpoint("quick", b"ok")).body == b"ok"
+
+
+async def _cancel_after(delay: float, call: Any) -> None:
+    with anyio.move_on_after(delay) as scope:
+        await call()
+    assert scope.cancelled_caught, "the call should still have been running"
+
+
+async def test_cancel_while_waiting_for_headers(server: LoopbackServer, transport: str) -> None:
+    """Cancelled while the model thinks: the connection is dropped, the pool stays usable."""
+    async with server.fake.client(
+        endpoint_url=server.url, transport=transport, **POOL_OF_ONE
+    ) as rt:
+        await _cancel_after(0.2, lambda: rt.invoke_endpoint("slow", b"x"))
+        await _still_usable(rt)
+
+
+async def test_cancel_while_waiting_for_the_pool(server: LoopbackServer, transport: str) -> None:
+    """A call cancelled while queued for the only connection takes nothing with it."""
+    async with server.fake.client(
+        endpoint_url=server.url, transport=transport, **POOL_OF_ONE
+    ) as rt:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_cancel_after, 0.5, lambda: rt.invoke_endpoint("slow", b"x"))
+            await anyio.sleep(0.1)  # the slow call holds the only connection
+            await _cancel_after(0.2, lambda: rt.invoke_endpoint("quick", b"queued"))
+        await _still_usable(rt)
+
+
+async def test_cancel_mid_stream_and_before_the_first_part(
+    server: LoopbackServer, transport: str
+) -> None:
+    """Cancelled inside the stream, or while opening it: released either way."""
+    async with server.fake.client(
+        endpoint_url=server.url, transport=transport, **POOL_OF_ONE
+    ) as rt:
+
+        async def consume() -> None:
+            async with rt.invoke_endpoint_with_response_stream("drip", b"") as stream:
+                async for _ in stream:
+                    pass
+
+        await _cancel_after(0.3, consume)
+        await _still_usable(rt)
+        await _cancel_after(0.01, consume)
+        await _still_usable(rt)
+
+
+async def test_cancel_while_polling_an_async_job(server: LoopbackServer, transport: str) -> None:
+    """Cancelling job.result() between or during polls leaves nothing open."""
+    async with server.fake.client(
+        endpoint_url=server.url, transport=transport, **POOL_OF_ONE
+    ) as rt:
+        job = await rt.invoke_endpoint_async("queued", body=b"{}")
+        await _cancel_after(0.3, lambda: job.result(poll_interval=0.01, max_poll_interval=0.02))
+        await _still_usable(rt)
+
+
+class DeafServer:
+    """Accepts connections and never reads: a large upload stalls in send."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen()
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.held: list[socket.socket] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        self.listener.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            self.held.append(conn)
+
+    def hang_up(self) -> None:
+        """Close (reset) every accepted connection."""
+        for conn in self.held:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+        self.held.clear()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(2)
+        self.hang_up()
+        self.listener.close()
+
+
+@pytest.fixture
+def deaf_server() -> Iterator[DeafServer]:
+    """A peer that stopped reading."""
+    server = DeafServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+async def test_cancel_while_sending_a_large_body(deaf_server: DeafServer, transport: str) -> None:
+    """Cancelled mid-upload (the peer stopped reading): the call ends promptly.
+
+    Known limit of the aiohttp engine: aiohttp closes that connection gracefully, and asyncio
+    keeps a socket whose write buffer cannot drain in "closing" until the peer reads or resets
+    it (here: hang_up). The httpx engine drops it at once.
+    """
+    fake = FakeSageMakerRuntime()
+    async with fake.client(endpoint_url=deaf_server.url, transport=transport, **POOL_OF_ONE) as rt:
+        start = anyio.current_time()
+        await _cancel_after(0.3, lambda: rt.invoke_endpoint("ep", b"x" * 6_000_000))
+        assert anyio.current_time() - start < 2
+        await anyio.to_thread.run_sync(deaf_server.hang_up)
+        await anyio.sleep(0.1)  # let the engine see the reset before this loop ends
