@@ -7,6 +7,7 @@ same run; nothing is compared against a stored figure.
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import sys
@@ -14,17 +15,29 @@ from collections.abc import Sequence
 
 __all__ = [
     "Target",
+    "child_env",
     "fmt_rate",
     "machine_note",
     "median",
+    "percentile",
     "print_row",
     "print_targets",
+    "proc_status_kib",
     "spread",
 ]
 
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) of ``values``, nearest-rank: a value that occurred."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
 
 
 def spread(values: Sequence[float]) -> str:
@@ -103,3 +116,29 @@ def machine_note() -> str:
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
+
+
+def proc_status_kib(field: str) -> int:
+    """A ``/proc/self/status`` size in KiB (``VmRSS``, ``VmHWM``); Linux only."""
+    with open("/proc/self/status", "rb") as status:
+        for line in status:
+            if line.startswith(field.encode() + b":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def child_env() -> dict[str, str]:
+    """The environment for a benchmark's child process: hermetic, nothing leaves loopback.
+
+    No shared AWS config, no IMDS probes, no proxies; credentials are passed in code.
+    """
+    env = dict(os.environ)
+    env.update(
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+        NO_PROXY="127.0.0.1",
+    )
+    for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
+        env.pop(key, None)
+    return env

@@ -16,6 +16,21 @@ This server is a plain ``asyncio.Protocol``, HTTP/1.1 with keep-alive, and does 
 * ``GET /stats`` answers this process's CPU seconds (``getrusage(RUSAGE_SELF)``, user +
   system, all threads), requests served and body bytes sent, so a benchmark can show the
   server is not the bottleneck: its CPU share over a measured interval is ``Δcpu / Δwall``.
+  It also counts connections: ``open`` now, ``peak`` (the most open at once, exact: counted
+  as each is accepted and lost), ``connections`` accepted in all, and ``invocations``
+  (InvokeEndpoint answers). ``GET /stats/reset-peak`` starts a new peak from ``open``.
+
+For the load test (``load.py``):
+
+* ``POST /endpoints/<name>/invocations`` (InvokeEndpoint) answers 200, ``application/json``,
+  with the request body echoed, so a client can check that each answer is its own. A name
+  ``think-<T>ms`` waits T ms first (a model's think time), without blocking the server.
+* ``POST /endpoints/paced-<N>x<S>x<G>ms/invocations-response-stream`` is a stream of N parts of
+  S bytes with a G ms pause between parts, so many streams are open at the same time.
+* ``--control`` opens a second listening socket whose connections are not counted (printed as
+  ``control http://127.0.0.1:<port>`` after the ``listening`` line): ``/stats`` read there does
+  not disturb the counts it reports. ``--backlog`` sizes the listen queue (a thousand clients
+  connecting at once overflow the default 128, and the kernel then retries after 1 s).
 
 Signatures are not verified (no credentials are involved anywhere). Run it directly
 (``python benchmarks/stream_server.py``: it prints ``listening http://127.0.0.1:<port>`` and
@@ -40,6 +55,11 @@ from pathlib import Path
 from sagemaker_rt_async._eventstream import payload_part
 
 _NAME = re.compile(rb"^/endpoints/bench-(\d+)x(\d+)/invocations-response-stream$")
+_PACED = re.compile(rb"^/endpoints/paced-(\d+)x(\d+)x(\d+)ms/invocations-response-stream$")
+_INVOKE = re.compile(rb"^/endpoints/([^/?]+)/invocations$")
+_THINK = re.compile(rb"^think-(\d+)ms$")
+_MAX_THINK_MS = 60_000
+_MAX_GAP_MS = 10_000
 _MAX_HEAD = 64 * 1024
 _MAX_PARTS = 10_000_000
 _MAX_PART_SIZE = 16 * 1024 * 1024
@@ -62,6 +82,10 @@ _RESPONSE_HEAD = (
 class _Counters:
     requests = 0
     body_bytes = 0
+    open = 0  # data connections (not --control ones) open now
+    peak = 0  # the most data connections open at once
+    connections = 0  # data connections accepted
+    invocations = 0  # InvokeEndpoint answers
 
 
 _bodies: dict[tuple[int, int], tuple[bytes, int]] = {}
@@ -89,6 +113,31 @@ def _body_plan(parts: int, size: int) -> tuple[bytes, int]:
     return plan
 
 
+def _invoke_answer(body: bytes) -> bytes:
+    return (
+        b"HTTP/1.1 200 OK\r\n"
+        b"Content-Type: application/json\r\n"
+        b"x-Amzn-Invoked-Production-Variant: AllTraffic\r\n"
+        b"x-amzn-RequestId: 00000000-0000-4000-8000-000000bench1\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+
+
+def _stats_body() -> bytes:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return json.dumps(
+        {
+            "cpu": usage.ru_utime + usage.ru_stime,
+            "requests": _Counters.requests,
+            "body_bytes": _Counters.body_bytes,
+            "open": _Counters.open,
+            "peak": _Counters.peak,
+            "connections": _Counters.connections,
+            "invocations": _Counters.invocations,
+        }
+    ).encode()
+
+
 def _simple(status: bytes, body: bytes, content_type: bytes = b"application/json") -> bytes:
     return b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s" % (
         status,
@@ -99,7 +148,8 @@ def _simple(status: bytes, body: bytes, content_type: bytes = b"application/json
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self) -> None:
+    def __init__(self, *, control: bool = False) -> None:
+        self._control = control  # a --control connection: not counted
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._busy = False  # a streamed response is being written
@@ -110,6 +160,10 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        if not self._control:
+            _Counters.open += 1
+            _Counters.connections += 1
+            _Counters.peak = max(_Counters.peak, _Counters.open)
         transport.set_write_buffer_limits(high=_HIGH_WATER)
         sock = transport.get_extra_info("socket")
         if sock is not None:
@@ -117,6 +171,8 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        if not self._control:
+            _Counters.open -= 1
         if self._resumed is not None and not self._resumed.done():
             self._resumed.set_result(None)
 
@@ -172,24 +228,21 @@ class _Connection(asyncio.Protocol):
                     self._close_after = True
             if len(self._buffer) < end + 4 + length:
                 return  # the body is still on its way
+            body = bytes(self._buffer[end + 4 : end + 4 + length])
             del self._buffer[: end + 4 + length]
-            self._dispatch(method, target)
+            self._dispatch(method, target, body)
 
-    def _dispatch(self, method: bytes, target: bytes) -> None:
+    def _dispatch(self, method: bytes, target: bytes, body: bytes = b"") -> None:
         transport = self._transport
         assert transport is not None
         _Counters.requests += 1
-        if method == b"GET" and target == b"/stats":
-            usage = resource.getrusage(resource.RUSAGE_SELF)
-            body = json.dumps(
-                {
-                    "cpu": usage.ru_utime + usage.ru_stime,
-                    "requests": _Counters.requests,
-                    "body_bytes": _Counters.body_bytes,
-                }
-            ).encode()
-            transport.write(_simple(b"200 OK", body))
+        if method == b"GET" and target in (b"/stats", b"/stats/reset-peak"):
+            if target == b"/stats/reset-peak":
+                _Counters.peak = _Counters.open
+            transport.write(_simple(b"200 OK", _stats_body()))
             self._finish()
+            return
+        if method == b"POST" and self._dispatch_load(target, body):
             return
         match = _NAME.match(target) if method == b"POST" else None
         if match is None:
@@ -236,10 +289,80 @@ class _Connection(asyncio.Protocol):
         if self._close_after and self._transport is not None:
             self._transport.close()
 
+    # ------------------------------------------------------------------ for the load test
 
-async def _serve(port: int, max_seconds: float, announce: bool) -> None:
+    def _dispatch_load(self, target: bytes, body: bytes) -> bool:
+        """Answer an InvokeEndpoint or a paced stream; False if ``target`` is neither."""
+        transport = self._transport
+        assert transport is not None
+        invoke = _INVOKE.match(target)
+        if invoke is not None:
+            think = _THINK.match(invoke[1])
+            delay_ms = int(think[1]) if think is not None else 0
+            if delay_ms > _MAX_THINK_MS:
+                transport.write(_simple(b"400 Bad Request", b'{"message": "T out of range"}'))
+                self._finish()
+            elif delay_ms:
+                self._busy = True  # no pipelined request is read meanwhile
+                loop = asyncio.get_running_loop()
+                loop.call_later(delay_ms / 1000, self._answer_invoke, body)
+            else:
+                self._answer_invoke(body)
+            return True
+        paced = _PACED.match(target)
+        if paced is not None:
+            parts, size, gap_ms = int(paced[1]), int(paced[2]), int(paced[3])
+            if not (0 < parts <= _MAX_PARTS and 0 <= size <= _BLOCK and gap_ms <= _MAX_GAP_MS):
+                transport.write(_simple(b"400 Bad Request", b'{"message": "out of range"}'))
+                self._finish()
+                return True
+            self._busy = True
+            asyncio.get_running_loop().create_task(self._paced(parts, size, gap_ms / 1000))
+            return True
+        return False
+
+    def _answer_invoke(self, body: bytes) -> None:
+        self._busy = False
+        if self._transport is None:
+            return  # the client went away while the model was thinking
+        _Counters.invocations += 1
+        self._transport.write(_invoke_answer(body))
+        self._finish()
+        if self._buffer:
+            self._next_request()
+
+    async def _paced(self, parts: int, size: int, gap: float) -> None:
+        chunk = _body_plan(1, size)[0]  # one part, framed as an HTTP chunk
+        transport = self._transport
+        if transport is None:
+            return
+        transport.write(_RESPONSE_HEAD)
+        for index in range(parts):
+            if self._transport is None:
+                return
+            transport.write(chunk)
+            _Counters.body_bytes += len(chunk)
+            if index + 1 < parts:
+                await asyncio.sleep(gap)
+        if self._transport is None:
+            return
+        transport.write(_END)
+        self._busy = False
+        self._finish()
+        if self._buffer:
+            self._next_request()
+
+
+async def _serve(
+    port: int, max_seconds: float, announce: bool, *, control: bool = False, backlog: int = 128
+) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(_Connection, "127.0.0.1", port, backlog=128)
+    server = await loop.create_server(_Connection, "127.0.0.1", port, backlog=backlog)
+    control_server = None
+    if control:
+        control_server = await loop.create_server(
+            lambda: _Connection(control=True), "127.0.0.1", 0, backlog=16
+        )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -255,11 +378,17 @@ async def _serve(port: int, max_seconds: float, announce: bool) -> None:
         threading.Thread(target=watch_stdin, daemon=True).start()
         bound = server.sockets[0].getsockname()[1]
         print(f"listening http://127.0.0.1:{bound}", flush=True)
+        if control_server is not None:
+            bound = control_server.sockets[0].getsockname()[1]
+            print(f"control http://127.0.0.1:{bound}", flush=True)
     async with server:
         try:
             await asyncio.wait_for(stop.wait(), max_seconds)
         except TimeoutError:
             print("stream_server: --max-seconds reached, exiting", file=sys.stderr)
+        finally:
+            if control_server is not None:
+                control_server.close()
 
 
 # ---------------------------------------------------------------------- for the benchmarks
@@ -280,6 +409,36 @@ def start(max_seconds: float = 900.0) -> tuple[subprocess.Popen[bytes], str]:
     return proc, line.split(" ", 1)[1]
 
 
+def start_with_control(
+    max_seconds: float = 900.0, backlog: int = 1024
+) -> tuple[subprocess.Popen[bytes], str, str]:
+    """Start the server with ``--control``; return it, its base URL and its control URL.
+
+    Read ``stats(control_url)`` and ``reset_peak(control_url)`` there: those connections are
+    not counted, so ``open`` and ``peak`` are the clients' alone.
+    """
+    proc = subprocess.Popen(  # noqa: S603 - our own script, fixed arguments
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--max-seconds",
+            str(max_seconds),
+            "--control",
+            "--backlog",
+            str(backlog),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline().decode().strip() for _ in range(2)]
+    if not (lines[0].startswith("listening ") and lines[1].startswith("control ")):
+        proc.kill()
+        proc.wait(10)
+        raise RuntimeError(f"stream_server did not start: {lines!r}")
+    return proc, lines[0].split(" ", 1)[1], lines[1].split(" ", 1)[1]
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     """Stop a server started by :func:`start` (closing its stdin), waiting a bounded time."""
     if proc.stdin is not None:
@@ -291,11 +450,11 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(10)
 
 
-def stats(url: str, timeout: float = 5.0) -> dict[str, float]:
+def stats(url: str, timeout: float = 5.0, *, path: str = "/stats") -> dict[str, float]:
     """``GET /stats`` over a fresh blocking socket (outside any timed region)."""
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=timeout) as sock:
-        sock.sendall(b"GET /stats HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        sock.sendall(b"GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n" % path.encode())
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
@@ -303,12 +462,25 @@ def stats(url: str, timeout: float = 5.0) -> dict[str, float]:
     return result
 
 
+def reset_peak(url: str, timeout: float = 5.0) -> dict[str, float]:
+    """``GET /stats/reset-peak``: the peak starts again from the connections open now."""
+    return stats(url, timeout, path="/stats/reset-peak")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--max-seconds", type=float, default=900.0)
+    parser.add_argument(
+        "--control", action="store_true", help="also listen on an uncounted control port"
+    )
+    parser.add_argument("--backlog", type=int, default=128, help="listen queue length")
     args = parser.parse_args()
-    asyncio.run(_serve(args.port, args.max_seconds, announce=True))
+    asyncio.run(
+        _serve(
+            args.port, args.max_seconds, announce=True, control=args.control, backlog=args.backlog
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -178,16 +178,35 @@ def _aiohttp_transport_class() -> type[AiohttpTransport]:
             )
 
     class AvailableBytesStream(AiohttpResponseStream):
-        """The body as aiohttp receives it (``iter_any``), not in fixed 16 KiB pieces.
+        """The body as aiohttp receives it (``readany``), not in fixed 16 KiB pieces.
 
         httpx_aiohttp reads ``iter_chunked(16 KiB)``: a 64 KiB PayloadPart then takes four
         trips through every iterator layer. Whatever is buffered is handed over at once instead.
+        The iterator is this object, not a generator, and it ends as soon as it is closed:
+        reading a released aiohttp body raises aiohttp's one shared exception object, whose
+        traceback then grows (and pins frames and responses) with every early-ended stream.
         """
 
-        async def __aiter__(self) -> AsyncIterator[bytes]:
+        def __init__(self, response: Any) -> None:
+            super().__init__(response)
+            self._done = False
+
+        def __aiter__(self) -> AvailableBytesStream:
+            return self
+
+        async def __anext__(self) -> bytes:
+            if self._done:
+                raise StopAsyncIteration
             with map_aiohttp_exceptions():
-                async for chunk in self._aiohttp_response.content.iter_any():
-                    yield chunk
+                chunk: bytes = await self._aiohttp_response.content.readany()
+            if not chunk:
+                self._done = True
+                raise StopAsyncIteration
+            return chunk
+
+        async def aclose(self) -> None:
+            self._done = True
+            await super().aclose()
 
     return EncodedUrlAiohttpTransport
 
@@ -298,8 +317,11 @@ def translate(exc: BaseException, *, where: str) -> TransportError:
 
 def _translate_aiohttp(aio: Any, cause: BaseException, where: str) -> TransportError:
     if isinstance(cause, aio.ConnectionTimeoutError):
+        # aiohttp's connect deadline also covers the wait for a free pooled connection, so this
+        # may be a full pool (raise max_connections) as much as a slow network.
         return RequestTimeout(
-            f"{where}: connecting timed out ({_describe(cause)})",
+            f"{where}: no connection in time: connecting, or waiting for a free one in the "
+            f"pool ({_describe(cause)})",
             timeout="connect",
             request_sent=False,
         )
