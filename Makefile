@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format venv clean bench
+.PHONY: demo test lint format venv clean bench fuzz load
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,16 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_decoder.py
 	$(BIN)/python benchmarks/bench_stream.py
 	$(BIN)/python benchmarks/bench_rss.py
+
+# The load test at full size (benchmarks/README.md): 10,000 calls at concurrency 256 and 1,000
+# concurrent streams, both engines. Not part of `bench`: 1.5-5 minutes on 2 cores.
+load: $(STAMP)
+	$(BIN)/python benchmarks/load.py --max-seconds 600
+
+# Long fuzz run of the decoders, outside CI: 1,000,000 inputs, about 3 minutes (tools/README.md).
+# Extra options through FUZZ_ARGS, e.g. make fuzz FUZZ_ARGS="--jobs 2 --ignore-known-bugs".
+fuzz: $(STAMP)
+	$(BIN)/python tools/fuzz_long.py $(FUZZ_ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff format .

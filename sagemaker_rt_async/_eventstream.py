@@ -343,6 +343,12 @@ class EventStreamDecoder:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         max_headers_size: int = DEFAULT_MAX_HEADERS_SIZE,
     ) -> None:
+        for name, value in (
+            ("max_message_size", max_message_size),
+            ("max_headers_size", max_headers_size),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ParamValidationError(name, f"must be an int, not {type(value).__name__}")
         if max_message_size < _MESSAGE_OVERHEAD:
             raise ParamValidationError("max_message_size", "must be at least 16")
         if max_headers_size < 0:

@@ -447,6 +447,17 @@ def _is_lmi_token(token: Any) -> bool:
     return isinstance(token, dict) and any(key in token for key in _LMI_TOKEN_KEYS)
 
 
+def _show(value: Any) -> str:
+    # An error member may be any JSON: deeply nested, json.dumps (and str) can recurse past the
+    # limit even where json.loads did not (CPython < 3.12). Show it clipped, or say what it is.
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value)
+    except (RecursionError, ValueError, TypeError):
+        return "<an error value too deeply nested to show>"
+
+
 def _error_shape(value: Any) -> tuple[str, str | None] | None:
     """(message, code) when ``value`` is one of the containers' in-stream error objects."""
     if not isinstance(value, dict):
@@ -457,17 +468,17 @@ def _error_shape(value: Any) -> tuple[str, str | None] | None:
     if isinstance(error, dict):  # OpenAI-compatible: {"error": {"message", "type", "code"}}
         message = next(
             (m for k in ("message", "error_msg", "msg") if isinstance(m := error.get(k), str)),
-            json.dumps(error),
+            None,
         )
         code = next(
             (c for k in ("type", "code", "error_code") if (c := error.get(k)) is not None), None
         )
-        return message, None if code is None else str(code)
+        return message or _show(error), None if code is None else _show(code)
     if error:  # any other truthy "error" member
-        return json.dumps(error), None
+        return _show(error), None
     if value.get("object") == "error":  # vLLM: {"object": "error", "message", "type", "code"}
         code = value.get("type", value.get("code"))
-        return _str(value.get("message")) or json.dumps(value), None if code is None else str(code)
+        return _str(value.get("message")) or _show(value), None if code is None else _show(code)
     return None
 
 
@@ -604,6 +615,8 @@ class TokenDecoder:
     ) -> None:
         if format not in TOKEN_FORMATS:
             raise ParamValidationError("format", f"must be one of {', '.join(TOKEN_FORMATS)}")
+        if content_type is not None and not isinstance(content_type, str):
+            raise ParamValidationError("content_type", "must be a str or None")
         self._requested = format
         self._resolved: str | None = None if format == "auto" else format
         self._kind: str | None = _KIND.get(format)
@@ -702,7 +715,8 @@ class TokenDecoder:
             return
         if self._route is None:
             self._sniffed += data
-            family = _sniff(self._sniffed, final=len(self._sniffed) >= _SNIFF_LIMIT)
+            # Only the first _SNIFF_LIMIT bytes decide, however they were cut.
+            family = _sniff(self._sniffed[:_SNIFF_LIMIT], final=len(self._sniffed) >= _SNIFF_LIMIT)
             if family is None:
                 return
             data = bytes(self._sniffed)
@@ -712,7 +726,7 @@ class TokenDecoder:
 
     def _close(self) -> None:
         if self._route is None:
-            family = _sniff(self._sniffed, final=True) or "text"
+            family = _sniff(self._sniffed[:_SNIFF_LIMIT], final=True) or "text"
             data = bytes(self._sniffed)
             self._sniffed.clear()
             self._route = self._route_for(family)
