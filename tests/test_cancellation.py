@@ -6,6 +6,7 @@ call would wait for the pool and fail with RequestTimeout(pool) instead of succe
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -169,3 +170,79 @@ async def test_cancel_while_sending_a_large_body(deaf_server: DeafServer, transp
         assert anyio.current_time() - start < 2
         await anyio.to_thread.run_sync(deaf_server.hang_up)
         await anyio.sleep(0.1)  # let the engine see the reset before this loop ends
+
+
+async def test_cancel_during_a_retry_backoff(server: LoopbackServer, transport: str) -> None:
+    """Cancelled while sleeping before the next attempt: nothing is held, nothing else is sent."""
+    from sagemaker_rt_async.testing import ServiceFailure
+
+    calls = 0
+
+    def busy(inv: Invocation) -> bytes:
+        nonlocal calls
+        calls += 1
+        raise ServiceFailure(503, "ServiceUnavailable", "later", headers=[("Retry-After", "5")])
+
+    server.fake.add_endpoint("busy", busy)
+    async with server.fake.client(
+        endpoint_url=server.url, transport=transport, **POOL_OF_ONE
+    ) as rt:
+        await _cancel_after(0.5, lambda: rt.invoke_endpoint("busy", b"x"))
+        assert calls == 1  # the second attempt was never sent
+        await _still_usable(rt)
+
+
+@pytest.fixture
+def unanswered_connect() -> Iterator[str]:
+    """A listener whose accept queue is full: a new connection's handshake is never completed."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    for _ in range(4):  # fill the accept queue (backlog 0 still admits one or two)
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(listener.getsockname())
+        fillers.append(filler)
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+async def test_cancel_during_connect(unanswered_connect: str, transport: str) -> None:
+    """Cancelled while the TCP handshake hangs: the call ends at once, with no socket left."""
+    fake = FakeSageMakerRuntime()
+    async with fake.client(
+        endpoint_url=unanswered_connect, transport=transport, retry=False, **POOL_OF_ONE
+    ) as rt:
+        start = anyio.current_time()
+        with anyio.move_on_after(0.3):
+            await rt.invoke_endpoint("ep", b"x")
+        assert anyio.current_time() - start < 2
+
+
+async def test_tls_is_verified_by_default(anyio_backend: str) -> None:
+    """The engines we build verify certificates and host names (only a lent client may not)."""
+    import ssl
+
+    for transport in ("aiohttp", "httpx") if anyio_backend == "asyncio" else ("httpx",):
+        rt = sm.SageMakerRuntimeClient(region="us-east-1", transport=transport)
+        try:
+            _, http = await rt._ready()
+            engine: Any = http._transport
+            context = getattr(engine, "ssl_context", None)
+            if context is None:  # httpx's own transport keeps it on its pool
+                context = engine._pool._ssl_context
+            if context is None:  # our aiohttp engine builds its context per session
+                session = engine.get_client() if callable(engine.client) else engine.client
+                context = session.connector._ssl
+                await session.close()
+            assert isinstance(context, ssl.SSLContext)
+            assert context.verify_mode == ssl.CERT_REQUIRED
+            assert context.check_hostname
+        finally:
+            await rt.aclose()
