@@ -42,6 +42,7 @@ from ._errors import (
 from ._framing import SSEEvent, Token
 from ._models import Credentials, InvokeEndpointResult, NewSession, Timeout
 from ._retry import Retry
+from ._sessions import Session, SessionClosedError
 from ._streaming import ResponseStream, TokenStream
 from ._version import __version__
 
@@ -77,6 +78,8 @@ __all__ = [
     "SageMakerRuntimeError",
     "ServiceError",
     "ServiceUnavailable",
+    "Session",
+    "SessionClosedError",
     "StreamError",
     "ThrottlingError",
     "Timeout",

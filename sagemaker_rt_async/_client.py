@@ -7,7 +7,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -43,6 +43,7 @@ from ._models import Credentials, InvokeEndpointResult, Timeout
 from ._operations import INVOKE_ENDPOINT, INVOKE_ENDPOINT_ASYNC, INVOKE_ENDPOINT_STREAM, Operation
 from ._retry import RateLimiter, Retry, RetryQuota, RetryState, is_throttle
 from ._s3 import S3Client
+from ._sessions import Session
 from ._sigv4 import sha256_hex, sign_headers
 from ._streaming import ResponseStream
 from ._transport import (
@@ -682,6 +683,49 @@ class SageMakerRuntimeClient:
             request_ttl_seconds=request_ttl_seconds,
             invocation_timeout_seconds=invocation_timeout_seconds,
         )
+
+    async def map_invoke(
+        self,
+        endpoint_name: str,
+        inputs: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 16,
+        return_exceptions: bool = False,
+        progress: bool | Callable[[int, int | None], None] = False,
+        **options: Any,
+    ) -> list[InvokeEndpointResult | SageMakerRuntimeError]:
+        """Invoke ``endpoint_name`` once per input, at most ``concurrency`` at a time.
+
+        Each input is a body (bytes-like or str) or any other JSON value (sent as ``json=``);
+        ``inputs`` may be an async iterable (read one item at a time). Results come back in input
+        order. By default the first error stops the batch and is raised (the calls in flight are
+        cancelled); with ``return_exceptions=True`` each failed item holds its typed error
+        instead. ``progress=True`` shows a tqdm bar (the ``progress`` extra) or pass a callable
+        ``progress(done, total)``. Other keywords are ``invoke_endpoint`` options.
+        """
+        from ._batch import map_invoke
+
+        return await map_invoke(
+            self,
+            endpoint_name,
+            inputs,
+            concurrency=concurrency,
+            return_exceptions=return_exceptions,
+            progress=progress,
+            **options,
+        )
+
+    async def open_session(self, endpoint_name: str, body: Any = None, **options: Any) -> Session:
+        """Open a stateful session: ``invoke_endpoint`` with ``session_id="NEW_SESSION"``.
+
+        Returns a ``Session`` whose ``invoke()`` and ``stream()`` send its id, with
+        ``session_id``, ``expires`` (UTC) and ``opened_by`` (the first call's result). A response
+        reporting the session closed marks it ``closed``; later calls then raise
+        ``SessionClosedError``, as they do after ``expires``.
+        """
+        from ._sessions import open_session
+
+        return await open_session(self, endpoint_name, body, **options)
 
 
 def _payload(
