@@ -10,6 +10,11 @@ async with fake.client() as rt:                      # in-process transport
 with fake.serve() as server:                         # a real server on 127.0.0.1
     async with fake.client(endpoint_url=server.url) as rt: ...
 ```
+
+``route_to_fake(respx_router, fake)`` answers an app's respx-mocked SageMaker calls from a fake;
+the pytest plugin (``sagemaker_rt_async.testing.plugin``, loaded automatically) provides the
+``sagemaker_fake``, ``sagemaker_server``, ``sagemaker_client`` and ``sagemaker_loopback_client``
+fixtures.
 """
 
 from ._fake import (
@@ -28,6 +33,7 @@ from ._fake import (
     ServiceFailure,
     StreamFault,
 )
+from ._respx import route_to_fake
 from ._s3 import FakeS3
 from ._server import LoopbackServer
 from ._transport import FakeTransport
@@ -50,4 +56,5 @@ __all__ = [
     "ResetConnection",
     "ServiceFailure",
     "StreamFault",
+    "route_to_fake",
 ]
