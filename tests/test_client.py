@@ -412,3 +412,18 @@ async def test_model_error_end_to_end(
     assert err.original_message == '{"error": "oom"}'
     assert err.log_stream_arn == "arn:aws:logs:x"
     assert err.request_id
+
+
+async def test_a_crashing_handler_is_a_model_error(
+    fake: FakeSageMakerRuntime, rt: sm.SageMakerRuntimeClient
+) -> None:
+    """A handler that raises (a container crash) answers 424 ModelError, original status 500."""
+
+    def crash(inv: Invocation) -> bytes:
+        raise KeyError("inputs")
+
+    fake.add_endpoint("crash", crash)
+    with pytest.raises(sm.ModelError) as info:
+        await rt.invoke_endpoint("crash", b"{}")
+    assert info.value.original_status_code == 500
+    assert "KeyError" in (info.value.original_message or "")

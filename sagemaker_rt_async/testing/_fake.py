@@ -476,13 +476,18 @@ class FakeSageMakerRuntime:
         if operation == "InvokeEndpointAsync":
             return self._submit_async(name, handler, invocation, request_id)
         try:
-            answer = handler(invocation)
-            if inspect.isawaitable(answer):
-                answer = await answer
-            if operation == "InvokeEndpointWithResponseStream":
-                return await self._stream(answer, variant, request_id)
-            if isinstance(answer, ModelStream) or _is_part_iterable(answer):
-                answer = await _join(answer)
+            try:
+                answer = handler(invocation)
+                if inspect.isawaitable(answer):
+                    answer = await answer
+                if operation == "InvokeEndpointWithResponseStream":
+                    return await self._stream(answer, variant, request_id)
+                if isinstance(answer, ModelStream) or _is_part_iterable(answer):
+                    answer = await _join(answer)
+            except (ModelFailure, ResetConnection, ServiceFailure):
+                raise
+            except Exception as exc:  # a crashing container: the service reports a ModelError
+                raise ModelFailure(500, f"{type(exc).__name__}: {exc}") from exc
         except ModelFailure as failure:
             message = (
                 f"Received {'server' if failure.original_status_code >= 500 else 'client'} error "

@@ -1,0 +1,1083 @@
+"""The ``sagemaker-rt`` command: call SageMaker endpoints from a shell, or run a local fake one.
+
+``invoke`` (InvokeEndpoint), ``stream`` (InvokeEndpointWithResponseStream, tokens printed as they
+arrive), ``async`` (InvokeEndpointAsync, optionally awaiting the result in S3) and ``serve-fake``
+(the test kit's fake SageMaker Runtime with the demo's toy models, on loopback). This module
+only parses arguments, reads the body, prints and maps the library's typed errors to one line on
+stderr and an exit code (``EXIT_*``); everything else is the library. The library never imports
+it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from . import (
+    AsyncInferenceFailure,
+    AsyncInferenceJob,
+    AsyncInferenceTimeout,
+    AuthenticationError,
+    ContainerError,
+    CredentialsError,
+    FramingError,
+    ModelError,
+    ModelNotReadyException,
+    ParamValidationError,
+    RequestTimeout,
+    Retry,
+    S3Error,
+    SageMakerRuntimeClient,
+    SageMakerRuntimeError,
+    ServiceError,
+    StreamError,
+    ThrottlingError,
+    TransportError,
+    ValidationError,
+    __version__,
+)
+from ._framing import TOKEN_FORMATS
+from .demo import flaky_llm, sentiment_model, toy_llm, toy_summarizer
+from .testing import TEST_CREDENTIALS, FakeSageMakerRuntime, Invocation, ModelFailure
+
+__all__ = [
+    "EXIT_ASYNC_TIMEOUT",
+    "EXIT_CREDENTIALS",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_OTHER",
+    "EXIT_SERVICE_CLIENT",
+    "EXIT_SERVICE_SERVER",
+    "EXIT_TRANSPORT",
+    "EXIT_USAGE",
+    "build_parser",
+    "demo_fake",
+    "exit_code_for",
+    "main",
+    "read_body",
+]
+
+EXIT_OK = 0
+EXIT_OTHER = 1
+EXIT_USAGE = 2
+EXIT_CREDENTIALS = 3
+EXIT_SERVICE_CLIENT = 4
+EXIT_SERVICE_SERVER = 5
+EXIT_TRANSPORT = 6
+EXIT_FAILED = 7
+EXIT_ASYNC_TIMEOUT = 8
+EXIT_INTERRUPTED = 130
+
+PROG = "sagemaker-rt"
+_DEFAULT_RETRIES = 2  # the library's standard mode: 3 attempts in all
+_FAKE_REGION = "us-east-1"
+_FAKE_ASYNC_OUTPUT = "s3://demo-results/summaries"
+_FAKE_ASYNC_FAILURE = "s3://demo-results/failures"
+
+_EXIT_CODES = """\
+exit codes:
+  0    success
+  1    anything else (e.g. serve-fake could not listen on its port)
+  2    usage: a bad option, or an argument the client refused before sending
+       (ParamValidationError names the flag)
+  3    no usable AWS credentials (CredentialsError)
+  4    the service refused the request: HTTP 4xx, including ModelError (424: the model
+       container answered with an error), ValidationError (e.g. unknown endpoint), AccessDenied
+  5    the service failed (5xx) or throttled, still after the retries (--retries)
+  6    no response: the connection failed or a deadline passed (TransportError, RequestTimeout)
+  7    the stream broke after it started (StreamError), or the async job failed
+       (AsyncInferenceFailure)
+  8    the async job's result did not appear within --wait-timeout (AsyncInferenceTimeout)
+  130  interrupted (Ctrl-C)"""
+
+_TRY_IT = """\
+try it without AWS: run `sagemaker-rt serve-fake` in one shell, export the variables it
+prints in another, then run the examples below."""
+
+_EXAMPLES_HEADER = "examples (against `sagemaker-rt serve-fake`, the variables it prints exported):"
+
+_MAIN_EPILOG = f"""\
+{_TRY_IT}
+
+  sagemaker-rt serve-fake
+  export AWS_ENDPOINT_URL=http://127.0.0.1:8080 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=... ...
+  sagemaker-rt invoke toy-sentiment '{{"inputs": "I love this library"}}' --json
+  sagemaker-rt stream toy-llm '{{"inputs": "tell me a story"}}'
+  sagemaker-rt async toy-summarizer '{{"document": "Async jobs write results to S3"}}' --wait
+
+Against AWS, credentials and region come from the usual places (AWS_PROFILE or --profile,
+AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, SSO, instance roles; AWS_REGION or --region).
+AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL set the default
+endpoint URLs, as in the AWS CLI. `sagemaker-rt COMMAND --help` shows each command's options.
+
+{_EXIT_CODES}"""
+
+_INVOKE_EPILOG = f"""\
+the body: BODY as given, @FILE for a file's bytes, - (or nothing, when piped) for stdin.
+
+{_EXAMPLES_HEADER}
+  sagemaker-rt invoke toy-sentiment '{{"inputs": "I love this library"}}'
+  sagemaker-rt invoke toy-sentiment '{{"inputs": "fast and nice"}}' --json -v
+  sagemaker-rt invoke toy-sentiment @request.json --accept application/json
+  echo '{{"inputs": "slow and broken"}}' | sagemaker-rt invoke toy-sentiment
+  sagemaker-rt invoke toy-sentiment '["not", "a", "dict"]'   # ModelError: exit 4
+  sagemaker-rt invoke no-such-endpoint '{{}}'                 # ValidationError: exit 4
+  sagemaker-rt invoke bad_name '{{}}'                         # refused before sending: exit 2
+
+With -v the response members (ContentType, InvokedProductionVariant, CustomAttributes, ...)
+and the request id go to stderr; stdout gets only the model's bytes.
+Exit codes: see `sagemaker-rt --help`."""
+
+_STREAM_EPILOG = f"""\
+Each token is printed the moment it arrives. --format picks how the bytes are read:
+auto (detects TGI, OpenAI-compatible, DJL-LMI or plain text), tgi, openai, lmi, lmi-sse,
+outputs, text; raw prints the PayloadPart bytes unchanged.
+
+{_EXAMPLES_HEADER}
+  sagemaker-rt stream toy-llm '{{"inputs": "tell me a story", "stream": true}}'
+  sagemaker-rt stream toy-llm '{{"inputs": "hi", "parameters": {{"max_new_tokens": 8}}}}' -v
+  sagemaker-rt stream toy-llm '{{"inputs": "hi"}}' --format raw
+  sagemaker-rt stream flaky-llm '{{}}'      # breaks after 3 parts (ModelStreamError): exit 7
+
+With -v: parts, bytes, time to first token, total time and finish_reason on stderr.
+Exit codes: see `sagemaker-rt --help`."""
+
+_ASYNC_EPILOG = f"""\
+Submits the request and prints the job as JSON (inference_id, output_location,
+failure_location, request_id). With --wait it polls S3 until the output appears and prints it
+(the job then goes to stderr). The input: an inline BODY/@FILE/stdin (at most 128,000 bytes),
+or a larger one uploaded first with --upload-to, or an object already in S3 (--input-location).
+
+{_EXAMPLES_HEADER}
+  sagemaker-rt async toy-summarizer '{{"document": "Async jobs write results to S3"}}'
+  sagemaker-rt async toy-summarizer '{{"document": "one two three four five six"}}' --wait --json
+  sagemaker-rt async toy-summarizer @document.json --upload-to s3://demo-inputs/staging/ --wait
+  sagemaker-rt async toy-summarizer '{{"document": ""}}' --wait         # the job fails: exit 7
+  sagemaker-rt async toy-summarizer '{{"document": "x"}}' --wait --wait-timeout 0.01   # exit 8
+
+Exit codes: see `sagemaker-rt --help`."""
+
+_SERVE_EPILOG = """\
+The fake verifies SigV4 signatures with its public test credentials (printed at start; they
+are not secrets) and answers S3 requests for async inference at the same URL. Endpoints:
+  toy-sentiment   InvokeEndpoint: {"inputs": "<text>"} -> label and score (variant-a)
+  toy-llm         streams a story token by token (Hugging Face TGI format)
+  flaky-llm       a stream that breaks after 3 parts (ModelStreamError)
+  toy-summarizer  async inference: {"document": "<text>"} -> a summary written to S3
+
+examples:
+  sagemaker-rt serve-fake                    # http://127.0.0.1:8080 until Ctrl-C
+  sagemaker-rt serve-fake --port 9000 --for 60
+  sagemaker-rt serve-fake --host 0.0.0.0 --allow-remote   # reachable by other machines"""
+
+# The snake_case parameter a ParamValidationError names -> the flag (or argument) to fix.
+_FLAGS = {
+    "endpoint_name": "ENDPOINT",
+    "body": "BODY",
+    "json": "BODY",
+    "region": "--region",
+    "profile": "--profile",
+    "endpoint_url": "--endpoint-url",
+    "s3_endpoint_url": "--s3-endpoint-url",
+    "timeout": "--timeout",
+    "max_attempts": "--retries",
+    "content_type": "--content-type",
+    "accept": "--accept",
+    "custom_attributes": "--custom-attributes",
+    "target_model": "--target-model",
+    "target_variant": "--target-variant",
+    "target_container_hostname": "--target-container-hostname",
+    "inference_id": "--inference-id",
+    "enable_explanations": "--enable-explanations",
+    "inference_component_name": "--inference-component",
+    "session_id": "--session-id",
+    "prefix_aware_id": "--prefix-aware-id",
+    "input_location": "--input-location",
+    "request_ttl_seconds": "--request-ttl-seconds",
+    "invocation_timeout_seconds": "--invocation-timeout-seconds",
+    "s3_output_path_extension": "--s3-output-path-extension",
+    "filename": "--filename",
+    "upload_to": "--upload-to",
+    "format": "--format",
+    "poll_interval": "--poll-interval",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """Options and positionals in any order: ``invoke EP --json BODY`` as well as ``EP BODY``.
+
+    Plain argparse gives an optional positional (BODY) its empty value as soon as it sees
+    ENDPOINT, so a BODY after an option would be "unrecognized". Each subcommand parses
+    intermixed instead (the top-level parser cannot: it has subparsers).
+    """
+
+    _intermixing = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if self._intermixing:  # parse_known_intermixed_args calls back in here
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
+class _UsageError(Exception):
+    """A problem with the command line the parser cannot see (an unreadable @FILE, no body)."""
+
+
+# -- the parser ----------------------------------------------------------------------------------
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _add_connection(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("where and how to connect")
+    group.add_argument("--region", help="AWS region (default: AWS_REGION, then the profile's)")
+    group.add_argument("--profile", help="shared-config profile for credentials and region")
+    group.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="base URL of the service, e.g. http://127.0.0.1:8080 for `serve-fake` "
+        "(default: AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, AWS_ENDPOINT_URL, else the region's)",
+    )
+    group.add_argument(
+        "--s3-endpoint-url",
+        metavar="URL",
+        help="S3-compatible URL for async inference payloads "
+        "(default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else the region's S3)",
+    )
+    group.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="deadline for each phase: connecting, sending, waiting for the answer (on a "
+        "stream: the gap between parts) (default: connect 10, read 70)",
+    )
+    group.add_argument(
+        "--retries",
+        type=_non_negative_int,
+        default=_DEFAULT_RETRIES,
+        metavar="N",
+        help=f"retries after the first attempt, for throttling, 5xx and connections that "
+        f"failed before sending (default: {_DEFAULT_RETRIES}; 0 = none)",
+    )
+
+
+def _add_request(parser: argparse.ArgumentParser, *, body_help: str) -> argparse._ArgumentGroup:
+    parser.add_argument("endpoint", metavar="ENDPOINT", help="the endpoint name")
+    parser.add_argument("body", metavar="BODY", nargs="?", help=body_help)
+    group = parser.add_argument_group("request members (see the AWS API reference)")
+    group.add_argument(
+        "--content-type",
+        metavar="MIME",
+        help="the body's MIME type (default: application/json when the body parses as JSON)",
+    )
+    group.add_argument("--accept", metavar="MIME", help="the MIME type wanted back")
+    group.add_argument(
+        "--custom-attributes", metavar="TEXT", help="passed through to the model container"
+    )
+    group.add_argument("--inference-id", metavar="ID", help="your id for this inference")
+    return group
+
+
+def _add_realtime_members(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--target-variant", metavar="VARIANT", help="production variant to call")
+    group.add_argument(
+        "--target-container-hostname", metavar="HOST", help="container of a multi-container model"
+    )
+    group.add_argument(
+        "--inference-component",
+        metavar="NAME",
+        help="inference component to call (InferenceComponentName)",
+    )
+    group.add_argument(
+        "--session-id", metavar="ID", help="stateful session (invoke: NEW_SESSION opens one)"
+    )
+    group.add_argument("--prefix-aware-id", metavar="ID", help="prefix-aware routing id")
+
+
+def _add_output(parser: argparse.ArgumentParser, *, json_flag: bool) -> None:
+    group = parser.add_argument_group("output")
+    if json_flag:
+        group.add_argument(
+            "--json", action="store_true", help="pretty-print a JSON response (else its bytes)"
+        )
+    group.add_argument(
+        "-v", "--verbose", action="store_true", help="response members and timings on stderr"
+    )
+
+
+def _subparser(
+    sub: Any, name: str, *, help: str, description: str, epilog: str
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``sagemaker-rt`` argument parser with its four subcommands."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Call Amazon SageMaker endpoints from the shell: real-time, streaming and\n"
+        "async inference, with typed errors and meaningful exit codes.",
+        epilog=_MAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(
+        title="commands", dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
+    body_help = "the request body: literal text, @FILE, or - for stdin (default: stdin if piped)"
+
+    invoke = _subparser(
+        sub,
+        "invoke",
+        help="call an endpoint and print its answer (InvokeEndpoint)",
+        description="Send BODY to the endpoint and print the model's answer to stdout.",
+        epilog=_INVOKE_EPILOG,
+    )
+    members = _add_request(invoke, body_help=body_help)
+    _add_realtime_members(members)
+    members.add_argument(
+        "--target-model", metavar="PATH", help="model of a multi-model endpoint (TargetModel)"
+    )
+    members.add_argument(
+        "--enable-explanations", metavar="EXPR", help="SageMaker Clarify explanations filter"
+    )
+    _add_output(invoke, json_flag=True)
+    _add_connection(invoke)
+
+    stream = _subparser(
+        sub,
+        "stream",
+        help="stream an LLM's tokens as they arrive (InvokeEndpointWithResponseStream)",
+        description="Send BODY and print the response stream as it arrives: tokens as text,\n"
+        "or the raw bytes of each part.",
+        epilog=_STREAM_EPILOG,
+    )
+    _add_realtime_members(_add_request(stream, body_help=body_help))
+    stream.add_argument(
+        "--format",
+        choices=("raw", *TOKEN_FORMATS),
+        default="auto",
+        help="how to read the stream (default: auto)",
+    )
+    _add_output(stream, json_flag=False)
+    _add_connection(stream)
+
+    async_ = _subparser(
+        sub,
+        "async",
+        help="queue an async inference job, optionally await its result (InvokeEndpointAsync)",
+        description="Submit an async inference request and print the job; with --wait, await\n"
+        "and print the result from S3.",
+        epilog=_ASYNC_EPILOG,
+    )
+    members = _add_request(async_, body_help=body_help + "; omit it with --input-location")
+    members.add_argument(
+        "--input-location", metavar="URI", help="s3:// or https:// URI of the input (no BODY)"
+    )
+    members.add_argument(
+        "--upload-to",
+        metavar="S3_PREFIX",
+        help="upload a body larger than 128,000 bytes to s3://bucket/prefix/ first",
+    )
+    members.add_argument(
+        "--request-ttl-seconds", type=int, metavar="N", help="how long it may queue (60-21600)"
+    )
+    members.add_argument(
+        "--invocation-timeout-seconds", type=int, metavar="N", help="how long it may run (1-3600)"
+    )
+    members.add_argument(
+        "--s3-output-path-extension", metavar="PATH", help="appended to the output path"
+    )
+    members.add_argument("--filename", metavar="NAME", help="the output object's file name")
+    wait = async_.add_argument_group("waiting for the result")
+    wait.add_argument("--wait", action="store_true", help="await the result and print it")
+    wait.add_argument(
+        "--poll-interval",
+        type=_positive_float,
+        default=1.0,
+        metavar="SECONDS",
+        help="first interval between S3 checks; it grows by half each time (default: 1)",
+    )
+    wait.add_argument(
+        "--wait-timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="give up waiting after this long; the job may still finish (default: the job's "
+        "queue TTL plus its invocation timeout)",
+    )
+    _add_output(async_, json_flag=True)
+    _add_connection(async_)
+
+    serve = _subparser(
+        sub,
+        "serve-fake",
+        help="run a local fake SageMaker Runtime with toy models (no AWS needed)",
+        description="Serve the test kit's fake SageMaker Runtime with the demo's toy models on\n"
+        "loopback, for trying the other commands and for local development.",
+        epilog=_SERVE_EPILOG,
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port",
+        type=_non_negative_int,
+        default=8080,
+        help="port (default: %(default)s; 0 = any free)",
+    )
+    serve.add_argument(
+        "--for",
+        dest="duration",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="stop after this long (default: run until Ctrl-C)",
+    )
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback --host (anyone who can reach it can call the fake)",
+    )
+    return parser
+
+
+# -- the body ------------------------------------------------------------------------------------
+
+
+def _stdin_bytes() -> bytes:
+    stdin = sys.stdin
+    if stdin is None:
+        raise _UsageError("no stdin to read the body from: pass BODY or @FILE")
+    try:
+        source = getattr(stdin, "buffer", None)
+        return source.read() if source is not None else stdin.read().encode("utf-8")
+    except (OSError, ValueError) as exc:
+        raise _UsageError(f"cannot read the body from stdin: {exc}") from None
+
+
+def read_body(spec: str | None) -> bytes | None:
+    """The request body a BODY argument names: the literal, ``@FILE``'s bytes, or stdin.
+
+    ``-`` reads stdin; no argument reads stdin when it is not a terminal, and returns None when
+    it is one or stdin is empty (nothing was given). A literal is sent as UTF-8 (undecodable
+    argv bytes unchanged).
+    """
+    if spec is None:
+        if sys.stdin is None or sys.stdin.isatty():
+            return None
+        # An empty stdin (a script's /dev/null) is a forgotten BODY, not an empty request;
+        # an empty body can still be sent explicitly, as '' or -.
+        return _stdin_bytes() or None
+    if spec == "-":
+        return _stdin_bytes()
+    if spec.startswith("@"):
+        path = Path(spec[1:]).expanduser()
+        if not spec[1:]:
+            raise _UsageError("'@' needs a file name: @request.json")
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise _UsageError(f"cannot read {spec}: {exc.strerror or exc}") from None
+    return spec.encode("utf-8", "surrogateescape")
+
+
+def _looks_like_json(data: bytes) -> bool:
+    stripped = data.lstrip()
+    if stripped[:1] not in (b"{", b"["):
+        return False
+    try:
+        json.loads(data)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _content_type(args: argparse.Namespace, body: bytes | None) -> str | None:
+    given: str | None = args.content_type
+    if given is None and body is not None and _looks_like_json(body):
+        return "application/json"
+    return given
+
+
+# -- output ----------------------------------------------------------------------------------------
+
+
+class _Stdout:
+    """Writes bytes to stdout as they come, flushed, remembering whether it ended a line."""
+
+    def __init__(self) -> None:
+        self.wrote = False
+        self.at_line_start = True
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        out = sys.stdout
+        buffer = getattr(out, "buffer", None)
+        if buffer is None:  # a text-only replacement (tests, notebooks)
+            out.write(data.decode("utf-8", "replace"))
+        else:
+            out.flush()  # anything written as text first stays first
+            buffer.write(data)
+            buffer.flush()
+        out.flush()
+        self.wrote = True
+        self.at_line_start = data.endswith(b"\n")
+
+    def text(self, text: str) -> None:
+        self.write(text.encode("utf-8", "surrogateescape"))
+
+    def end_line(self) -> None:
+        """End text output with a newline (never added to raw bytes)."""
+        if self.wrote and not self.at_line_start:
+            self.write(b"\n")
+
+    def isatty(self) -> bool:
+        try:
+            return sys.stdout.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+
+def _info(*lines: str) -> None:
+    sys.stdout.flush()
+    for line in lines:
+        print(line, file=sys.stderr)
+    sys.stderr.flush()
+
+
+def _print_response_body(out: _Stdout, body: bytes, *, pretty: bool) -> None:
+    if pretty:
+        try:
+            value = json.loads(body)
+        except (ValueError, RecursionError):
+            _info("note: the response is not JSON; printed as is")
+        else:
+            out.text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+            return
+    out.write(body)
+    if out.isatty():  # a prompt glued to the answer helps nobody; pipes stay byte-exact
+        out.end_line()
+
+
+def _members(pairs: Sequence[tuple[str, object]]) -> list[str]:
+    return [f"{name}: {value}" for name, value in pairs if value is not None]
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+# -- the commands --------------------------------------------------------------------------------
+
+
+def _env_url(*names: str) -> str | None:
+    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
+        return None
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def _endpoint_url(args: argparse.Namespace) -> str | None:
+    given: str | None = args.endpoint_url
+    return given or _env_url("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL")
+
+
+def _client(args: argparse.Namespace) -> SageMakerRuntimeClient:
+    s3_url: str | None = args.s3_endpoint_url or _env_url("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+    retries: int = args.retries
+    return SageMakerRuntimeClient(
+        region=args.region,
+        profile=args.profile,
+        endpoint_url=_endpoint_url(args),
+        s3_endpoint_url=s3_url,
+        timeout=args.timeout,
+        retry=Retry(max_attempts=retries + 1) if retries else False,
+    )
+
+
+def _realtime_members(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "accept": args.accept,
+        "custom_attributes": args.custom_attributes,
+        "target_variant": args.target_variant,
+        "target_container_hostname": args.target_container_hostname,
+        "inference_id": args.inference_id,
+        "inference_component_name": args.inference_component,
+        "session_id": args.session_id,
+        "prefix_aware_id": args.prefix_aware_id,
+    }
+
+
+def _require_body(body: bytes | None) -> bytes:
+    if body is None:
+        raise _UsageError("no request body: pass BODY, @FILE, or pipe it to stdin")
+    return body
+
+
+def _say_content_type(args: argparse.Namespace, content_type: str | None) -> None:
+    if args.verbose and args.content_type is None and content_type is not None:
+        _info(f"ContentType sent: {content_type} (the body is JSON; --content-type overrides)")
+
+
+async def _invoke(args: argparse.Namespace, body: bytes | None) -> int:
+    data = _require_body(body)
+    content_type = _content_type(args, data)
+    _say_content_type(args, content_type)
+    out = _Stdout()
+    async with _client(args) as rt:
+        start = time.perf_counter()
+        result = await rt.invoke_endpoint(
+            args.endpoint,
+            data,
+            content_type=content_type,
+            target_model=args.target_model,
+            enable_explanations=args.enable_explanations,
+            **_realtime_members(args),
+        )
+        elapsed = time.perf_counter() - start
+    _print_response_body(out, result.body, pretty=args.json)
+    if args.verbose:
+        _info(
+            *_members(
+                [
+                    ("ContentType", result.content_type),
+                    ("InvokedProductionVariant", result.invoked_production_variant),
+                    ("CustomAttributes", result.custom_attributes),
+                    ("NewSessionId", result.new_session_id),
+                    ("ClosedSessionId", result.closed_session_id),
+                    ("RequestId", result.request_id),
+                    ("Bytes", len(result.body)),
+                    ("Elapsed", _ms(elapsed)),
+                ]
+            )
+        )
+    return EXIT_OK
+
+
+async def _stream(args: argparse.Namespace, body: bytes | None) -> int:
+    data = _require_body(body)
+    content_type = _content_type(args, data)
+    _say_content_type(args, content_type)
+    out = _Stdout()
+    start = time.perf_counter()
+    first: float | None = None
+    finish: str | None = None
+    async with _client(args) as rt:
+        stream = rt.invoke_endpoint_with_response_stream(
+            args.endpoint, data, content_type=content_type, **_realtime_members(args)
+        )
+        try:
+            async with stream:
+                if args.format == "raw":
+                    async for part in stream:
+                        first = first or time.perf_counter()
+                        out.write(part)
+                else:
+                    async for token in stream.tokens(args.format):
+                        first = first or time.perf_counter()
+                        finish = token.finish_reason or finish
+                        if not token.special:  # as in TGI's generated_text
+                            out.text(token.text)
+        finally:
+            if args.format != "raw":
+                out.end_line()  # the error line, if any, starts on a line of its own
+            if args.verbose and stream.request_id is not None:  # it opened
+                _info(
+                    *_members(
+                        [
+                            ("Parts", stream.parts_received),
+                            ("Bytes", stream.bytes_received),
+                            ("TimeToFirstToken", None if first is None else _ms(first - start)),
+                            ("Total", _ms(time.perf_counter() - start)),
+                            ("FinishReason", finish),
+                            ("ContentType", stream.content_type),
+                            ("InvokedProductionVariant", stream.invoked_production_variant),
+                            ("CustomAttributes", stream.custom_attributes),
+                            ("RequestId", stream.request_id),
+                        ]
+                    )
+                )
+    return EXIT_OK
+
+
+def _job_json(job: AsyncInferenceJob) -> str:
+    return json.dumps(
+        {
+            "inference_id": job.inference_id,
+            "output_location": job.output_location,
+            "failure_location": job.failure_location,
+            "request_id": job.request_id,
+        },
+        indent=2,
+    )
+
+
+async def _async(args: argparse.Namespace, body: bytes | None) -> int:
+    if body is None and args.input_location is None:
+        raise _UsageError("no input: pass BODY, @FILE, stdin, or --input-location s3://...")
+    content_type = _content_type(args, body)
+    _say_content_type(args, content_type)
+    out = _Stdout()
+    async with _client(args) as rt:
+        job = await rt.invoke_endpoint_async(
+            args.endpoint,
+            body=body,
+            input_location=args.input_location,
+            content_type=content_type,
+            accept=args.accept,
+            custom_attributes=args.custom_attributes,
+            inference_id=args.inference_id,
+            request_ttl_seconds=args.request_ttl_seconds,
+            invocation_timeout_seconds=args.invocation_timeout_seconds,
+            s3_output_path_extension=args.s3_output_path_extension,
+            filename=args.filename,
+            upload_to=args.upload_to,
+        )
+        if not args.wait:
+            out.text(_job_json(job) + "\n")
+            return EXIT_OK
+        _info(_job_json(job))
+        start = time.perf_counter()
+        result = await job.result(
+            timeout=args.wait_timeout,
+            poll_interval=args.poll_interval,
+            max_poll_interval=max(30.0, args.poll_interval),
+        )
+        waited = time.perf_counter() - start
+    _print_response_body(out, result.body, pretty=args.json)
+    if args.verbose:
+        _info(*_members([("ContentType", result.content_type), ("Waited", f"{waited:.2f} s")]))
+    return EXIT_OK
+
+
+_COMMANDS = {"invoke": _invoke, "stream": _stream, "async": _async}
+
+
+# -- serve-fake ------------------------------------------------------------------------------------
+
+
+_T = TypeVar("_T")
+
+
+def _rejecting_bad_input(model: Callable[[Invocation], _T]) -> Callable[[Invocation], _T]:
+    """The model, answering a body it cannot parse with a 400, as a real container would.
+
+    The toy models assume a JSON object; left alone, a stray body would crash the handler and the
+    fake would drop the connection, which the client retries and reports as a TransportError.
+    """
+
+    def model_or_400(invocation: Invocation) -> _T:
+        try:
+            return model(invocation)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ModelFailure(400, f"cannot parse the request: {type(exc).__name__}") from exc
+
+    return model_or_400
+
+
+def demo_fake(*, processing_time: float = 0.5) -> FakeSageMakerRuntime:
+    """The fake SageMaker Runtime ``serve-fake`` runs: the demo's toy models, signatures checked.
+
+    ``toy-sentiment`` (InvokeEndpoint), ``toy-llm`` (a TGI stream), ``flaky-llm`` (a stream that
+    breaks) and ``toy-summarizer`` (async inference; results after ``processing_time`` seconds).
+    """
+    fake = FakeSageMakerRuntime(region=_FAKE_REGION, credentials=TEST_CREDENTIALS)
+    fake.add_endpoint("toy-sentiment", _rejecting_bad_input(sentiment_model), variant="variant-a")
+    fake.add_endpoint("toy-llm", _rejecting_bad_input(toy_llm))
+    fake.add_endpoint("flaky-llm", flaky_llm)
+    fake.add_endpoint(
+        "toy-summarizer",
+        _rejecting_bad_input(toy_summarizer),
+        async_output_path=_FAKE_ASYNC_OUTPUT,
+        async_failure_path=_FAKE_ASYNC_FAILURE,
+        processing_time=processing_time,
+    )
+    return fake
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _banner(
+    fake: FakeSageMakerRuntime, host: str, port: int, args: argparse.Namespace
+) -> list[str]:
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    creds = fake.credentials  # the fake's published test constants, not anyone's secret
+    lines = [
+        f"fake SageMaker Runtime listening on {url} (SigV4 verified; S3 at the same URL)",
+        "endpoints: toy-sentiment, toy-llm (stream), flaky-llm (stream), toy-summarizer (async)",
+    ]
+    if not _is_loopback(host):
+        lines.append("warning: reachable from other machines (--allow-remote)")
+    return [
+        *lines,
+        "",
+        "In another shell (the fake's public test credentials, not secrets):",
+        f"  export AWS_ENDPOINT_URL={url} AWS_REGION={fake.region}",
+        f"  export AWS_ACCESS_KEY_ID={creds.access_key_id}"
+        f" AWS_SECRET_ACCESS_KEY={creds.secret_access_key}",
+        f"""  {PROG} invoke toy-sentiment '{{"inputs": "I love this library"}}' --json -v""",
+        f"""  {PROG} stream toy-llm '{{"inputs": "tell me a story"}}' -v""",
+        f"""  {PROG} async toy-summarizer '{{"document": "Async jobs write to S3"}}' --wait""",
+        f"  {PROG} --help",
+        "",
+        "Ctrl-C stops it."
+        if args.duration is None
+        else f"Stopping after {args.duration:g} s (--for).",
+    ]
+
+
+def _serve_fake(args: argparse.Namespace) -> int:
+    host: str = args.host
+    if not _is_loopback(host) and not args.allow_remote:
+        _info(
+            f"error: --host {host} is not a loopback address: the fake accepts publicly known "
+            "test credentials, so anyone who can reach it could call it",
+            "hint: use --host 127.0.0.1, or pass --allow-remote if that is what you want",
+        )
+        return EXIT_USAGE
+    fake = demo_fake()
+    server = fake.serve(host=host, port=args.port)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        _info(f"error: cannot serve on {host}:{args.port}: {exc}", "hint: try another --port")
+        return EXIT_OTHER
+    try:
+        _Stdout().text("\n".join(_banner(fake, host, server.port, args)) + "\n")
+        if args.duration is not None:
+            time.sleep(args.duration)
+        else:
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how this command is meant to end
+    finally:
+        server.stop()
+    _info(f"stopped; the fake answered {len(fake.requests)} SageMaker requests")
+    return EXIT_OK
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The documented exit code for an exception (see ``sagemaker-rt --help``)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, ParamValidationError | _UsageError):
+        return EXIT_USAGE
+    if isinstance(exc, CredentialsError):
+        return EXIT_CREDENTIALS
+    if isinstance(exc, AsyncInferenceTimeout):
+        return EXIT_ASYNC_TIMEOUT
+    if isinstance(exc, StreamError | AsyncInferenceFailure):
+        return EXIT_FAILED
+    if isinstance(exc, TransportError):
+        return EXIT_TRANSPORT
+    if isinstance(exc, ServiceError):
+        transient = isinstance(exc, ThrottlingError | ModelNotReadyException) or exc.retryable
+        return EXIT_SERVICE_SERVER if exc.status_code >= 500 or transient else EXIT_SERVICE_CLIENT
+    return EXIT_OTHER
+
+
+def _describe(exc: SageMakerRuntimeError | _UsageError, args: argparse.Namespace) -> list[str]:
+    """One readable line for the error, then indented details and hints.
+
+    Never a secret: the library keeps them out of every message, and nothing here reads the
+    credentials.
+    """
+    name = type(exc).__name__
+    if isinstance(exc, _UsageError):
+        return [f"error: {exc}", f"hint: `{PROG} {args.command} --help` shows the usage"]
+    if isinstance(exc, ParamValidationError):
+        flag = _FLAGS.get(exc.param, exc.param)
+        lines = [f"error: {name}: {flag}: {exc.reason}"]
+        if exc.param == "region":
+            lines.append("hint: pass --region or set AWS_REGION")
+        return lines
+    if isinstance(exc, ServiceError):
+        # ServiceError's str is "<AWS error code> (HTTP <status>, request_id=...): <message>".
+        return [f"error: {exc}", *_service_hints(exc, args)]
+    if isinstance(exc, StreamError):
+        lines = [f"error: {name}: {exc}"]
+        lines.append(
+            f"  after {exc.parts_received} parts ({exc.bytes_received} bytes); "
+            "a stream is never retried once it has started"
+        )
+        if isinstance(exc, FramingError):
+            lines.append(f"hint: the bytes do not fit --format {args.format}: try --format raw")
+        elif isinstance(exc, ContainerError):
+            lines.append("hint: the model container reported this error inside its stream")
+        return lines
+    lines = [f"error: {name}: {exc}"]
+    if isinstance(exc, CredentialsError):
+        lines.append(
+            "hint: set AWS_PROFILE or pass --profile, or export AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (for `sagemaker-rt serve-fake`: the values it prints)"
+        )
+    elif isinstance(exc, RequestTimeout):
+        lines.append(f"hint: the {exc.timeout} deadline passed: raise --timeout")
+        if exc.request_sent:
+            lines.append("  the request may have reached the model; it was not sent again")
+    elif isinstance(exc, TransportError):
+        url = _endpoint_url(args)
+        if url is not None:
+            lines.append(
+                f"hint: is anything listening at {url}? "
+                "(`sagemaker-rt serve-fake` starts a local endpoint)"
+            )
+        else:
+            lines.append("hint: check the network and --region")
+    elif isinstance(exc, AsyncInferenceFailure):
+        job = exc.job
+        if isinstance(job, AsyncInferenceJob) and job.failure_location:
+            lines.append(f"  failure document: {job.failure_location}")
+    elif isinstance(exc, AsyncInferenceTimeout):
+        job = exc.job
+        where = job.output_location if isinstance(job, AsyncInferenceJob) else "its output path"
+        lines.append(
+            f"hint: the job may still finish: its output will appear at {where} "
+            "(wait longer with --wait-timeout)"
+        )
+    return lines
+
+
+def _service_hints(exc: ServiceError, args: argparse.Namespace) -> list[str]:
+    if isinstance(exc, ModelError):
+        details = _members(
+            [("model status", exc.original_status_code), ("logs", exc.log_stream_arn)]
+        )
+        hints = [f"  {'; '.join(details)}"] if details else []
+        return [
+            *hints,
+            "hint: the model container answered with an error: check BODY and "
+            "--content-type against what the model expects",
+        ]
+    if isinstance(exc, S3Error):
+        return [
+            f"hint: S3 refused s3://{exc.bucket}/{exc.key}: check --s3-endpoint-url and the "
+            "credentials' S3 permissions"
+        ]
+    if isinstance(exc, ValidationError) and "not found" in exc.message:
+        return ["hint: check the endpoint name and --region"]
+    if isinstance(exc, AuthenticationError):
+        return [
+            "hint: the service rejected the credentials or the signature: check --profile and "
+            "the clock (for `sagemaker-rt serve-fake`: export the values it prints)"
+        ]
+    if exit_code_for(exc) == EXIT_SERVICE_SERVER:
+        if not exc.retryable:  # e.g. InternalDependencyException: another attempt cannot help
+            return ["hint: the service (or a dependency of it) failed: try again later"]
+        attempts = args.retries + 1
+        return [
+            f"hint: gave up after {attempts} attempt{'s' if attempts > 1 else ''}: try again "
+            "later, or raise --retries"
+        ]
+    if exc.status_code == 403:
+        return ["hint: the credentials in use lack the IAM permission for this call"]
+    return []
+
+
+# -- entry point ---------------------------------------------------------------------------------
+
+
+def _fail(lines: list[str]) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace | int:
+    try:
+        return build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse already printed
+        code = exc.code
+        return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_USAGE)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``sagemaker-rt`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    parsed = _parse(argv)
+    if isinstance(parsed, int):
+        return parsed
+    args = parsed
+    if args.command == "serve-fake":
+        return _serve_fake(args)
+    command = _COMMANDS[args.command]
+    try:
+        # An async job may take its input from S3 alone: then a piped stdin is not the body.
+        from_s3 = args.command == "async" and args.input_location is not None
+        body = None if from_s3 and args.body is None else read_body(args.body)
+        return asyncio.run(command(args, body))
+    except (SageMakerRuntimeError, _UsageError) as exc:
+        _fail(_describe(exc, args))
+        return exit_code_for(exc)
+    except KeyboardInterrupt:
+        _fail(["interrupted"])
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing left to say, and nowhere to say it.
+        _silence_stdout()
+        return EXIT_OK
+
+
+def _silence_stdout() -> None:
+    # Python would otherwise report the broken pipe again when it flushes stdout at exit.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

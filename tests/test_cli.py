@@ -1,0 +1,657 @@
+"""The `sagemaker-rt` command, run in-process (`main([...])`) against the demo's models on loopback.
+
+Every run goes through the real client and a real socket: the fake verifies the SigV4 signature
+made from the environment's credentials, exactly as `sagemaker-rt serve-fake` does for a user.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import pytest
+
+from sagemaker_rt_async import (
+    AsyncInferenceFailure,
+    AsyncInferenceTimeout,
+    CredentialsError,
+    EventStreamProtocolError,
+    InternalFailure,
+    ModelError,
+    ModelNotReadyException,
+    ParamValidationError,
+    RequestTimeout,
+    S3Error,
+    SageMakerRuntimeClient,
+    SageMakerRuntimeError,
+    ServiceError,
+    ThrottlingError,
+    TransportError,
+    ValidationError,
+)
+from sagemaker_rt_async.cli import demo_fake, exit_code_for, main
+from sagemaker_rt_async.testing import TEST_CREDENTIALS, Invocation, LoopbackServer, ServiceFailure
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = TEST_CREDENTIALS.secret_access_key
+_AWS_VARS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LoopbackServer]:
+    """What `serve-fake` serves (async results after 0.2 s), plus endpoints that fail on purpose."""
+    fake = demo_fake(processing_time=0.2)
+
+    def overloaded(invocation: Invocation) -> bytes:
+        raise ServiceFailure(503, "ServiceUnavailable", "try again later")
+
+    def throttled(invocation: Invocation) -> bytes:
+        raise ServiceFailure(400, "ThrottlingException", "Rate exceeded")
+
+    async def slow(invocation: Invocation) -> bytes:
+        await anyio.sleep(1.0)
+        return b"late"
+
+    fake.add_endpoint("overloaded", overloaded)
+    fake.add_endpoint("throttled", throttled)
+    fake.add_endpoint("slow", slow)
+    with fake.serve() as srv:
+        yield srv
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """The fake's credentials and region in the environment, nothing else from the machine."""
+    for var in _AWS_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", TEST_CREDENTIALS.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch
+
+
+@dataclass
+class Run:
+    code: int
+    out: bytes
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out.decode("utf-8")
+
+
+CLI = Callable[..., Run]
+
+
+@pytest.fixture
+def cli(
+    server: LoopbackServer,
+    aws_env: pytest.MonkeyPatch,
+    capsysbinary: pytest.CaptureFixture[bytes],
+) -> CLI:
+    """`cli(*argv, stdin=b"...")`: main() with --endpoint-url of the fake; never prints a secret."""
+
+    def run(*argv: str, stdin: bytes | None = None, url: bool = True) -> Run:
+        if stdin is not None:
+            aws_env.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+        extra = ["--endpoint-url", server.url, "--s3-endpoint-url", server.url] if url else []
+        serving = bool(argv) and argv[0] == "serve-fake"
+        code = main(list(argv) if serving else [*argv, *extra])
+        captured = capsysbinary.readouterr()
+        err = captured.err.decode("utf-8")
+        # serve-fake prints the fake's own published test key on purpose (to be exported); a
+        # client command never prints the secret it signs with.
+        assert serving or (SECRET not in err and SECRET.encode() not in captured.out)
+        assert "Traceback" not in err
+        return Run(code, captured.out, err)
+
+    return run
+
+
+SENTIMENT = '{"inputs": "I love this library, it is fast"}'
+POSITIVE = {"label": "POSITIVE", "score": 2, "tokens": 7}
+
+
+# -- invoke ----------------------------------------------------------------------------------------
+
+
+def test_invoke_literal_body_prints_the_model_bytes_exactly(cli: CLI) -> None:
+    """stdout gets the response body unchanged (no newline added in a pipe), stderr nothing."""
+    run = cli("invoke", "toy-sentiment", SENTIMENT)
+    assert run.code == 0
+    assert json.loads(run.out) == POSITIVE
+    assert not run.out.endswith(b"\n")
+    assert run.err == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "stdin"),
+    [
+        pytest.param(["@request.json"], None, id="@file"),
+        pytest.param([], SENTIMENT.encode(), id="stdin-implicit"),
+        pytest.param(["-"], SENTIMENT.encode(), id="stdin-dash"),
+    ],
+)
+def test_invoke_body_sources(cli: CLI, argv: list[str], stdin: bytes | None) -> None:
+    """BODY as @FILE (the file's bytes), piped stdin, or `-` all send the same request."""
+    Path("request.json").write_text(SENTIMENT)
+    run = cli("invoke", "toy-sentiment", *argv, stdin=stdin)
+    assert (run.code, json.loads(run.out)) == (0, POSITIVE)
+
+
+def test_invoke_json_pretty_prints(cli: CLI) -> None:
+    """--json: indented JSON and a final newline."""
+    run = cli("invoke", "toy-sentiment", SENTIMENT, "--json")
+    assert run.code == 0
+    assert run.text == json.dumps(POSITIVE, indent=2) + "\n"
+
+
+def test_invoke_verbose_shows_members_on_stderr(cli: CLI) -> None:
+    """-v: response members and the request id on stderr; stdout still only the body."""
+    run = cli("invoke", "-v", "toy-sentiment", "--accept", "application/json", SENTIMENT)
+    assert run.code == 0 and json.loads(run.out) == POSITIVE
+    for expected in (
+        "ContentType sent: application/json (the body is JSON",
+        "ContentType: application/json",
+        "InvokedProductionVariant: variant-a",
+        "CustomAttributes: model=toy-sentiment-v1,accept=application/json",
+        "Elapsed: ",
+    ):
+        assert expected in run.err
+    assert re.search(r"^RequestId: [0-9a-f-]{36}$", run.err, re.M)
+
+
+def test_endpoint_url_from_the_environment(
+    cli: CLI, server: LoopbackServer, aws_env: pytest.MonkeyPatch
+) -> None:
+    """AWS_ENDPOINT_URL (what serve-fake tells you to export) stands in for --endpoint-url."""
+    aws_env.setenv("AWS_ENDPOINT_URL", server.url)
+    run = cli("invoke", "toy-sentiment", SENTIMENT, url=False)
+    assert (run.code, json.loads(run.out)) == (0, POSITIVE)
+
+
+# -- stream ----------------------------------------------------------------------------------------
+
+LLM_BODY = '{"inputs": "tell me", "parameters": {"max_new_tokens": 5}}'
+
+
+def test_stream_raw_prints_the_parts_bytes(cli: CLI) -> None:
+    """--format raw: the PayloadPart bytes, unchanged: here the model's TGI server-sent events."""
+    run = cli("stream", "toy-llm", LLM_BODY, "--format", "raw")
+    assert run.code == 0
+    assert run.out.startswith(b'data:{"token": {"id": 0, "text": "Once"')
+    assert b'"finish_reason": "length"' in run.out and run.out.endswith(b"\n\n")
+
+
+@pytest.mark.parametrize("fmt", ["tgi", "auto"])
+def test_stream_tokens_as_text_with_stats(cli: CLI, fmt: str) -> None:
+    """Token formats print the generated text; -v adds parts, time to first token, finish."""
+    run = cli("stream", "toy-llm", LLM_BODY, "--format", fmt, "-v")
+    assert run.code == 0
+    assert run.text == "Once upon a time, a\n"
+    for expected in ("Parts: ", "TimeToFirstToken: ", "FinishReason: length", "RequestId: "):
+        assert expected in run.err
+
+
+def test_stream_prints_each_token_as_it_arrives(cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tokens reach stdout one by one while the model is still writing, not at the end."""
+    from sagemaker_rt_async import cli as cli_module
+
+    writes: list[float] = []
+    original = cli_module._Stdout.write
+
+    def timed(self: cli_module._Stdout, data: bytes) -> None:
+        writes.append(time.perf_counter())
+        original(self, data)
+
+    monkeypatch.setattr(cli_module._Stdout, "write", timed)
+    run = cli("stream", "toy-llm", '{"inputs": "x", "parameters": {"max_new_tokens": 8}}')
+    assert run.code == 0 and run.text.count(" ") == 7
+    assert len(writes) >= 8
+    # The toy model sleeps 30 ms between tokens: buffered output would arrive in one burst.
+    assert writes[-1] - writes[0] > 0.1
+
+
+def test_stream_broken_mid_way_keeps_the_output_and_exits_7(cli: CLI) -> None:
+    """The parts before a ModelStreamError are printed; the error names how far it got."""
+    run = cli("stream", "flaky-llm", "{}")
+    assert run.code == 7
+    assert run.text == "The answer is\n"
+    assert run.err.startswith("error: ModelStreamError: ModelInvocationTimeExceeded: ")
+    assert "after 3 parts (13 bytes)" in run.err
+
+
+# -- async -----------------------------------------------------------------------------------------
+
+
+def test_async_submit_prints_the_job(cli: CLI) -> None:
+    """Without --wait: the job as JSON on stdout."""
+    run = cli("async", "toy-summarizer", '{"document": "a b c"}', "--inference-id", "job-1")
+    assert run.code == 0
+    job = json.loads(run.out)
+    assert job["inference_id"] == "job-1"
+    assert job["output_location"] == "s3://demo-results/summaries/job-1.out"
+    assert job["failure_location"] == "s3://demo-results/failures/job-1-error.out"
+    assert job["request_id"]
+
+
+def test_async_wait_prints_the_result(cli: CLI) -> None:
+    """--wait: the job goes to stderr, the output (pretty with --json) to stdout."""
+    doc = '{"document": "one two three four five six seven eight"}'
+    run = cli("async", "toy-summarizer", doc, "--wait", "--json", "--poll-interval", "0.05")
+    assert run.code == 0
+    assert json.loads(run.out) == {"summary": "one two three four five six …", "words": 8}
+    assert '"output_location": "s3://demo-results/summaries/' in run.err
+
+
+def test_async_large_body_is_uploaded_first(cli: CLI) -> None:
+    """A body over the 128,000-byte inline limit goes through --upload-to, then by location."""
+    Path("document.json").write_text(json.dumps({"document": "word " * 40_000}))
+    run = cli(
+        "async",
+        "toy-summarizer",
+        "@document.json",
+        "--upload-to",
+        "s3://demo-inputs/staging/",
+        "--wait",
+        "--poll-interval",
+        "0.05",
+    )
+    assert run.code == 0
+    assert json.loads(run.out)["words"] == 40_000
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        pytest.param(
+            ['{"document": ""}'],
+            7,
+            'error: AsyncInferenceFailure: async inference {id} failed: {{"statusCode": 400, '
+            '"message": "empty document"}}',
+            id="the-job-fails",
+        ),
+        pytest.param(
+            ["--input-location", "s3://demo-inputs/missing.json"],
+            7,
+            "could not read the input s3://demo-inputs/missing.json",
+            id="input-location-missing",
+        ),
+        pytest.param(
+            ['{"document": "x"}', "--wait-timeout", "0.01"],
+            8,
+            "hint: the job may still finish: its output will appear at "
+            "s3://demo-results/summaries/{id}.out",
+            id="wait-timeout",
+        ),
+    ],
+)
+def test_async_wait_failures(cli: CLI, argv: list[str], code: int, message: str) -> None:
+    """A failure object -> exit 7 with its payload; no result in time -> exit 8 with a hint."""
+    job_id = f"job-{uuid.uuid4()}"  # the fake's S3 outlives a test: ids must not repeat
+    run = cli(
+        "async", "toy-summarizer", *argv, "--inference-id", job_id, "--wait", "--poll-interval",
+        "0.05",
+    )  # fmt: skip
+    assert run.code == code
+    assert message.format(id=job_id) in run.err
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "expected"),
+    [
+        pytest.param(
+            ["invoke", "no-such-endpoint", "{}"],
+            4,
+            ["error: ValidationError (HTTP 400, request_id=", "hint: check the endpoint name"],
+            id="unknown-endpoint",
+        ),
+        pytest.param(
+            ["invoke", "toy-sentiment", '["not", "a", "dict"]'],
+            4,
+            ["error: ModelError (HTTP 424, request_id=", "  model status: 400", "hint: "],
+            id="model-error",
+        ),
+        pytest.param(
+            ["invoke", "toy-sentiment", "not json"],
+            4,
+            ["error: ModelError (HTTP 424", "cannot parse the request: JSONDecodeError"],
+            id="body-the-model-cannot-parse",
+        ),
+        pytest.param(
+            ["stream", "toy-llm", "[1, 2]"],
+            4,
+            ["error: ModelError (HTTP 424", "cannot parse the request: AttributeError"],
+            id="stream-refused-before-it-starts",
+        ),
+        pytest.param(
+            ["invoke", "bad_name", "{}"],
+            2,
+            ["error: ParamValidationError: ENDPOINT: 'bad_name' is not a valid name"],
+            id="bad-endpoint-name",
+        ),
+        pytest.param(
+            ["invoke", "toy-sentiment", "{}", "--session-id", "bad id"],
+            2,
+            ["error: ParamValidationError: --session-id: "],
+            id="bad-member-names-the-flag",
+        ),
+        pytest.param(
+            ["async", "toy-summarizer", "{}", "--request-ttl-seconds", "5"],
+            2,
+            ["--request-ttl-seconds: must be between 60 and 21600, got 5"],
+            id="out-of-range-member",
+        ),
+        pytest.param(
+            ["invoke", "overloaded", "{}", "--retries", "0"],
+            5,
+            ["error: ServiceUnavailable (HTTP 503", "hint: gave up after 1 attempt: "],
+            id="service-5xx",
+        ),
+        pytest.param(
+            ["invoke", "throttled", "{}", "--retries", "1"],
+            5,
+            ["error: ThrottlingException (HTTP 400", "gave up after 2 attempts"],
+            id="throttled",
+        ),
+        pytest.param(
+            ["invoke", "slow", "{}", "--timeout", "0.2", "--retries", "0"],
+            6,
+            ["error: RequestTimeout: ", "hint: the first_byte deadline passed: raise --timeout"],
+            id="request-timeout",
+        ),
+        pytest.param(
+            ["invoke", "toy-sentiment", "@missing.json"],
+            2,
+            ["error: cannot read @missing.json: No such file or directory"],
+            id="missing-file",
+        ),
+        pytest.param(
+            ["invoke", "toy-sentiment", "--no-such-flag"],
+            2,
+            ["unrecognized arguments: --no-such-flag"],
+            id="unknown-flag",
+        ),
+        pytest.param(
+            ["stream", "toy-llm", "{}", "--format", "xml"],
+            2,
+            ["argument --format: invalid choice: 'xml'"],
+            id="unknown-format",
+        ),
+        pytest.param(
+            ["invoke", "toy-sentiment", "{}", "--retries", "-1"],
+            2,
+            ["argument --retries: '-1' must be 0 or more"],
+            id="negative-retries",
+        ),
+    ],
+)
+def test_errors_map_to_exit_codes(
+    cli: CLI, argv: list[str], code: int, expected: list[str]
+) -> None:
+    """Each typed error: its exit code, one readable line first, hints after, no traceback."""
+    run = cli(*argv)
+    assert run.code == code, run.err
+    assert run.out == b""
+    for text in expected:
+        assert text in run.err
+    assert run.err.startswith(("error: ", "usage: "))
+
+
+def test_no_body_is_a_usage_error(cli: CLI) -> None:
+    """No BODY and an empty stdin: refused before anything is sent, with the usage hint."""
+    run = cli("invoke", "toy-sentiment", stdin=b"")
+    assert run.code == 2
+    assert "error: no request body: pass BODY, @FILE, or pipe it to stdin" in run.err
+
+
+def test_no_credentials_exit_3_with_a_hint(cli: CLI, aws_env: pytest.MonkeyPatch) -> None:
+    """No credentials anywhere: exit 3, the sources tried, and how to provide some."""
+    aws_env.delenv("AWS_ACCESS_KEY_ID")
+    aws_env.delenv("AWS_SECRET_ACCESS_KEY")
+    run = cli("invoke", "toy-sentiment", SENTIMENT)
+    assert run.code == 3
+    assert run.err.startswith("error: CredentialsError: no AWS credentials found")
+    assert "hint: set AWS_PROFILE or pass --profile" in run.err
+
+
+def test_wrong_secret_is_rejected_without_printing_it(
+    cli: CLI, aws_env: pytest.MonkeyPatch
+) -> None:
+    """A signature the service rejects: exit 4 with a hint; neither secret is ever printed."""
+    aws_env.setenv("AWS_SECRET_ACCESS_KEY", "not-the-right-secret-0000000000000000000")
+    run = cli("invoke", "toy-sentiment", SENTIMENT)
+    assert run.code == 4
+    assert "error: InvalidSignatureException (HTTP 403" in run.err
+    assert "not-the-right-secret" not in run.err
+
+
+def test_connection_refused_exit_6(cli: CLI) -> None:
+    """Nothing listening: exit 6 and a hint naming the URL and serve-fake."""
+    with socket.socket() as sock:  # a port that was free a moment ago, now closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    run = cli("invoke", "toy-sentiment", "{}", "--retries", "0", "--endpoint-url", url, url=False)
+    assert run.code == 6
+    assert run.err.startswith("error: TransportError: ")
+    assert f"hint: is anything listening at {url}?" in run.err
+
+
+def test_region_is_required_with_an_endpoint_url(cli: CLI, aws_env: pytest.MonkeyPatch) -> None:
+    """No region anywhere: the error names --region and says how to set it."""
+    aws_env.delenv("AWS_REGION")
+    run = cli("invoke", "toy-sentiment", "{}")
+    assert run.code == 2
+    assert "error: ParamValidationError: --region: " in run.err
+    assert "hint: pass --region or set AWS_REGION" in run.err
+
+
+def test_ctrl_c_exits_130(cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C during a call: "interrupted", exit 130, no traceback."""
+
+    async def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SageMakerRuntimeClient, "invoke_endpoint", interrupted)
+    run = cli("invoke", "toy-sentiment", "{}")
+    assert (run.code, run.err) == (130, "interrupted\n")
+
+
+def _job() -> object:
+    return object()
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (ParamValidationError("body", "bad"), 2),
+        (CredentialsError("none"), 3),
+        (ValidationError("x", status_code=400, error_code="ValidationError"), 4),
+        (ModelError("x", status_code=424, error_code="ModelError"), 4),
+        (S3Error("x", status_code=403, error_code="AccessDenied", bucket="b", key="k"), 4),
+        (ThrottlingError("x", status_code=400, error_code="ThrottlingException"), 5),
+        (ModelNotReadyException("x", status_code=429, error_code="ModelNotReadyException"), 5),
+        (InternalFailure("x", status_code=500, error_code="InternalFailure"), 5),
+        (ServiceError("x", status_code=530, error_code="InternalDependencyException"), 5),
+        (TransportError("x"), 6),
+        (RequestTimeout("x", timeout="connect"), 6),
+        (EventStreamProtocolError("x"), 7),
+        (AsyncInferenceFailure("x", job=_job(), payload=b"", content_type=None), 7),
+        (AsyncInferenceTimeout("x", job=_job(), waited=1.0), 8),
+        (SageMakerRuntimeError("x"), 1),
+        (KeyboardInterrupt(), 130),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else str(value),
+)
+def test_exit_code_table(exc: BaseException, code: int) -> None:
+    """The documented exit codes, class by class (client 4xx vs. retryable/5xx)."""
+    assert exit_code_for(exc) == code
+
+
+# -- help ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["invoke", "stream", "async", "serve-fake"])
+def test_each_command_help_exits_0_with_examples(cli: CLI, command: str) -> None:
+    """`COMMAND --help` exits 0 and shows examples of that command."""
+    run = cli(command, "--help", url=False)
+    assert run.code == 0
+    assert "examples" in run.text
+    assert f"  sagemaker-rt {command} " in run.text
+
+
+def test_main_help_documents_exit_codes(cli: CLI) -> None:
+    """The top-level help lists every exit code and how to start with serve-fake."""
+    run = cli("--help", url=False)
+    assert run.code == 0
+    assert "sagemaker-rt serve-fake" in run.text
+    for code in ("0", "1", "2", "3", "4", "5", "6", "7", "8", "130"):
+        assert re.search(rf"^  {code} +\S", run.text, re.M), code
+
+
+def _examples(help_text: str) -> list[tuple[list[str], bytes | None, int]]:
+    """(argv, stdin, expected exit code) of each example line of a --help text."""
+    examples = []
+    for line in help_text.splitlines():
+        if not line.startswith(("  sagemaker-rt ", "  echo ")):
+            continue
+        words = shlex.split(line, comments=True)
+        stdin = None
+        if words[0] == "echo":
+            bar = words.index("|")
+            stdin, words = " ".join(words[1:bar]).encode() + b"\n", words[bar + 1 :]
+        expected = re.search(r"exit (\d+)", line.partition("#")[2])
+        examples.append((words[1:], stdin, int(expected[1]) if expected else 0))
+    return examples
+
+
+@pytest.mark.parametrize("command", ["invoke", "stream", "async"])
+def test_help_examples_work_against_the_fake(
+    cli: CLI, server: LoopbackServer, aws_env: pytest.MonkeyPatch, command: str
+) -> None:
+    """Every example in the help runs against serve-fake's models with its documented code."""
+    aws_env.setenv("AWS_ENDPOINT_URL", server.url)  # as serve-fake tells you to export
+    Path("request.json").write_text('{"inputs": "nice and fast"}')
+    Path("document.json").write_text(json.dumps({"document": "word " * 40_000}))
+    examples = _examples(cli(command, "--help", url=False).text)
+    assert len(examples) >= 4
+    for argv, stdin, code in examples:
+        run = cli(*argv, stdin=stdin, url=False)
+        assert run.code == code, (argv, run.err)
+
+
+# -- serve-fake ------------------------------------------------------------------------------------
+
+
+def test_serve_fake_for_a_while_then_stops(cli: CLI) -> None:
+    """`serve-fake --for 0.5` prints its URL, credentials to export and examples, then stops."""
+    start = time.perf_counter()
+    run = cli("serve-fake", "--port", "0", "--for", "0.5", url=False)
+    assert run.code == 0
+    assert 0.5 <= time.perf_counter() - start < 5
+    assert re.search(r"listening on http://127\.0\.0\.1:\d+ ", run.text)
+    assert (
+        f"export AWS_ACCESS_KEY_ID={TEST_CREDENTIALS.access_key_id} AWS_SECRET_ACCESS_KEY={SECRET}"
+        in run.text
+    )
+    assert "sagemaker-rt invoke toy-sentiment" in run.text
+    assert run.err.startswith("stopped;")
+
+
+def test_serve_fake_banner_instructions_work(
+    aws_env: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    """Exporting what serve-fake prints is enough for the example it prints to succeed."""
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
+        aws_env.delenv(var)
+    codes: list[int] = []
+    thread = threading.Thread(
+        target=lambda: codes.append(main(["serve-fake", "--port", "0", "--for", "1.5"]))
+    )
+    thread.start()
+    try:
+        banner = ""
+        deadline = time.monotonic() + 5
+        while "Stopping after" not in banner and time.monotonic() < deadline:
+            time.sleep(0.02)
+            banner += capsysbinary.readouterr().out.decode()
+        for line in banner.splitlines():
+            if line.startswith("  export "):
+                for pair in shlex.split(line)[1:]:
+                    aws_env.setenv(*pair.split("=", 1))
+        example = next(line for line in banner.splitlines() if "sagemaker-rt invoke" in line)
+        assert main(shlex.split(example)[1:]) == 0
+        out = capsysbinary.readouterr().out
+        assert json.loads(out)["label"] == "POSITIVE"
+    finally:
+        thread.join(10)
+    assert codes == [0]
+
+
+def test_serve_fake_refuses_a_public_host(cli: CLI) -> None:
+    """A non-loopback --host needs --allow-remote (the fake's credentials are public)."""
+    run = cli("serve-fake", "--host", "192.0.2.10", "--for", "0.1", url=False)  # TEST-NET-1
+    assert run.code == 2
+    assert "is not a loopback address" in run.err and "--allow-remote" in run.err
+
+
+def test_serve_fake_port_in_use_exits_1(cli: CLI) -> None:
+    """A port already taken: one error line and a hint, exit 1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = str(sock.getsockname()[1])
+        run = cli("serve-fake", "--port", port, "--for", "0.1", url=False)
+    assert run.code == 1
+    assert run.err.startswith(f"error: cannot serve on 127.0.0.1:{port}: ")
+
+
+def test_module_runs_as_a_script() -> None:
+    """`python -m sagemaker_rt_async.cli --help` works (warnings are errors) and exits 0."""
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-m", "sagemaker_rt_async.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: sagemaker-rt ")
+    assert "exit codes:" in done.stdout
