@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,12 @@ def transport(request: pytest.FixtureRequest, anyio_backend: str) -> str:
     if request.param == "aiohttp" and anyio_backend != "asyncio":
         pytest.skip("the aiohttp engine runs on asyncio only")
     return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    """moto's server (SageMaker Runtime and S3) on loopback for this module, AWS unreachable."""
+    from _moto import moto_server
+
+    with moto_server() as url:
+        yield url

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -270,20 +270,6 @@ async def test_service_refuses_non_async_endpoint(fake: FakeSageMakerRuntime) ->
 
 
 # -- moto: a third-party server speaking SageMaker Runtime and S3 --------------------------
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    """moto's server on 127.0.0.1 (SageMaker Runtime and S3 in one process)."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def _queue_async(url: str, *results: dict[str, Any]) -> None:

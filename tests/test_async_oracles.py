@@ -671,30 +671,6 @@ MOTO_SECRET_KEY = "moto/async/secret/not/checked/by/moto/1"
 IN_BUCKET = "in-bucket"
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    """A moto server on loopback (SageMaker Runtime and S3), unable to reach real AWS."""
-    from moto.server import ThreadedMotoServer
-
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ACCESS_KEY_ID", MOTO_ACCESS_KEY)
-        env.setenv("AWS_SECRET_ACCESS_KEY", MOTO_SECRET_KEY)
-        env.delenv("AWS_SESSION_TOKEN", raising=False)
-        env.delenv("AWS_PROFILE", raising=False)
-        env.setenv("AWS_CONFIG_FILE", "/dev/null")
-        env.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        env.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        env.setenv("NO_PROXY", "127.0.0.1")
-        env.setenv("no_proxy", "127.0.0.1")
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        try:
-            host, port = server.get_host_and_port()
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
-
-
 @dataclass
 class Moto:
     """moto's URL and boto3's S3 and SageMaker Runtime clients bound to it."""

@@ -24,7 +24,6 @@ import boto3
 import httpx
 import pytest
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
 
 from sagemaker_rt_async import InvokeEndpointResult, SageMakerRuntimeClient
 
@@ -33,29 +32,6 @@ ACCESS_KEY = "AKIDMOTOPEER00000001"
 SECRET_KEY = "moto/peer/secret/not/checked/by/moto/01"
 # What moto answers when its queue is empty (SageMakerRuntimeBackend.invoke_endpoint).
 MOTO_STATIC = ("body", "content_type", "invoked_production_variant", "custom_attributes")
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    """A moto server on loopback, with the environment unable to reach real AWS."""
-    with pytest.MonkeyPatch.context() as env:
-        # Explicit credentials are passed to both clients; these make any stray lookup dummy.
-        env.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        env.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        env.delenv("AWS_SESSION_TOKEN", raising=False)
-        env.delenv("AWS_PROFILE", raising=False)
-        env.setenv("AWS_CONFIG_FILE", "/dev/null")
-        env.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        env.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        env.setenv("NO_PROXY", "127.0.0.1")
-        env.setenv("no_proxy", "127.0.0.1")
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        try:
-            host, port = server.get_host_and_port()
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ import botocore.awsrequest
 import botocore.credentials
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
+from _moto import moto_server
 
 from sagemaker_rt_async import Credentials, S3Error
 from sagemaker_rt_async._credentials import CredentialResolver
@@ -732,20 +732,7 @@ def moto() -> Iterator[Moto]:
 
     moto's auth switch is process-global; it is switched off again on teardown.
     """
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ACCESS_KEY_ID", "AKIAMOTOSETUP0000001")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "moto/setup/secret")
-        env.delenv("AWS_SESSION_TOKEN", raising=False)
-        env.delenv("AWS_PROFILE", raising=False)
-        env.setenv("AWS_CONFIG_FILE", "/dev/null")
-        env.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        env.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        env.setenv("NO_PROXY", "127.0.0.1")
-        env.setenv("no_proxy", "127.0.0.1")
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        url = f"http://{host}:{port}"
+    with moto_server("AKIAMOTOSETUP0000001", "moto/setup/secret") as url:
         try:
             httpx.post(f"{url}/moto-api/reset", trust_env=False).raise_for_status()
             iam = boto3.client("iam", region_name=REGION, endpoint_url=url)
@@ -774,7 +761,6 @@ def moto() -> Iterator[Moto]:
             yield Moto(url, creds, boto)
         finally:
             httpx.post(f"{url}/moto-api/reset-auth", content=b"inf", trust_env=False)
-            server.stop()
 
 
 @contextlib.asynccontextmanager
