@@ -21,6 +21,7 @@ from ._credentials import (
     REFRESH_TIMEOUT_S,
     CredentialResolver,
     DefaultChain,
+    env_endpoint_url,
     env_region,
     resolver_for,
 )
@@ -82,6 +83,8 @@ class SageMakerRuntimeClient:
             tuple, or an async callable returning ``Credentials``. Default: the AWS chain.
         profile: the shared-config profile for credentials and region.
         endpoint_url: a custom base URL (VPC endpoint, local server); a path prefix is kept.
+            Default: ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``, then ``AWS_ENDPOINT_URL`` (unless
+            ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true``), else the region's endpoint.
         use_fips: use the FIPS endpoint.
         use_dualstack: use the dual-stack (IPv6) endpoint.
         timeout: a ``Timeout``, or one number for every phase (default: read 70 s, connect 10 s).
@@ -91,7 +94,8 @@ class SageMakerRuntimeClient:
         max_connections: the most sockets the pool opens at once.
         keepalive_expiry: seconds an idle pooled connection is kept.
         s3_endpoint_url: a custom S3 URL (S3-compatible servers) for async inference payloads;
-            path-style addressing is used under it.
+            path-style addressing is used under it. Default: ``AWS_ENDPOINT_URL_S3``, then
+            ``AWS_ENDPOINT_URL``.
         retry: a ``Retry`` policy, a number of attempts, or False for none (default: standard
             mode, 3 attempts; timeouts after the request was sent are not retried unless
             ``Retry(retry_timeouts=True)``). Every operation also takes ``retry=`` per call.
@@ -132,6 +136,10 @@ class SageMakerRuntimeClient:
         self._chain: DefaultChain
         self._resolver, self._chain = resolver_for(credentials, profile)
         self._region_arg = region
+        if endpoint_url is None:
+            endpoint_url = env_endpoint_url("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
+        if s3_endpoint_url is None:
+            s3_endpoint_url = env_endpoint_url("AWS_ENDPOINT_URL_S3")
         self._endpoint_url = endpoint_url
         self._use_fips = use_fips
         self._use_dualstack = use_dualstack

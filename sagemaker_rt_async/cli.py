@@ -45,6 +45,7 @@ from . import (
     ValidationError,
     __version__,
 )
+from ._credentials import env_endpoint_url
 from ._framing import TOKEN_FORMATS
 from .demo import flaky_llm, sentiment_model, toy_llm, toy_summarizer
 from .testing import TEST_CREDENTIALS, FakeSageMakerRuntime, Invocation, ModelFailure
@@ -611,29 +612,18 @@ def _ms(seconds: float) -> str:
 # -- the commands --------------------------------------------------------------------------------
 
 
-def _env_url(*names: str) -> str | None:
-    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
-        return None
-    for name in names:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
-
-
 def _endpoint_url(args: argparse.Namespace) -> str | None:
     given: str | None = args.endpoint_url
-    return given or _env_url("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL")
+    return given or env_endpoint_url("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
 
 
 def _client(args: argparse.Namespace) -> SageMakerRuntimeClient:
-    s3_url: str | None = args.s3_endpoint_url or _env_url("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
     retries: int = args.retries
     return SageMakerRuntimeClient(
         region=args.region,
         profile=args.profile,
-        endpoint_url=_endpoint_url(args),
-        s3_endpoint_url=s3_url,
+        endpoint_url=args.endpoint_url,  # None: the client reads AWS_ENDPOINT_URL_* itself
+        s3_endpoint_url=args.s3_endpoint_url,
         timeout=args.timeout,
         retry=Retry(max_attempts=retries + 1) if retries else False,
     )

@@ -20,6 +20,21 @@ def vectors_dir() -> Path:
     return VECTORS
 
 
+_CONFIGURED_ENDPOINTS = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_configured_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's AWS_ENDPOINT_URL* must not redirect the tests' clients."""
+    for name in _CONFIGURED_ENDPOINTS:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(params=["aiohttp", "httpx"])
 def transport(request: pytest.FixtureRequest, anyio_backend: str) -> str:
     """Each HTTP engine of the client; aiohttp runs on asyncio only (trio + aiohttp is an error)."""

@@ -320,6 +320,59 @@ def test_region_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert sm.SageMakerRuntimeClient().region == "ap-south-1"
 
 
+@pytest.mark.parametrize(
+    ("env", "kwargs", "url", "s3_url"),
+    [
+        ({}, {}, "https://runtime.sagemaker.us-east-1.amazonaws.com", None),
+        (
+            {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"},
+            {},
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9",
+        ),
+        (
+            {
+                "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+                "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": "http://127.0.0.1:7",
+                "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:8",
+            },
+            {},
+            "http://127.0.0.1:7",
+            "http://127.0.0.1:8",
+        ),
+        (
+            {"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": "http://127.0.0.1:7"},
+            {"endpoint_url": "http://localhost:6", "s3_endpoint_url": "http://localhost:5"},
+            "http://localhost:6",
+            "http://localhost:5",
+        ),
+        (
+            {
+                "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+                "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "TRUE",
+            },
+            {},
+            "https://runtime.sagemaker.us-east-1.amazonaws.com",
+            None,
+        ),
+        ({"AWS_ENDPOINT_URL": "  "}, {}, "https://runtime.sagemaker.us-east-1.amazonaws.com", None),
+    ],
+)
+def test_endpoint_url_from_environment(
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    kwargs: dict[str, str],
+    url: str,
+    s3_url: str | None,
+) -> None:
+    """AWS_ENDPOINT_URL_<SERVICE> beats AWS_ENDPOINT_URL, arguments beat both (as botocore)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    rt = sm.SageMakerRuntimeClient(region="us-east-1", **kwargs)  # type: ignore[arg-type]
+    assert rt.endpoint_url == url
+    assert rt._s3_endpoint_url == s3_url
+
+
 async def test_region_from_profile(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, server: LoopbackServer
 ) -> None:
