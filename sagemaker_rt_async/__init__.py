@@ -40,6 +40,18 @@ from ._errors import (
     ValidationError,
 )
 from ._framing import SSEEvent, Token
+from ._hooks import (
+    CallEnded,
+    CallInfo,
+    CallStarted,
+    Event,
+    EventHook,
+    FirstPart,
+    FirstToken,
+    RequestSent,
+    ResponseReceived,
+    RetryScheduled,
+)
 from ._models import Credentials, InvokeEndpointResult, NewSession, Timeout
 from ._retry import Retry
 from ._sessions import Session, SessionClosedError
@@ -53,11 +65,18 @@ __all__ = [
     "AsyncInferenceResult",
     "AsyncInferenceTimeout",
     "AuthenticationError",
+    "CallEnded",
+    "CallInfo",
+    "CallStarted",
     "ClientClosedError",
     "ContainerError",
     "Credentials",
     "CredentialsError",
+    "Event",
+    "EventHook",
     "EventStreamProtocolError",
+    "FirstPart",
+    "FirstToken",
     "FramingError",
     "InternalDependencyException",
     "InternalFailure",
@@ -68,10 +87,13 @@ __all__ = [
     "ModelStreamError",
     "NewSession",
     "ParamValidationError",
+    "RequestSent",
     "RequestTimeout",
     "RequestTimeoutError",
+    "ResponseReceived",
     "ResponseStream",
     "Retry",
+    "RetryScheduled",
     "S3Error",
     "SSEEvent",
     "SageMakerRuntimeClient",

@@ -7,7 +7,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -40,6 +40,7 @@ from ._errors import (
     ServiceError,
     error_from_response,
 )
+from ._hooks import CallInfo, CallTrace, EventHook, check_hooks
 from ._models import Credentials, InvokeEndpointResult, Timeout
 from ._operations import INVOKE_ENDPOINT, INVOKE_ENDPOINT_ASYNC, INVOKE_ENDPOINT_STREAM, Operation
 from ._retry import RateLimiter, Retry, RetryQuota, RetryState, is_throttle
@@ -99,6 +100,11 @@ class SageMakerRuntimeClient:
         retry: a ``Retry`` policy, a number of attempts, or False for none (default: standard
             mode, 3 attempts; timeouts after the request was sent are not retried unless
             ``Retry(retry_timeouts=True)``). Every operation also takes ``retry=`` per call.
+        event_hooks: callables called with each ``Event`` of every call (``CallStarted``,
+            ``RequestSent``, ``ResponseReceived``, ``RetryScheduled``, ``FirstPart``,
+            ``FirstToken``, ``CallEnded``): timings, request ids, the invoked variant. They run
+            synchronously on the event loop; one that raises is logged and ignored.
+            ``sagemaker_rt_async.otel.OpenTelemetryHook`` is one.
     """
 
     def __init__(
@@ -122,6 +128,7 @@ class SageMakerRuntimeClient:
         keepalive_expiry: float = 20.0,
         s3_endpoint_url: str | None = None,
         retry: Retry | int | bool | None = None,
+        event_hooks: Sequence[EventHook] | None = None,
     ) -> None:
         if transport not in (None, "aiohttp", "httpx"):
             raise ParamValidationError("transport", "must be 'aiohttp', 'httpx' or None")
@@ -155,6 +162,7 @@ class SageMakerRuntimeClient:
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
         self._retry = Retry.of(retry)
+        self._hooks = check_hooks(event_hooks)
         # Shared by every call of this client, as botocore shares them per client.
         self._quota = RetryQuota()
         self._limiter = RateLimiter()
@@ -290,6 +298,29 @@ class SageMakerRuntimeClient:
             extensions={"timeout": timeout_extension(timeout)},
         )
 
+    def _trace(
+        self,
+        operation: Operation,
+        endpoint_name: str,
+        member_headers: list[tuple[str, str]],
+    ) -> CallTrace | None:
+        """A new call's event emitter, or None (and no cost) when the client has no hooks."""
+        if not self._hooks:
+            return None
+        given = dict(member_headers)
+        return CallTrace(
+            self._hooks,
+            CallInfo(
+                operation=operation.name,
+                endpoint_name=endpoint_name,
+                invocation_id=str(uuid.uuid4()),
+                inference_component_name=given.get("X-Amzn-SageMaker-Inference-Component"),
+                target_variant=given.get("X-Amzn-SageMaker-Target-Variant"),
+                target_model=given.get("X-Amzn-SageMaker-Target-Model"),
+                streaming=operation is INVOKE_ENDPOINT_STREAM,
+            ),
+        )
+
     async def _call(
         self,
         operation: Operation,
@@ -300,22 +331,58 @@ class SageMakerRuntimeClient:
         retry: Retry | int | bool | None,
         *,
         read_body: bool = True,
+        trace: CallTrace | None = None,
     ) -> httpx.Response:
         """Run one call: attempts until success or a final error, within ``deadline.total``.
 
         Each attempt is signed anew. A success returns the response (with its body read, or
         left open for a stream when ``read_body`` is False); an error status raises its typed
         error. Streams are only retried here, before any part exists.
+
+        A stream passes its own ``trace`` and ends it itself (the call outlives this method);
+        otherwise the call's trace is made, started and ended here.
         """
+        if trace is None and read_body:
+            trace = self._trace(operation, endpoint_name, member_headers)
+            if trace is None:
+                return await self._deadlined(
+                    operation, endpoint_name, member_headers, body, deadline, retry, True, None
+                )
+            trace.start()
+            try:
+                response = await self._deadlined(
+                    operation, endpoint_name, member_headers, body, deadline, retry, True, trace
+                )
+            except BaseException as exc:
+                trace.end(exc)
+                raise
+            trace.bytes_received = len(response.content)
+            trace.end()
+            return response
+        return await self._deadlined(
+            operation, endpoint_name, member_headers, body, deadline, retry, read_body, trace
+        )
+
+    async def _deadlined(
+        self,
+        operation: Operation,
+        endpoint_name: str,
+        member_headers: list[tuple[str, str]],
+        body: bytes,
+        deadline: Timeout,
+        retry: Retry | int | bool | None,
+        read_body: bool,
+        trace: CallTrace | None,
+    ) -> httpx.Response:
         policy = self._retry if retry is None else Retry.of(retry)
         where = f"{operation.name} /endpoints/{endpoint_name}"
         if deadline.total is None:
             return await self._attempts(
-                operation, endpoint_name, member_headers, body, deadline, policy, read_body
+                operation, endpoint_name, member_headers, body, deadline, policy, read_body, trace
             )
         with anyio.move_on_after(deadline.total) as scope:
             return await self._attempts(
-                operation, endpoint_name, member_headers, body, deadline, policy, read_body
+                operation, endpoint_name, member_headers, body, deadline, policy, read_body, trace
             )
         assert scope.cancelled_caught
         raise deadline_error(where, "total", deadline.total)
@@ -329,11 +396,13 @@ class SageMakerRuntimeClient:
         deadline: Timeout,
         policy: Retry,
         read_body: bool,
+        trace: CallTrace | None,
     ) -> httpx.Response:
         state = RetryState(
             policy, self._quota if policy.mode != "off" else None, started=anyio.current_time()
         )
-        invocation_id = str(uuid.uuid4())  # the same for every attempt, as boto3 sends it
+        # The same for every attempt, as boto3 sends it.
+        invocation_id = str(uuid.uuid4()) if trace is None else trace.call.invocation_id
         while True:
             if policy.mode == "adaptive":
                 wait = self._limiter.acquire(anyio.current_time())
@@ -349,7 +418,7 @@ class SageMakerRuntimeClient:
                 attempt=state.header,
             )
             try:
-                response = await self._exchange(request, operation, deadline, read_body)
+                response = await self._exchange(request, operation, deadline, read_body, trace)
             except SageMakerRuntimeError as exc:
                 if policy.mode == "adaptive":
                     self._limiter.update(anyio.current_time(), throttled=is_throttle(exc))
@@ -358,6 +427,8 @@ class SageMakerRuntimeClient:
                 )
                 if delay is None:
                     raise
+                if trace is not None:
+                    trace.retry(delay, exc)
                 logger.debug(
                     "%s: retrying after %s (next attempt in %.3f s): %s",
                     operation.name,
@@ -373,12 +444,28 @@ class SageMakerRuntimeClient:
             return response
 
     async def _exchange(
-        self, request: httpx.Request, operation: Operation, deadline: Timeout, read_body: bool
+        self,
+        request: httpx.Request,
+        operation: Operation,
+        deadline: Timeout,
+        read_body: bool,
+        trace: CallTrace | None,
     ) -> httpx.Response:
         """One attempt: send, then read the body (or leave it open) or raise the typed error."""
-        _, http = await self._ready()
+        endpoint, http = await self._ready()
         where = f"{operation.name} {request.url.path}"
+        if trace is not None:
+            trace.sent(
+                str(request.url), endpoint.signing_region, int(request.headers["Content-Length"])
+            )
         response = await send(http, request, where=where, first_byte=_own_first_byte(deadline))
+        if trace is not None:
+            h = response.headers
+            trace.headers(
+                response.status_code,
+                h.get("x-amzn-RequestId"),
+                h.get("x-Amzn-Invoked-Production-Variant"),
+            )
         if response.status_code >= 300:
             body = await read_capped(response, MAX_ERROR_BODY, where=where)
         elif not read_body:
@@ -529,7 +616,11 @@ class SageMakerRuntimeClient:
             first_byte=deadline.first_byte,
         )  # total is the stream's own: it bounds the parts too, not only the opening
 
+        trace = self._trace(INVOKE_ENDPOINT_STREAM, endpoint_name, member_headers)
+
         async def open_stream() -> httpx.Response:
+            if trace is not None:
+                trace.start()  # the call starts when the stream is opened, not made
             return await self._call(
                 INVOKE_ENDPOINT_STREAM,
                 endpoint_name,
@@ -538,6 +629,7 @@ class SageMakerRuntimeClient:
                 stream_deadline,
                 retry,
                 read_body=False,
+                trace=trace,
             )
 
         return ResponseStream(
@@ -545,6 +637,7 @@ class SageMakerRuntimeClient:
             operation=INVOKE_ENDPOINT_STREAM.name,
             idle=_own_idle(deadline),
             total=deadline.total,
+            trace=trace,
         )
 
     async def _http_client(self) -> httpx.AsyncClient:

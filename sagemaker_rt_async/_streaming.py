@@ -39,6 +39,7 @@ from ._framing import (
     Token,
     TokenDecoder,
 )
+from ._hooks import CallTrace
 from ._transport import close_response, deadline_error, translate
 
 __all__ = ["ResponseStream", "TokenStream"]
@@ -73,8 +74,10 @@ class ResponseStream:
         operation: str,
         idle: float | None = None,
         total: float | None = None,
+        trace: CallTrace | None = None,
     ) -> None:
         self._send = send
+        self._trace = trace
         self._operation = operation
         # Our own bounds, where the engine's read timeout cannot be the judge: the gap between
         # parts when it is shorter than the header wait, and the whole stream.
@@ -126,10 +129,22 @@ class ResponseStream:
         tb: TracebackType | None,
     ) -> None:
         """Close the response, whatever happened inside the block."""
-        await self.aclose()
+        await self._close(exc)
 
     async def aclose(self) -> None:
         """Close the response and return the connection. Safe to call more than once."""
+        await self._close(None)
+
+    async def _close(self, exc: BaseException | None) -> None:
+        """Close; ``exc`` is what ended the stream, if anything (for the call's CallEnded)."""
+        if self._trace is not None and self._opened:
+            trace = self._trace
+            trace.bytes_received = self.bytes_received
+            trace.parts_received = self.parts_received
+            if self._error is not None:
+                trace.end(self._error)
+            else:
+                trace.end(exc, early=not self._complete)
         if self._closed:
             return
         self._closed = True
@@ -155,6 +170,8 @@ class ResponseStream:
         except BaseException as exc:
             self._closed = True
             self.request_id = getattr(exc, "request_id", None)  # an error response has one
+            if self._trace is not None:
+                self._trace.end(exc)
             raise
         # The opener returns a 2xx response only: error statuses were raised (and retried)
         # by the client's attempt loop, before any part existed.
@@ -197,11 +214,13 @@ class ResponseStream:
             self._error = self._error or exc
             await self.aclose()
             raise
-        except BaseException:
-            await self.aclose()  # error, break-by-exception or cancellation: release now
+        except BaseException as exc:
+            await self._close(exc)  # error, break-by-exception or cancellation: release now
             raise
         self.parts_received += 1
         self.bytes_received += len(part)
+        if self._trace is not None and self.parts_received == 1:
+            self._trace.first_part()
         return part
 
     async def _fill(self) -> None:
@@ -346,14 +365,16 @@ class _Framed(Generic[_T]):
                 decoder = self._decoder
                 self._pending.extend(decoder.close() if self._done else decoder.feed(part))
             except BaseException as exc:
-                await self._stream.aclose()  # a framing failure ends the stream too
-                if isinstance(exc, StreamError):
-                    raise self._stream._annotate(exc)  # noqa: B904 - same exception object
-                if isinstance(exc, Exception):
-                    raise self._stream._annotate(
-                        FramingError(f"could not frame the stream: {type(exc).__name__}: {exc}")
-                    ) from exc
-                raise
+                if not isinstance(exc, Exception) or isinstance(exc, StreamError):
+                    await self._stream._close(exc)  # a framing failure ends the stream too
+                    if isinstance(exc, StreamError):
+                        raise self._stream._annotate(exc)  # noqa: B904 - same exception object
+                    raise
+                err = self._stream._annotate(
+                    FramingError(f"could not frame the stream: {type(exc).__name__}: {exc}")
+                )
+                await self._stream._close(err)
+                raise err from exc
         return self._pending.popleft()
 
 
@@ -372,6 +393,13 @@ class TokenStream(_Framed[Token]):
             return self._tokens
 
         super().__init__(stream, make)
+
+    async def __anext__(self) -> Token:
+        token = await super().__anext__()
+        trace = self._stream._trace
+        if trace is not None and not trace.token_seen and token.text and not token.special:
+            trace.first_token()
+        return token
 
     @property
     def text(self) -> str:
