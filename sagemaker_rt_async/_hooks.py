@@ -23,8 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from ._errors import ParamValidationError, SageMakerRuntimeError
 
@@ -47,34 +46,115 @@ logger = logging.getLogger("sagemaker_rt_async")
 Outcome = Literal["ok", "error", "cancelled", "closed"]
 
 
-@dataclass(frozen=True, eq=False)
+class _Record:
+    """An immutable value with named fields, compared by value.
+
+    Events are built only here: plain slotted classes cost a few microseconds at import,
+    where a dataclass costs half a millisecond each (its methods are generated and compiled).
+    """
+
+    _fields: ClassVar[tuple[str, ...]] = ()
+    """The fields in constructor order."""
+    __slots__ = ()
+
+    def __init__(self, *values: Any) -> None:
+        names = self._fields
+        if len(values) != len(names):
+            raise TypeError(f"{type(self).__name__} takes {len(names)} values")
+        for name, value in zip(names, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _Record)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values()))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__name__}({fields})"
+
+
 class CallInfo:
     """Who and what a call is: the same object in every event of that call."""
+
+    __slots__ = (
+        "endpoint_name",
+        "inference_component_name",
+        "invocation_id",
+        "operation",
+        "state",
+        "streaming",
+        "target_model",
+        "target_variant",
+    )
 
     operation: str
     """``InvokeEndpoint``, ``InvokeEndpointWithResponseStream`` or ``InvokeEndpointAsync``."""
     endpoint_name: str
     invocation_id: str
     """The ``amz-sdk-invocation-id`` sent with every attempt of this call."""
-    inference_component_name: str | None = None
-    target_variant: str | None = None
-    target_model: str | None = None
-    streaming: bool = False
-    state: dict[str, Any] = field(default_factory=dict, repr=False)
+    inference_component_name: str | None
+    target_variant: str | None
+    target_model: str | None
+    streaming: bool
+    state: dict[str, Any]
     """Scratch space for observers (e.g. the span of this call); starts empty, dies with it."""
 
+    def __init__(
+        self,
+        *,
+        operation: str,
+        endpoint_name: str,
+        invocation_id: str,
+        inference_component_name: str | None = None,
+        target_variant: str | None = None,
+        target_model: str | None = None,
+        streaming: bool = False,
+    ) -> None:
+        self.operation = operation
+        self.endpoint_name = endpoint_name
+        self.invocation_id = invocation_id
+        self.inference_component_name = inference_component_name
+        self.target_variant = target_variant
+        self.target_model = target_model
+        self.streaming = streaming
+        self.state = {}
 
-@dataclass(frozen=True)
-class CallStarted:
+    def __repr__(self) -> str:
+        return (
+            f"CallInfo(operation={self.operation!r}, endpoint_name={self.endpoint_name!r}, "
+            f"invocation_id={self.invocation_id!r})"
+        )
+
+
+class CallStarted(_Record):
     """The operation was called (before credentials, signing and the first attempt)."""
+
+    _fields = ("call", "elapsed")
+    __slots__ = _fields
 
     call: CallInfo
     elapsed: float
 
 
-@dataclass(frozen=True)
-class RequestSent:
+class RequestSent(_Record):
     """An attempt's signed request was handed to the HTTP engine."""
+
+    _fields = ("call", "elapsed", "attempt", "url", "region", "body_size")
+    __slots__ = _fields
 
     call: CallInfo
     elapsed: float
@@ -85,9 +165,19 @@ class RequestSent:
     body_size: int
 
 
-@dataclass(frozen=True)
-class ResponseReceived:
+class ResponseReceived(_Record):
     """An attempt's status line and headers arrived (before its body)."""
+
+    _fields = (
+        "call",
+        "elapsed",
+        "attempt",
+        "status_code",
+        "request_id",
+        "invoked_production_variant",
+        "time_to_first_byte",
+    )
+    __slots__ = _fields
 
     call: CallInfo
     elapsed: float
@@ -99,9 +189,11 @@ class ResponseReceived:
     """Seconds from this attempt's RequestSent to its response headers."""
 
 
-@dataclass(frozen=True)
-class RetryScheduled:
+class RetryScheduled(_Record):
     """An attempt failed with a retryable error; the next one starts after ``delay`` seconds."""
+
+    _fields = ("call", "elapsed", "attempt", "delay", "error")
+    __slots__ = _fields
 
     call: CallInfo
     elapsed: float
@@ -111,9 +203,11 @@ class RetryScheduled:
     error: SageMakerRuntimeError
 
 
-@dataclass(frozen=True)
-class FirstPart:
+class FirstPart(_Record):
     """A response stream handed out its first PayloadPart."""
+
+    _fields = ("call", "elapsed", "request_id", "invoked_production_variant", "time_to_first_part")
+    __slots__ = _fields
 
     call: CallInfo
     elapsed: float
@@ -123,9 +217,11 @@ class FirstPart:
     """Seconds from CallStarted (retries included) to the first part: the streaming TTFT."""
 
 
-@dataclass(frozen=True)
-class FirstToken:
+class FirstToken(_Record):
     """``stream.tokens()`` handed out its first token with text (special tokens skipped)."""
+
+    _fields = ("call", "elapsed", "time_to_first_token")
+    __slots__ = _fields
 
     call: CallInfo
     elapsed: float
@@ -133,8 +229,7 @@ class FirstToken:
     """Seconds from CallStarted to that token."""
 
 
-@dataclass(frozen=True)
-class CallEnded:
+class CallEnded(_Record):
     """The call is over: exactly once per CallStarted.
 
     ``outcome`` is ``"ok"`` (a response, or a stream read to its clean end), ``"error"`` (a
@@ -142,6 +237,22 @@ class CallEnded:
     ``"closed"`` (a stream its consumer closed before the end: ``break``, or an exception of
     the consumer's own, which is not ours to report).
     """
+
+    _fields = (
+        "call",
+        "elapsed",
+        "outcome",
+        "error",
+        "attempts",
+        "status_code",
+        "request_id",
+        "invoked_production_variant",
+        "time_to_first_byte",
+        "time_to_first_part",
+        "bytes_received",
+        "parts_received",
+    )
+    __slots__ = _fields
 
     call: CallInfo
     elapsed: float

@@ -332,3 +332,20 @@ def test_no_hooks_no_trace() -> None:
     rt = sm.SageMakerRuntimeClient(region="us-east-1")
     assert rt._trace(INVOKE_ENDPOINT, "ep", []) is None
     assert rt._hooks == ()
+
+
+def test_events_are_immutable_values() -> None:
+    """Events compare by value, hash, refuse mutation and list every field in their repr."""
+    call = sm.CallInfo(operation="InvokeEndpoint", endpoint_name="ep", invocation_id="i-1")
+    a = sm.FirstToken(call, 0.5, 0.5)
+    assert a == sm.FirstToken(call, 0.5, 0.5) and a != sm.FirstToken(call, 0.5, 0.6)
+    assert len({a, sm.FirstToken(call, 0.5, 0.5)}) == 1
+    assert repr(a) == (
+        "FirstToken(call=CallInfo(operation='InvokeEndpoint', endpoint_name='ep', "
+        "invocation_id='i-1'), elapsed=0.5, time_to_first_token=0.5)"
+    )
+    with pytest.raises(AttributeError):
+        a.elapsed = 1.0
+    with pytest.raises(TypeError):
+        sm.FirstToken(call, 0.5)
+    assert call.state == {} and call.streaming is False
