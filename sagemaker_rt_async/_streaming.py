@@ -386,6 +386,7 @@ class TokenStream(_Framed[Token]):
 
     def __init__(self, stream: ResponseStream, format: str) -> None:
         TokenDecoder(format)  # an unknown format is refused now, before any I/O
+        self._requested = format
         self._tokens: TokenDecoder | None = None
 
         def make() -> TokenDecoder:
@@ -400,6 +401,14 @@ class TokenStream(_Framed[Token]):
         if trace is not None and not trace.token_seen and token.text and not token.special:
             trace.first_token()
         return token
+
+    @property
+    def format(self) -> str:
+        """The token format in use: the one requested, or what ``"auto"`` detected.
+
+        ``"auto"`` until the first recognisable token arrived.
+        """
+        return self._tokens.format if self._tokens is not None else self._requested
 
     @property
     def text(self) -> str:

@@ -364,7 +364,11 @@ async def test_framings_over_cut_parts(fake: FakeSageMakerRuntime) -> None:
     fake.add_endpoint("jsonl", lambda inv: [b'{"a":', b"1}\n", b'{"a":2}\n{"a"', b":3}"])
     async with fake.client() as rt:
         async with rt.invoke_endpoint_with_response_stream("tgi", b"") as s:
-            tokens = [t async for t in s.tokens()]
+            token_stream = s.tokens()
+            assert token_stream.format == "auto"  # nothing seen yet
+            tokens = [t async for t in token_stream]
+        assert token_stream.format == "tgi"  # what "auto" detected
+        assert s.tokens("openai").format == "openai"
         assert [t.text for t in tokens] == ["Caf", "é", " ok"]
         assert tokens[-1].finish_reason == "eos_token"
         async with rt.invoke_endpoint_with_response_stream("tgi", b"") as s:
