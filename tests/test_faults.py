@@ -291,3 +291,35 @@ async def test_quota_is_shared_by_the_client(transport: str) -> None:
                     await rt.invoke_endpoint("down", b"x")
             assert script.calls == 60 + 100
             assert rt._quota.available < 5
+
+
+@pytest.mark.parametrize("front", ["in-process", "loopback"])
+async def test_fake_enforces_read_timeout_like_a_socket(front: str) -> None:
+    """Slow think time and a gap between parts time out alike in-process and over a socket."""
+    fake = FakeSageMakerRuntime()
+
+    async def slow(inv: Invocation) -> bytes:
+        await anyio.sleep(1.0)
+        return b"late"
+
+    async def gap(inv: Invocation) -> Any:
+        yield b"a"
+        await anyio.sleep(1.0)
+        yield b"b"
+
+    fake.add_endpoint("slow", slow)
+    fake.add_endpoint("gap", gap)
+    fake.add_endpoint("echo")
+    with fake.serve() as server:
+        url = {"endpoint_url": server.url} if front == "loopback" else {}
+        async with fake.client(timeout=sm.Timeout(read=0.2), retry=False, **url) as rt:
+            with pytest.raises(sm.RequestTimeout) as think:
+                await rt.invoke_endpoint("slow", b"")
+            parts: list[bytes] = []
+            with pytest.raises(sm.RequestTimeout) as idle:
+                async with rt.invoke_endpoint_with_response_stream("gap", b"") as stream:
+                    async for part in stream:
+                        parts.append(part)
+            assert (await rt.invoke_endpoint("echo", b"ok")).body == b"ok"  # the client recovers
+    assert (think.value.timeout, think.value.request_sent) == ("first_byte", True)
+    assert (idle.value.timeout, idle.value.parts_received, parts) == ("idle", 1, [b"a"])

@@ -41,12 +41,23 @@ else:  # typing.TypeVar takes ``default`` only from Python 3.13
     FakeT = TypeVar("FakeT")
 
 
+def _read_timeout(request: httpx.Request) -> float | None:
+    """The engine's read timeout of this request (httpx's ``timeout`` extension)."""
+    timeout = request.extensions.get("timeout") or {}
+    value = timeout.get("read")
+    return float(value) if value is not None else None
+
+
 class _Stream(httpx.AsyncByteStream):
     def __init__(
-        self, owner: FakeTransport[Any], body: bytes | AsyncIterator[bytes | object]
+        self,
+        owner: FakeTransport[Any],
+        body: bytes | AsyncIterator[bytes | object],
+        read_timeout: float | None = None,
     ) -> None:
         self._owner = owner
         self._body = body
+        self._read_timeout = read_timeout
         self._closed = False
         owner.open_streams += 1
 
@@ -55,7 +66,17 @@ class _Stream(httpx.AsyncByteStream):
             if self._body:
                 yield self._body
             return
-        async for chunk in self._body:
+        chunks = self._body.__aiter__()
+        limit = float("inf") if self._read_timeout is None else self._read_timeout
+        while True:
+            # The gap before each chunk is bounded like a socket read, as the real engines do.
+            with anyio.move_on_after(limit) as scope:
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    return
+            if scope.cancelled_caught:
+                raise httpx.ReadTimeout(f"no bytes for {limit:g} s (fake read timeout)")
             await anyio.lowlevel.checkpoint()  # a real await point between chunks, as on a socket
             if not isinstance(chunk, bytes):  # the RESET sentinel: what a reset socket raises
                 raise httpx.ReadError("[Errno 104] Connection reset by peer (fake)")
@@ -84,9 +105,14 @@ class FakeTransport(httpx.AsyncBaseTransport, Generic[FakeT]):
         """Run the fake for one request."""
         body = await request.aread()
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
-        answer = await self.fake.handle(
-            request.method, request.url.raw_path.decode("ascii"), headers, body
-        )
+        read_timeout = _read_timeout(request)
+        # The model's think time counts against the read timeout, as on a socket.
+        with anyio.move_on_after(float("inf") if read_timeout is None else read_timeout) as scope:
+            answer = await self.fake.handle(
+                request.method, request.url.raw_path.decode("ascii"), headers, body
+            )
+        if scope.cancelled_caught:
+            raise httpx.ReadTimeout(f"no response for {read_timeout:g} s (fake read timeout)")
         if answer.status == 0:  # ResetConnection: what httpcore raises for a peer that hung up
             raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
         try:
@@ -96,6 +122,6 @@ class FakeTransport(httpx.AsyncBaseTransport, Generic[FakeT]):
         return httpx.Response(
             answer.status,
             headers=answer.headers,
-            stream=_Stream(self, answer.body),
+            stream=_Stream(self, answer.body, read_timeout),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
         )
