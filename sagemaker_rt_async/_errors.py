@@ -38,7 +38,7 @@ message: nothing here formats request headers.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -155,7 +155,8 @@ class ServiceError(SageMakerRuntimeError):
         self.status_code = status_code
         self.error_code = error_code
         self.request_id = request_id
-        self.headers: dict[str, str] = dict(headers or {})
+        self.headers: Mapping[str, str] = ResponseHeaders(headers or {})
+        """The response headers; names match case-insensitively (``headers["Retry-After"]``)."""
         self.body = body
         self.fields: dict[str, Any] = dict(fields or {})
 
@@ -450,6 +451,32 @@ _STREAM_CODES: dict[str, type[StreamError]] = {
     "ModelStreamError": ModelStreamError,
     "InternalStreamFailure": InternalStreamFailure,
 }
+
+
+class ResponseHeaders(Mapping[str, str]):
+    """A read-only header mapping whose names match case-insensitively, as HTTP's do.
+
+    Iteration yields the names in lower case (as httpx's ``Headers`` does).
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._items = {str(k).lower(): v for k, v in headers.items()}
+
+    def __getitem__(self, name: str) -> str:
+        if not isinstance(name, str):
+            raise KeyError(name)
+        return self._items[name.lower()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"ResponseHeaders({self._items!r})"
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

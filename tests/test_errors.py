@@ -286,3 +286,18 @@ def test_error_tree() -> None:
         assert issubclass(cls, sm.ServiceError)
     for base in (sm.ServiceError, sm.StreamError, sm.TransportError, sm.CredentialsError):
         assert issubclass(base, sm.SageMakerRuntimeError)
+
+
+def test_error_headers_match_case_insensitively() -> None:
+    """``exc.headers`` finds a header whatever case the caller or the wire used."""
+    err = error_from_response(
+        400,
+        {"x-amzn-errortype": "ThrottlingException", "retry-after": "7", "X-Custom": "v"},
+        b'{"message": "slow down"}',
+    )
+    assert isinstance(err, sm.ServiceError)
+    assert err.headers["Retry-After"] == "7" and err.headers.get("RETRY-AFTER") == "7"
+    assert "x-custom" in err.headers and err.headers["x-CUSTOM"] == "v"
+    assert err.headers.get(42) is None  # type: ignore[call-overload]
+    assert sorted(err.headers) == ["retry-after", "x-amzn-errortype", "x-custom"]
+    assert len(err.headers) == 3 and dict(err.headers)["retry-after"] == "7"
