@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._errors import ParamValidationError, SageMakerRuntimeError
+from ._errors import (
+    ClientClosedError,
+    CredentialsError,
+    ParamValidationError,
+    SageMakerRuntimeError,
+)
 from ._models import InvokeEndpointResult
 
 if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio depends on
@@ -68,6 +73,19 @@ def _tqdm_progress(total: int | None, description: str) -> tuple[Progress, Calla
     return update, bar.close
 
 
+def _about_the_item(exc: SageMakerRuntimeError) -> bool:
+    """Whether an error belongs to one item, not to the whole batch.
+
+    No credentials, a closed client or a bad option would fail every item alike: recording
+    it a million times in place of results would hide it, so those stop the batch always.
+    """
+    if isinstance(exc, (CredentialsError, ClientClosedError)):
+        return False
+    if isinstance(exc, ParamValidationError):
+        return exc.param in ("body", "json")  # the item's own payload
+    return True
+
+
 async def map_invoke(
     client: SageMakerRuntimeClient,
     endpoint_name: str,
@@ -116,7 +134,7 @@ async def map_invoke(
             try:
                 results[index] = await client.invoke_endpoint(endpoint_name, **call, **options)
             except SageMakerRuntimeError as exc:
-                if not return_exceptions:
+                if not return_exceptions or not _about_the_item(exc):
                     raise
                 results[index] = exc
             if report is not None:

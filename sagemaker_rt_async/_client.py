@@ -801,7 +801,9 @@ class SageMakerRuntimeClient:
         ``inputs`` may be an async iterable (read one item at a time). Results come back in input
         order. By default the first error stops the batch and is raised (the calls in flight are
         cancelled); with ``return_exceptions=True`` each failed item holds its typed error
-        instead. ``progress=True`` shows a tqdm bar (the ``progress`` extra) or pass a callable
+        instead, except errors that would fail every item alike (``CredentialsError``,
+        ``ClientClosedError``, a ``ParamValidationError`` for an option rather than the item's
+        payload), which still stop the batch. ``progress=True`` shows a tqdm bar (the ``progress`` extra) or pass a callable
         ``progress(done, total)``. Other keywords are ``invoke_endpoint`` options.
         """
         from ._batch import map_invoke

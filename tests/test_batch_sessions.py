@@ -66,6 +66,31 @@ async def test_per_item_errors(fake: FakeSageMakerRuntime) -> None:
     assert [r.json() for i, r in enumerate(results) if i != 1] == [{"n": 24}, {"n": 28}]  # type: ignore[union-attr]
 
 
+async def test_batch_wide_errors_stop_even_with_return_exceptions(
+    fake: FakeSageMakerRuntime,
+) -> None:
+    """No credentials or a bad option stop the batch; a too-large item is that item's error."""
+
+    async def no_credentials() -> sm.Credentials:
+        raise sm.CredentialsError("none found")
+
+    async with fake.client(credentials=no_credentials) as rt:
+        with pytest.raises(sm.CredentialsError):
+            await rt.map_invoke("double", [b"1"] * 50, concurrency=2, return_exceptions=True)
+    async with fake.client() as rt:
+        with pytest.raises(sm.ParamValidationError) as bad_option:
+            await rt.map_invoke(
+                "double", [b"1"] * 50, return_exceptions=True, custom_attributes="\n"
+            )
+        assert bad_option.value.param == "custom_attributes"
+        results = await rt.map_invoke(
+            "double", [b"12", b"x" * 7_000_000], concurrency=2, return_exceptions=True
+        )
+    assert results[0].json() == {"n": 24}  # type: ignore[union-attr]
+    assert isinstance(results[1], sm.ParamValidationError) and results[1].param == "body"
+    assert fake.requests and len(fake.requests) == 1
+
+
 async def test_async_iterable_inputs_and_progress(fake: FakeSageMakerRuntime) -> None:
     """Inputs can come from an async generator; progress(done, total) is called per item."""
 
