@@ -7,16 +7,22 @@ same run; nothing is compared against a stored figure.
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import platform
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from typing import Any
 
 __all__ = [
+    "Figure",
     "Target",
     "child_env",
     "fmt_rate",
+    "machine_details",
     "machine_note",
     "median",
     "percentile",
@@ -24,6 +30,7 @@ __all__ = [
     "print_targets",
     "proc_status_kib",
     "spread",
+    "write_results",
 ]
 
 
@@ -102,6 +109,61 @@ class Target:
             f"  [{basis}; per-round {low:.2f}–{high:.2f}, n={len(self.ratios)}]"
         )
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": self.value,
+            "need": self.need,
+            "at_most": self.at_most,
+            "basis": "worst" if self.worst else "median",
+            "min": min(self.ratios),
+            "max": max(self.ratios),
+            "n": len(self.ratios),
+            "passed": self.passed,
+        }
+
+
+class Figure:
+    """A per-round series reported without a target (a ratio unless ``unit`` says otherwise)."""
+
+    def __init__(self, name: str, values: Sequence[float], unit: str = "x") -> None:
+        self.name = name
+        self.values = list(values)
+        self.unit = unit
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": median(self.values),
+            "min": min(self.values),
+            "max": max(self.values),
+            "n": len(self.values),
+            "unit": self.unit,
+        }
+
+
+def write_results(
+    path: str | None,
+    script: str,
+    targets: Sequence[Target],
+    figures: Sequence[Figure] = (),
+    notes: Mapping[str, object] | None = None,
+) -> None:
+    """Write a script's targets and figures as JSON to ``path`` (nothing if ``path`` is None).
+
+    ``run_all.py`` reads these files to print the one summary table of ``make bench``.
+    """
+    if path is None:
+        return
+    document = {
+        "script": script,
+        "targets": [t.as_dict() for t in targets],
+        "figures": [f.as_dict() for f in figures],
+        "notes": dict(notes or {}),
+    }
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(document, out, indent=1)
+
 
 def print_targets(targets: Sequence[Target]) -> None:
     print()
@@ -116,6 +178,47 @@ def machine_note() -> str:
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
+
+
+_VERSIONS = (
+    "sagemaker-rt-async",
+    "httpx",
+    "httpcore",
+    "httpx-aiohttp",
+    "aiohttp",
+    "anyio",
+    "aiobotocore",
+    "botocore",
+    "boto3",
+)
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_details() -> dict[str, str]:
+    """What a reader needs to weigh the numbers: CPU, cores, OS, Python, package versions."""
+    versions = []
+    for name in _VERSIONS:
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name} (not installed)")
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu": f"{_cpu_model()}, {os.cpu_count()} CPUs ({usable} usable)",
+        "os": platform.platform(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "packages": ", ".join(versions),
+    }
 
 
 def proc_status_kib(field: str) -> int:

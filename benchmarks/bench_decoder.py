@@ -46,7 +46,15 @@ from datetime import datetime, timezone
 import botocore.auth
 import botocore.awsrequest
 import botocore.credentials
-from _common import Target, machine_note, median, print_row, print_targets
+from _common import (
+    Figure,
+    Target,
+    machine_note,
+    median,
+    print_row,
+    print_targets,
+    write_results,
+)
 from botocore.eventstream import EventStreamBuffer
 
 from sagemaker_rt_async._eventstream import EventStreamDecoder, payload_part
@@ -271,6 +279,7 @@ def bench_signer(rounds: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=11, help="interleaved rounds (>= 7)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     args = parser.parse_args()
     rounds = max(7, args.rounds)
     print(f"bench_decoder: {rounds} interleaved rounds; {machine_note()}\n")
@@ -289,6 +298,7 @@ def main() -> None:
         return [o / b for o, b in zip(rates["ours"], rates[other], strict=True)]
 
     print("\nratios (median of per-round ratios):")
+    figures: list[Figure] = []
     for label, rates in (
         ("64B x1", r_small),
         ("64B mix", r_mix),
@@ -301,15 +311,17 @@ def main() -> None:
             f"  {label:<16} ours/botocore {median(vs_boto):6.2f}x   ours/floor "
             f"{median(vs_floor):5.2f}x"
         )
-    print_targets(
-        [
-            Target("decoder_64B_per_chunk ours/botocore", ratios(r_small, "botocore"), 5.0),
-            Target("decoder_64B_mix ours/botocore", ratios(r_mix, "botocore"), 5.0),
-            Target("decoder_64KiB_whole ours/floor", ratios(r_large, "floor"), 0.9),
-            Target("decoder_64KiB_16KiB_chunks ours/floor", ratios(r_split, "floor"), 0.9),
-            Target("sigv4 ours/botocore time", sign_ratios, 0.2, at_most=True),
-        ]
-    )
+        if label in ("64B adversarial", "64KiB x1"):
+            figures.append(Figure(f"decoder_{label.replace(' ', '_')} ours/botocore", vs_boto))
+    targets = [
+        Target("decoder_64B_per_chunk ours/botocore", ratios(r_small, "botocore"), 5.0),
+        Target("decoder_64B_mix ours/botocore", ratios(r_mix, "botocore"), 5.0),
+        Target("decoder_64KiB_whole ours/floor", ratios(r_large, "floor"), 0.9),
+        Target("decoder_64KiB_16KiB_chunks ours/floor", ratios(r_split, "floor"), 0.9),
+        Target("sigv4 ours/botocore time", sign_ratios, 0.2, at_most=True),
+    ]
+    print_targets(targets)
+    write_results(args.json, "bench_decoder", targets, figures)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import stream_server
-from _common import Target, machine_note, median
+from _common import Target, machine_note, median, write_results
 
 PARTS, SIZE = 16384, 64 * 1024
 WARMUP_PARTS = 512
@@ -123,7 +123,7 @@ def run_child(url: str, retain_every: int) -> dict[str, Any]:
     return result
 
 
-def parent(runs: int, retain_every: int) -> None:
+def parent(runs: int, retain_every: int, json_path: str | None) -> None:
     print(
         f"bench_rss: {runs} runs of {PARTS} x {SIZE // 1024} KiB = {PARTS * SIZE / MiB:.0f} MiB "
         f"through ours (aiohttp), fresh process each; {machine_note()}"
@@ -152,7 +152,9 @@ def parent(runs: int, retain_every: int) -> None:
         f"spread {min(growth):+.1f}–{max(growth):+.1f} MiB"
     )
     print()
-    print(Target("rss_growth_1GiB_stream MiB", growth, 32, at_most=True, worst=True).line())
+    target = Target("rss_growth_1GiB_stream MiB", growth, 32, at_most=True, worst=True)
+    print(target.line())
+    write_results(json_path, "bench_rss", [target])
 
 
 def main() -> None:
@@ -165,13 +167,14 @@ def main() -> None:
         metavar="K",
         help="keep every K-th part (a deliberate leak: checks that the harness detects growth)",
     )
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         asyncio.run(asyncio.wait_for(child(args.url, args.retain_every), STREAM_TIMEOUT_S))
     else:
-        parent(max(1, args.runs), args.retain_every)
+        parent(max(1, args.runs), args.retain_every, args.json)
 
 
 if __name__ == "__main__":

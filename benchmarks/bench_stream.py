@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import stream_server
-from _common import Target, machine_note, median, print_targets
+from _common import Figure, Target, machine_note, median, print_targets, write_results
 
 from sagemaker_rt_async._eventstream import payload_part
 
@@ -252,7 +252,7 @@ def _fmt(values: list[float], spec: str) -> str:
     return f"{median(values):{spec}} [{min(values):{spec}}–{max(values):{spec}}]"
 
 
-def parent(rounds: int, streams: int, warmup: int) -> None:
+def parent(rounds: int, streams: int, warmup: int, json_path: str | None) -> None:
     print(
         f"bench_stream: {rounds} rounds x {len(CLIENTS)} clients (fresh process each), "
         f"{warmup} warm-up + {streams} measured streams per workload; {machine_note()}"
@@ -281,6 +281,7 @@ def parent(rounds: int, streams: int, warmup: int) -> None:
         stream_server.stop(proc)
 
     targets: list[Target] = []
+    figures: list[Figure] = []
     needs = {"64B": 4.0, "64KiB": 1.3}
     for label, parts, size in WORKLOADS:
         print(f"\n{label}: {parts} parts x {size} B per stream  (median [min–max] over rounds)")
@@ -319,6 +320,7 @@ def parent(rounds: int, streams: int, warmup: int) -> None:
                 f"  CPU-per-part ratio aiobotocore/{a}: {median(r):.2f}x  "
                 f"[per-round {min(r):.2f}–{max(r):.2f}]"
             )
+            figures.append(Figure(f"stream_{label} CPU/part aiobotocore/{a}", r))
         for a, b in (
             ("ours-aiohttp", "aiobotocore"),
             ("ours-httpx", "aiobotocore"),
@@ -327,6 +329,8 @@ def parent(rounds: int, streams: int, warmup: int) -> None:
         ):
             r = paired(a, b)
             print(f"  ratio {a}/{b}: {median(r):.2f}x  [per-round {min(r):.2f}–{max(r):.2f}]")
+            if a != "ours-aiohttp" or b != "aiobotocore":  # that one is the target
+                figures.append(Figure(f"stream_{label} parts/s {a}/{b}", r))
         targets.append(
             Target(
                 f"stream_{label} ours-aiohttp/aiobotocore",
@@ -336,8 +340,10 @@ def parent(rounds: int, streams: int, warmup: int) -> None:
         )
         # The targets are for the client as users get it (the default aiohttp engine on
         # asyncio); the httpx engine (trio's) is reported above for information.
-    print(f"\ntotal {time.perf_counter() - started:.0f} s")
+    seconds = time.perf_counter() - started
+    print(f"\ntotal {seconds:.0f} s")
     print_targets(targets)
+    write_results(json_path, "bench_stream", targets, figures, notes={"seconds": round(seconds, 1)})
 
 
 def main() -> None:
@@ -345,13 +351,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds (>= 5)")
     parser.add_argument("--streams", type=int, default=20, help="measured streams per child")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up streams per child")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     parser.add_argument("--child", choices=CLIENTS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         asyncio.run(child(args.child, args.url, args.streams, args.warmup))
     else:
-        parent(max(5, args.rounds), args.streams, args.warmup)
+        parent(max(5, args.rounds), args.streams, args.warmup, args.json)
 
 
 if __name__ == "__main__":

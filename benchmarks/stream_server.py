@@ -32,6 +32,16 @@ For the load test (``load.py``):
   not disturb the counts it reports. ``--backlog`` sizes the listen queue (a thousand clients
   connecting at once overflow the default 128, and the kernel then retries after 1 s).
 
+For ``bench_invoke.py``:
+
+* ``POST /endpoints/<name>/async-invocations`` (InvokeEndpointAsync) answers 202 with a JSON
+  body ``{"InferenceId", "OutputLocation", "FailureLocation"}`` and the two locations in the
+  ``X-Amzn-SageMaker-OutputLocation`` / ``-FailureLocation`` headers (what the clients read;
+  the body is a superset of the modeled one, which holds only ``InferenceId``). The ids come
+  from a counter; nothing is written to any S3. ``/stats`` counts these in ``async_invocations``.
+* ``--cpu N`` pins the server to CPU N (``sched_setaffinity``, before any thread starts), so a
+  client pinned to the other core does not share one with it.
+
 Signatures are not verified (no credentials are involved anywhere). Run it directly
 (``python benchmarks/stream_server.py``: it prints ``listening http://127.0.0.1:<port>`` and
 serves until stdin closes, SIGTERM, or ``--max-seconds``), or from a benchmark with
@@ -43,6 +53,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import resource
 import signal
@@ -52,11 +63,10 @@ import sys
 import threading
 from pathlib import Path
 
-from sagemaker_rt_async._eventstream import payload_part
-
 _NAME = re.compile(rb"^/endpoints/bench-(\d+)x(\d+)/invocations-response-stream$")
 _PACED = re.compile(rb"^/endpoints/paced-(\d+)x(\d+)x(\d+)ms/invocations-response-stream$")
 _INVOKE = re.compile(rb"^/endpoints/([^/?]+)/invocations$")
+_ASYNC = re.compile(rb"^/endpoints/([^/?]+)/async-invocations$")
 _THINK = re.compile(rb"^think-(\d+)ms$")
 _MAX_THINK_MS = 60_000
 _MAX_GAP_MS = 10_000
@@ -86,12 +96,17 @@ class _Counters:
     peak = 0  # the most data connections open at once
     connections = 0  # data connections accepted
     invocations = 0  # InvokeEndpoint answers
+    async_invocations = 0  # InvokeEndpointAsync answers
 
 
 _bodies: dict[tuple[int, int], tuple[bytes, int]] = {}
 
 
 def _http_chunk(size: int) -> bytes:
+    # Imported here, not at the top: a benchmark's client process imports this module for
+    # ``stats()`` alone, and must not import sagemaker_rt_async unless it is the client.
+    from sagemaker_rt_async._eventstream import payload_part
+
     message = payload_part(bytes(range(256)) * (size // 256) + bytes(range(size % 256)))
     return b"%x\r\n%s\r\n" % (len(message), message)
 
@@ -123,6 +138,25 @@ def _invoke_answer(body: bytes) -> bytes:
     )
 
 
+def _async_answer(number: int) -> bytes:
+    inference_id = b"bench-%08d" % number
+    output = b"s3://bench-bucket/output/%s.out" % inference_id
+    failure = b"s3://bench-bucket/failure/%s-error.out" % inference_id
+    body = b'{"InferenceId": "%s", "OutputLocation": "%s", "FailureLocation": "%s"}' % (
+        inference_id,
+        output,
+        failure,
+    )
+    return (
+        b"HTTP/1.1 202 Accepted\r\n"
+        b"Content-Type: application/json\r\n"
+        b"X-Amzn-SageMaker-OutputLocation: %s\r\n"
+        b"X-Amzn-SageMaker-FailureLocation: %s\r\n"
+        b"x-amzn-RequestId: 00000000-0000-4000-8000-000000bench2\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (output, failure, len(body), body)
+    )
+
+
 def _stats_body() -> bytes:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return json.dumps(
@@ -134,6 +168,7 @@ def _stats_body() -> bytes:
             "peak": _Counters.peak,
             "connections": _Counters.connections,
             "invocations": _Counters.invocations,
+            "async_invocations": _Counters.async_invocations,
         }
     ).encode()
 
@@ -292,7 +327,7 @@ class _Connection(asyncio.Protocol):
     # ------------------------------------------------------------------ for the load test
 
     def _dispatch_load(self, target: bytes, body: bytes) -> bool:
-        """Answer an InvokeEndpoint or a paced stream; False if ``target`` is neither."""
+        """Answer an InvokeEndpoint(Async) or a paced stream; False if ``target`` is none."""
         transport = self._transport
         assert transport is not None
         invoke = _INVOKE.match(target)
@@ -308,6 +343,11 @@ class _Connection(asyncio.Protocol):
                 loop.call_later(delay_ms / 1000, self._answer_invoke, body)
             else:
                 self._answer_invoke(body)
+            return True
+        if _ASYNC.match(target) is not None:
+            _Counters.async_invocations += 1
+            transport.write(_async_answer(_Counters.async_invocations))
+            self._finish()
             return True
         paced = _PACED.match(target)
         if paced is not None:
@@ -394,10 +434,13 @@ async def _serve(
 # ---------------------------------------------------------------------- for the benchmarks
 
 
-def start(max_seconds: float = 900.0) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the server in a child process; return it and its base URL."""
+def start(
+    max_seconds: float = 900.0, *, cpu: int | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the server in a child process (pinned to ``cpu`` if given); return it and its URL."""
+    pin = [] if cpu is None else ["--cpu", str(cpu)]
     proc = subprocess.Popen(  # noqa: S603 - our own script, fixed arguments
-        [sys.executable, str(Path(__file__).resolve()), "--max-seconds", str(max_seconds)],
+        [sys.executable, str(Path(__file__).resolve()), "--max-seconds", str(max_seconds), *pin],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )
@@ -475,7 +518,11 @@ def main() -> None:
         "--control", action="store_true", help="also listen on an uncounted control port"
     )
     parser.add_argument("--backlog", type=int, default=128, help="listen queue length")
+    parser.add_argument("--cpu", type=int, help="pin the server to this CPU")
     args = parser.parse_args()
+    if args.cpu is not None:
+        # Before asyncio or the stdin thread exist: threads inherit the mask they start with.
+        os.sched_setaffinity(0, {args.cpu})
     asyncio.run(
         _serve(
             args.port, args.max_seconds, announce=True, control=args.control, backlog=args.backlog
