@@ -473,18 +473,18 @@ class SageMakerRuntimeClient:
         else:
             body_limit = _own_idle(deadline)
             try:
-                with (
-                    transport_errors(where),
-                    anyio.move_on_after(
-                        float("inf") if body_limit is None else body_limit
-                    ) as scope,
-                ):
-                    body = await response.aread()
+                with transport_errors(where):
+                    if body_limit is None:  # the engine's read timeout is the judge
+                        body = await response.aread()
+                    else:
+                        with anyio.move_on_after(body_limit) as scope:
+                            body = await response.aread()
+                        if scope.cancelled_caught:
+                            raise deadline_error(where, "idle", body_limit)
             finally:
-                await close_response(response)
-            if scope.cancelled_caught:
-                assert body_limit is not None
-                raise deadline_error(where, "idle", body_limit)
+                # aread() closed it on success; closing (shielded) is for the other exits.
+                if not response.is_closed:
+                    await close_response(response)
         request_id = response.headers.get("x-amzn-RequestId")
         logger.debug(
             "%s %s -> %s request_id=%s",
@@ -803,8 +803,9 @@ class SageMakerRuntimeClient:
         cancelled); with ``return_exceptions=True`` each failed item holds its typed error
         instead, except errors that would fail every item alike (``CredentialsError``,
         ``ClientClosedError``, a ``ParamValidationError`` for an option rather than the item's
-        payload), which still stop the batch. ``progress=True`` shows a tqdm bar (the ``progress`` extra) or pass a callable
-        ``progress(done, total)``. Other keywords are ``invoke_endpoint`` options.
+        payload), which still stop the batch. ``progress=True`` shows a tqdm bar (the
+        ``progress`` extra) or pass a callable ``progress(done, total)``. Other keywords are
+        ``invoke_endpoint`` options.
         """
         from ._batch import map_invoke
 

@@ -59,10 +59,17 @@ _STORY = (
 )
 
 
-def toy_llm(invocation: Invocation) -> ModelStream:
-    """A toy LLM speaking Hugging Face TGI's streaming format (SSE), cut at awkward places."""
+def toy_llm(invocation: Invocation) -> ModelStream | ModelResponse:
+    """A toy LLM speaking Hugging Face TGI's formats, streams cut at awkward places.
+
+    InvokeEndpoint gets TGI's JSON answer (``[{"generated_text": ...}]``); the streaming
+    operation gets its SSE token events.
+    """
     max_tokens = int(invocation.json().get("parameters", {}).get("max_new_tokens", 40))
     words = _STORY.split(" ")[:max_tokens]
+    if invocation.operation != "InvokeEndpointWithResponseStream":
+        answer = [{"generated_text": " ".join(words)}]
+        return ModelResponse(json.dumps(answer).encode(), content_type="application/json")
 
     async def events() -> AsyncIterator[bytes]:
         wire = b""

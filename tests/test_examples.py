@@ -547,7 +547,7 @@ def test_trio_example_streams_and_invokes() -> None:
     assert lines[0] == "stream from 'toy-llm', at most 30 s:"
     assert lines[1] == "Once upon a time, a client waited in"
     assert lines[2] == f"[{len(lines[1])} characters]"
-    assert re.fullmatch(r"\[\d+ bytes of text/event-stream in [\d.]+ s, request id \S+\]", lines[4])
+    assert re.fullmatch(r"\[\d+ bytes of application/json in [\d.]+ s, request id \S+\]", lines[4])
 
 
 @pytest.mark.parametrize("anyio_backend", ["trio"])
