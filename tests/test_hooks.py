@@ -7,8 +7,14 @@ request id it answered, retries, stream parts, errors, cancellation and early cl
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import inspect
+import io
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -349,3 +355,39 @@ def test_events_are_immutable_values() -> None:
     with pytest.raises(TypeError):
         sm.FirstToken(call, 0.5)
     assert call.state == {} and call.streaming is False
+
+
+def _readme_blocks(title: str) -> list[str]:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^```python\n(.*?)^```$", section, flags=re.S | re.M)
+
+
+async def test_readme_observability_blocks_run(fake: FakeSageMakerRuntime) -> None:
+    """The README's hook example runs as written and prints what it promises for a stream."""
+    first, otel_block = _readme_blocks("Observability")
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    for block in (first, otel_block):
+        code = compile(block, "README.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        result = eval(code, namespace)  # noqa: S307 - the README's own code, under test
+        if inspect.iscoroutine(result):
+            await result
+    await namespace["rt"].aclose()  # the OpenTelemetry block's client
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        async with (
+            fake.client(event_hooks=[namespace["log_timings"]]) as rt,
+            rt.invoke_endpoint_with_response_stream("tgi", b"x") as stream,
+        ):
+            async for _ in stream:
+                pass
+    first_line, ended = out.getvalue().splitlines()
+    assert re.fullmatch(
+        rf"tgi: first part after \d\.\d{{3}} s \(variant Green, request {stream.request_id}\)",
+        first_line,
+    )
+    size = sum(len(p) for p in TGI)
+    assert re.fullmatch(
+        rf"InvokeEndpointWithResponseStream ok in \d\.\d{{3}} s, 1 attempt\(s\), {size} bytes",
+        ended,
+    )
