@@ -261,13 +261,8 @@ def local_fake() -> Iterator[str]:
 
     fake = demo_fake()
     with fake.serve() as server:
-        os.environ.update(
-            AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=server.url,
-            AWS_REGION=fake.region,
-            AWS_ACCESS_KEY_ID=fake.credentials.access_key_id,  # the fake's public test keys
-            AWS_SECRET_ACCESS_KEY=fake.credentials.secret_access_key,
-        )
         os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.update(server.environ())  # what serve-fake prints; public test keys
         yield server.url
 
 

@@ -495,3 +495,28 @@ def test_route_to_fake_without_respx(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "respx", None)
     with pytest.raises(ModuleNotFoundError, match="pip install respx"):
         route_to_fake(object(), FakeSageMakerRuntime())  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_server_environ_points_a_default_client_and_boto3_at_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``server.environ()`` alone makes ``SageMakerRuntimeClient()`` and boto3 call the fake."""
+    import boto3
+
+    fake = FakeSageMakerRuntime()
+    fake.add_endpoint("echo")
+    with fake.serve() as server:
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "http://127.0.0.1:9")  # stale
+        for name, value in server.environ().items():
+            monkeypatch.setenv(name, value)
+        async with SageMakerRuntimeClient() as rt:
+            assert (await rt.invoke_endpoint("echo", b"ours")).body == b"ours"
+        runtime = boto3.session.Session().client("sagemaker-runtime")
+        answer = await anyio.to_thread.run_sync(
+            lambda: runtime.invoke_endpoint(EndpointName="echo", Body=b"boto3")
+        )
+        assert answer["Body"].read() == b"boto3"
+    assert server.environ()["AWS_ACCESS_KEY_ID"] == fake.credentials.access_key_id

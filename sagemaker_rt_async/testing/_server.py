@@ -15,7 +15,7 @@ import struct
 import threading
 from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Generic
+from typing import Any, Generic
 
 import h11
 
@@ -46,6 +46,31 @@ class LoopbackServer(Generic[FakeT]):
     def url(self) -> str:
         """The base URL, e.g. ``http://127.0.0.1:54321``."""
         return f"http://{self.host}:{self.port}"
+
+    def environ(self) -> dict[str, str]:
+        """The environment that points an AWS client (ours, boto3, ``sagemaker-rt``) here.
+
+        ``AWS_ENDPOINT_URL`` and its SageMaker Runtime and S3 forms (a developer's own setting of
+        those would win otherwise; both services are served here), ``AWS_REGION`` (and
+        ``AWS_DEFAULT_REGION``, which boto3 reads) and the
+        fake's public test credentials (``AWS_SESSION_TOKEN`` only when the fake has
+        one). For a process: ``os.environ.update(server.environ())`` after dropping a stale
+        ``AWS_SESSION_TOKEN``; for a child: ``env={**os.environ, **server.environ()}``.
+        """
+        fake: Any = self.fake
+        creds = fake.credentials
+        env = {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.url,
+            "AWS_ENDPOINT_URL_S3": self.url,
+            "AWS_REGION": str(fake.region),
+            "AWS_DEFAULT_REGION": str(fake.region),  # the name boto3 reads
+            "AWS_ACCESS_KEY_ID": creds.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
+        }
+        if creds.session_token:
+            env["AWS_SESSION_TOKEN"] = creds.session_token
+        return env
 
     def start(self) -> LoopbackServer[FakeT]:
         """Start serving; returns once the socket is bound."""
