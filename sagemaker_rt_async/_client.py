@@ -9,10 +9,9 @@ import time
 import uuid
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 import sniffio
 
 from . import _validate as v
@@ -50,17 +49,20 @@ from ._sigv4 import sha256_hex, sign_headers
 from ._streaming import ResponseStream
 from ._transport import (
     MAX_ERROR_BODY,
-    RequestBody,
     TransportName,
     close_response,
     deadline_error,
     make_http_client,
     read_capped,
+    request_body,
     send,
     timeout_extension,
     transport_errors,
     unsigned_headers,
 )
+
+if TYPE_CHECKING:
+    import httpx  # imported by the first request, not with this module (see _transport)
 
 __all__ = ["SageMakerRuntimeClient"]
 
@@ -132,8 +134,11 @@ class SageMakerRuntimeClient:
     ) -> None:
         if transport not in (None, "aiohttp", "httpx"):
             raise ParamValidationError("transport", "must be 'aiohttp', 'httpx' or None")
-        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
-            raise ParamValidationError("http_client", "must be an httpx.AsyncClient")
+        if http_client is not None:
+            import httpx
+
+            if not isinstance(http_client, httpx.AsyncClient):
+                raise ParamValidationError("http_client", "must be an httpx.AsyncClient")
         if isinstance(max_connections, bool) or not isinstance(max_connections, int):
             raise ParamValidationError("max_connections", "must be an int")
         if max_connections < 1:
@@ -290,11 +295,13 @@ class SageMakerRuntimeClient:
             *unsigned_headers(invocation_id, attempt),
         ]
         headers.append(("Content-Length", str(len(body))))
+        import httpx
+
         return httpx.Request(
             "POST",
             url,
             headers=headers,
-            stream=RequestBody(body),
+            stream=request_body(body),
             extensions={"timeout": timeout_extension(timeout)},
         )
 

@@ -118,10 +118,10 @@ what bounds the memory one hostile ``total_length`` can make us hold (spec §4.3
 _MAX_VALUE_LENGTH: Final = 32767
 _MAX_NAME_LENGTH: Final = 255
 _MAX_UINT32: Final = 0xFFFFFFFF
-# The decoder's store for a message split across chunks starts at 4 KiB and is kept for the next
-# message unless it grew past 1 MiB.
-_MIN_CAPACITY: Final = 4096
-_RETAINED_CAPACITY: Final = 1024 * 1024
+# A piece of a split message at least this long is held as it came (a view of the fed bytes, or
+# one copy when they were mutable); shorter ones are copied together into one bytearray, so
+# feeding a message a few bytes at a time cannot cost an object per byte.
+_KEEP_PIECE: Final = 4096
 
 _PRELUDE: Final = struct.Struct(">III")
 _LENGTHS: Final = struct.Struct(">II")
@@ -300,12 +300,13 @@ def _parse_headers(
 class EventStreamDecoder:
     """Incremental decoder: ``feed()`` bytes as they arrive, get every complete message back.
 
-    Shaped like h11's receive buffer, but copying less: one ``bytearray`` holds only the message
-    that straddles chunk boundaries (filled through a ``memoryview``, consumed by resetting its
-    fill level, reused for the next one); complete messages inside a fed chunk are decoded
-    straight from the chunk. A payload is thus copied once when it arrives whole and twice (into
-    the buffer, out as ``bytes``) when it arrives in pieces. botocore instead grows ``bytes``
-    with ``+=`` and re-slices it per message, which is quadratic in the messages per chunk.
+    Shaped like h11's receive buffer, but copying less: complete messages inside a fed chunk are
+    decoded straight from the chunk, and only the message that straddles chunk boundaries is
+    held, as a list of its pieces (views of the fed ``bytes``, not copies), its CRC folded in as
+    each piece arrives. When its last piece comes, the payload is joined out of the pieces. A
+    payload is thus copied once, whole or in pieces (a 64 KiB message split over four reads was
+    copied into a buffer and then out of it). botocore instead grows ``bytes`` with ``+=`` and
+    re-slices it per message, which is quadratic in the messages per chunk.
 
     Validation order per message (spec §4.1, §4.3): as soon as 12 bytes are in, the prelude CRC
     is checked *before* the lengths are trusted, then ``total_length >= 16``,
@@ -327,14 +328,15 @@ class EventStreamDecoder:
         "_cache_block",
         "_cache_headers",
         "_cache_types",
+        "_crc",
         "_error",
         "_fed",
+        "_hlen",
         "_len",
         "_max_headers_size",
         "_max_message_size",
         "_need",
-        "_store",
-        "_view",
+        "_parts",
     )
 
     def __init__(
@@ -355,13 +357,15 @@ class EventStreamDecoder:
             raise ParamValidationError("max_headers_size", "must not be negative")
         self._max_message_size = max_message_size
         self._max_headers_size = max_headers_size
-        # The one incomplete message lives in _store[:_len] (its prelude already validated once
-        # _len >= 12); _view is a memoryview of _store, so filling it copies straight in.
-        self._store = bytearray()
-        self._view = memoryview(self._store)
+        # The one incomplete message: its first _len bytes, in order, in _parts (its prelude
+        # already validated once _len >= 12), and the CRC-32 of those below total_length - 4.
+        self._parts: list[bytes | bytearray | memoryview] = []
         self._len = 0
-        # total_length of the buffered message once its prelude is validated, else 0.
+        self._crc = 0
+        # total_length and headers_length of the buffered message once its prelude is
+        # validated, else 0.
         self._need = 0
+        self._hlen = 0
         self._fed = 0  # stream offset of the next byte fed, for error messages
         self._cache_block = b""  # never equal to a non-empty block
         self._cache_headers: Mapping[str, HeaderValue] = _NO_HEADERS
@@ -377,7 +381,8 @@ class EventStreamDecoder:
         """Add received bytes; return every message they complete, in stream order.
 
         Any split is fine: a chunk may hold part of a message, several messages, or both. The
-        incomplete remainder is kept (copied, so the caller may reuse ``data``). Raises
+        incomplete remainder is kept: ``bytes`` by reference (they cannot change), anything
+        else copied, so the caller may reuse a mutable ``data``. Raises
         ``EventStreamProtocolError`` for invalid bytes (see the class notes on when).
         """
         if self._error is not None:
@@ -390,12 +395,13 @@ class EventStreamDecoder:
             view = _byte_view(data)
         size = len(view)
         out: list[EventStreamMessage] = []
+        keep = src is not None  # immutable: pieces of it may be held without a copy
         try:
-            start = self._complete_buffered(view, out) if self._len else 0
+            start = self._complete_buffered(view, keep, out) if self._len else 0
             if start < size:
                 pos = self._decode_run(src, view, start, self._fed, out)
                 if pos < size:
-                    self._append(view[pos:])
+                    self._append(view[pos:], keep)
         except EventStreamProtocolError as exc:
             self._fail(exc)
             if not out:
@@ -422,52 +428,96 @@ class EventStreamDecoder:
         self._release()
 
     def _release(self) -> None:
-        self._store = bytearray()
-        self._view = memoryview(self._store)
-        self._len = 0
-        self._need = 0
+        self._parts = []
+        self._len = self._need = self._hlen = self._crc = 0
 
-    def _append(self, piece: memoryview) -> None:
-        """Copy ``piece`` after the buffered bytes, growing the store if it is too small."""
+    def _append(self, piece: memoryview, keep: bool) -> None:
+        """Hold ``piece``, the next bytes of the incomplete message, and fold it into its CRC.
+
+        ``keep``: ``piece`` is a view of immutable ``bytes``, held as it is. Memory follows the
+        bytes actually received (a held view also keeps the rest of its chunk alive: at most one
+        chunk more), never the length a peer merely claims.
+        """
         length = self._len
-        end = length + len(piece)
-        if end > len(self._store):
-            # Grow geometrically, so filling a message costs linear copying (bytearray's own
-            # growth reallocates every ~12% and copied a 64 KiB message several times over),
-            # but never past the validated total_length: memory follows the bytes actually
-            # received (at most about twice), never the length a peer merely claims.
-            limit = self._need or _PRELUDE_LENGTH
-            capacity = max(end, min(max(2 * len(self._store), _MIN_CAPACITY), limit))
-            store = bytearray(capacity)
-            view = memoryview(store)
-            view[:length] = self._view[:length]
-            self._store, self._view = store, view
-        self._view[length:end] = piece
+        size = len(piece)
+        end = length + size
+        # The message CRC covers all but its last 4 bytes. Computed as the pieces arrive, so
+        # completing the message re-reads nothing; its first 12 bytes always count (>= 16 long).
+        stop = self._need - 4 if self._need else end
+        if stop >= end:
+            self._crc = _crc32(piece, self._crc)
+        elif stop > length:
+            self._crc = _crc32(piece[: stop - length], self._crc)
+        parts = self._parts
+        if size >= _KEEP_PIECE:
+            parts.append(piece if keep else piece.tobytes())
+        elif parts and type(parts[-1]) is bytearray:
+            parts[-1] += piece
+        else:
+            parts.append(bytearray(piece))
         self._len = end
 
-    def _complete_buffered(self, view: memoryview, out: list[EventStreamMessage]) -> int:
+    def _gather(self, start: int, stop: int) -> bytes:
+        """Bytes ``[start, stop)`` of the held message: one copy, however many pieces hold them."""
+        views: list[memoryview] = []
+        pos = 0
+        for part in self._parts:
+            end = pos + len(part)
+            if end > start:
+                views.append(memoryview(part)[max(start - pos, 0) : stop - pos])
+                if end >= stop:
+                    break
+            pos = end
+        return views[0].tobytes() if len(views) == 1 else b"".join(views)
+
+    def _complete_buffered(
+        self, view: memoryview, keep: bool, out: list[EventStreamMessage]
+    ) -> int:
         """Top up the buffered message from the head of ``view``; return how much was used."""
         offset = self._fed - self._len
         used = 0
         if self._len < _PRELUDE_LENGTH:
             used = min(_PRELUDE_LENGTH - self._len, len(view))
-            self._append(view[:used])
+            self._append(view[:used], keep)
             if self._len < _PRELUDE_LENGTH:
                 return used
-            self._need = self._check_prelude(self._view[:_PRELUDE_LENGTH], offset)
+            prelude = memoryview(self._gather(0, _PRELUDE_LENGTH))
+            self._need, self._hlen = self._check_prelude(prelude, offset)
         take = min(self._need - self._len, len(view) - used)
         if take > 0:
-            self._append(view[used : used + take])
+            self._append(view[used : used + take], keep)
             used += take
         if self._len == self._need:
-            self._decode_run(None, self._view[: self._need], 0, offset, out)
-            if len(self._store) > _RETAINED_CAPACITY:
-                self._release()  # do not pin a huge message's memory for the whole stream
-            # Consumed by resetting the fill level: the store is reused from offset 0.
-            self._len = self._need = 0
+            out.append(self._assemble(offset))
+            self._release()  # the pieces go: nothing of a finished message stays pinned
         return used
 
-    def _check_prelude(self, view: memoryview, offset: int) -> int:
+    def _assemble(self, offset: int) -> EventStreamMessage:
+        """The held message, now complete: check its CRC, then copy its payload out, once."""
+        need = self._need
+        last = self._parts[-1]
+        if len(last) >= 4:
+            (expected,) = _U32.unpack_from(last, len(last) - 4)
+        else:
+            (expected,) = _U32.unpack(self._gather(need - 4, need))
+        if self._crc != expected:
+            raise _checksum_mismatch(expected, self._crc, offset)
+        hlen = self._hlen
+        message = _new_message(EventStreamMessage)
+        _set_payload(message, self._gather(_PRELUDE_LENGTH + hlen, need - 4))
+        if hlen:
+            block = self._gather(_PRELUDE_LENGTH, _PRELUDE_LENGTH + hlen)
+            if block != self._cache_block:  # as in _decode_run, which inlines it for speed
+                self._cache_headers, self._cache_types = _parse_headers(block, offset)
+                self._cache_block = block
+            _set_headers(message, self._cache_headers)
+            _set_header_types(message, self._cache_types)
+        else:
+            _set_headers(message, _NO_HEADERS)
+            _set_header_types(message, _NO_TYPES)
+        return message
+
+    def _check_prelude(self, view: memoryview, offset: int) -> tuple[int, int]:
         total, hlen, crc = _PRELUDE.unpack_from(view, 0)
         if (
             zlib.crc32(view[:8]) != crc
@@ -477,7 +527,7 @@ class EventStreamDecoder:
             or hlen > self._max_headers_size
         ):
             _reject_prelude(view, 0, offset, self._max_message_size, self._max_headers_size)
-        return int(total)
+        return int(total), int(hlen)
 
     def _decode_run(
         self,
@@ -512,7 +562,9 @@ class EventStreamDecoder:
             ):
                 _reject_prelude(view, pos, base + pos, max_msg, max_hdr)
             if end - pos < total:
-                self._need = total  # validated above; _complete_buffered relies on it
+                # Validated above; _complete_buffered relies on them.
+                self._need = total
+                self._hlen = hlen
                 return pos
             crc_end = pos + total - 4
             (expected,) = _unpack_u32(rd, crc_end)
@@ -547,8 +599,11 @@ class EventStreamDecoder:
 
 def _reject_message(view: memoryview, pos: int, crc_end: int, offset: int) -> NoReturn:
     (expected,) = _U32.unpack_from(view, crc_end)
-    calculated = zlib.crc32(view[pos:crc_end])
-    raise _error(
+    raise _checksum_mismatch(expected, zlib.crc32(view[pos:crc_end]), offset)
+
+
+def _checksum_mismatch(expected: int, calculated: int, offset: int) -> EventStreamProtocolError:
+    return _error(
         "MessageChecksumMismatch",
         f"message checksum mismatch: expected 0x{expected:08x}, calculated 0x{calculated:08x}",
         offset,

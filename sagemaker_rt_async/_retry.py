@@ -39,7 +39,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timezone
-from email.utils import parsedate_to_datetime
 from typing import Literal
 
 from ._errors import (
@@ -186,6 +185,9 @@ def retry_after(headers: Mapping[str, str], *, now_epoch: float) -> float | None
     value = value.strip()
     if _SECONDS_RE.fullmatch(value):
         return min(float(value), MAX_RETRY_AFTER)
+    # Imported here: an HTTP-date Retry-After is rare, and email.utils costs ~6 ms to import.
+    from email.utils import parsedate_to_datetime
+
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import logging
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from ._credentials import CredentialResolver
 from ._endpoints import normalize_region, parse_s3_uri, partition_for, s3_object_url
@@ -34,13 +32,16 @@ from ._models import Timeout
 from ._sigv4 import EMPTY_SHA256, sha256_hex, sign_headers
 from ._transport import (
     MAX_ERROR_BODY,
-    RequestBody,
     close_response,
+    request_body,
     send,
     timeout_extension,
     transport_errors,
     unsigned_headers,
 )
+
+if TYPE_CHECKING:
+    import httpx  # imported at the first request (see _transport), not with this module
 
 __all__ = ["S3Client", "S3Object"]
 
@@ -280,11 +281,13 @@ class S3Client:
             # Always explicit: httpx omits it for an empty body, and S3 answers
             # 411 MissingContentLength to a PUT without it.
             headers.append(("Content-Length", str(len(body))))
+        import httpx
+
         request = httpx.Request(
             method,
             target.url,
             headers=headers,
-            stream=RequestBody(body) if method == "PUT" else None,
+            stream=request_body(body) if method == "PUT" else None,
             extensions={"timeout": timeout_extension(timeout)},
         )
         where = f"S3 {method} s3://{bucket}/{key}"
@@ -452,6 +455,8 @@ def _content_length(response: httpx.Response) -> int | None:
 
 
 def _object(bucket: str, key: str, response: httpx.Response, body: bytes) -> S3Object:
+    import httpx
+
     length = _content_length(response)
     return S3Object(
         bucket=bucket,
@@ -472,6 +477,8 @@ def _xml_fields(body: bytes) -> dict[str, str]:
     """
     if not body.lstrip().startswith(b"<") or b"<!DOCTYPE" in body.upper():
         return {}
+    import xml.etree.ElementTree as ET  # here, not at import: only error bodies need it
+
     try:
         root = ET.fromstring(body)  # noqa: S314 - no DTD (checked above), capped size
     except (ET.ParseError, ValueError):

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import anyio
-import httpx
 
 from ._errors import (
     FramingError,
@@ -30,7 +29,7 @@ from ._errors import (
     StreamError,
     TransportError,
 )
-from ._eventstream import EventStreamDecoder, EventStreamMessage
+from ._eventstream import EventStreamDecoder, EventStreamMessage, HeaderValue
 from ._framing import (
     JSONLinesDecoder,
     LineDecoder,
@@ -41,6 +40,9 @@ from ._framing import (
 )
 from ._hooks import CallTrace
 from ._transport import close_response, deadline_error, translate
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["ResponseStream", "TokenStream"]
 
@@ -87,6 +89,9 @@ class ResponseStream:
         self._response: httpx.Response | None = None
         self._raw: AsyncIterator[bytes] | None = None
         self._decoder = EventStreamDecoder()
+        # The headers of the last PayloadPart: the decoder hands every message with the same
+        # header block the same (read-only) mapping, so an identical one needs no lookups.
+        self._part_headers: Mapping[str, HeaderValue] | None = None
         self._pending: deque[bytes] = deque()
         self._opened = False
         self._complete = False  # the body ended cleanly after a whole message
@@ -251,9 +256,14 @@ class ResponseStream:
             if isinstance(err, RequestTimeout) and err.timeout == "read":
                 err.timeout = "idle"  # the headers came; this was a gap between parts
             raise self._count(err) from exc
+        pending = self._pending
         for message in self._decoder.feed(chunk):
-            if self._error is None:
+            if message.headers is self._part_headers:
+                pending.append(message.payload)
+            else:
                 self._dispatch(message)
+                if self._error is not None:
+                    break  # the parts before the error go out; nothing after it
 
     def _count(self, err: TransportError) -> TransportError:
         err.request_id = self.request_id
@@ -281,6 +291,7 @@ class ResponseStream:
         if kind == "event":
             if headers.get(":event-type") == "PayloadPart":
                 self._pending.append(message.payload)
+                self._part_headers = headers
             # Other event types are new union members: skipped for forward compatibility.
             return
         # An exception or error message ends the stream; the parts before it go out first.

@@ -10,45 +10,47 @@ sent).
 Both engines send the request target exactly as httpx holds it: httpx_aiohttp hands aiohttp a
 string, which yarl would re-quote (``%3D`` becomes ``=``, ``%2A`` becomes ``*``), so the
 aiohttp engine passes a ``yarl.URL(..., encoded=True)`` instead (STYLE.md §8). Request
-bodies go out as a ``RequestBody`` (slices, fixed ``Content-Length``) on both engines.
+bodies go out as a ``request_body`` (slices, fixed ``Content-Length``) on both engines.
+
+Importing this module does not import httpx (~40 ms, with ssl, email and http.client behind
+it): that happens when the first client or request is built.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import platform
-import ssl
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-import httpx
 
 from ._errors import ParamValidationError, RequestTimeout, TransportError
 from ._models import Timeout
 from ._version import __version__
 
 if TYPE_CHECKING:
+    import httpx
     from httpx_aiohttp import AiohttpTransport
 
 __all__ = [
     "HEADER_ENCODING",
     "MAX_ERROR_BODY",
     "BodySlices",
-    "RequestBody",
     "TransportName",
     "close_response",
     "deadline_error",
     "finish",
     "make_http_client",
     "read_capped",
+    "request_body",
     "send",
     "timeout_extension",
     "transport_errors",
     "unsigned_headers",
+    "user_agent",
 ]
 
 TransportName = Literal["aiohttp", "httpx"]
@@ -57,9 +59,18 @@ TransportName = Literal["aiohttp", "httpx"]
 # per response from all its headers, so one odd header would change how the others read.
 HEADER_ENCODING = "iso-8859-1"
 
-USER_AGENT = (
-    f"sagemaker-rt-async/{__version__} python/{platform.python_version()} httpx/{httpx.__version__}"
-)
+
+@functools.cache
+def user_agent() -> str:
+    """Our ``User-Agent``, as boto3 shapes its own (built once; it names the httpx version)."""
+    import platform
+
+    import httpx
+
+    return (
+        f"sagemaker-rt-async/{__version__} python/{platform.python_version()} "
+        f"httpx/{httpx.__version__}"
+    )
 
 
 def unsigned_headers(
@@ -71,7 +82,7 @@ def unsigned_headers(
     ``amz-sdk-request`` value (``attempt=N; max=M``).
     """
     return [
-        ("User-Agent", USER_AGENT),
+        ("User-Agent", user_agent()),
         ("Accept-Encoding", "identity"),  # raw bytes: an event stream must not be decoded
         ("amz-sdk-invocation-id", invocation_id or str(uuid.uuid4())),
         ("amz-sdk-request", attempt),
@@ -83,6 +94,9 @@ def unsigned_headers(
 _AIOHTTP_SKIP = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
 
 _SLICE_SIZE = 256 * 1024
+# A whole HTTP chunk shorter than this is read together with whatever else is buffered: below
+# it a trip through the iterator layers costs more than the copy that batching makes.
+_BATCH_BELOW = 16 * 1024
 
 
 class BodySlices:
@@ -102,8 +116,8 @@ class BodySlices:
         return bytes(self._view[start : self._pos])
 
 
-class RequestBody(httpx.AsyncByteStream):
-    """A request body for ``httpx.Request(stream=...)``: bytes handed out in slices.
+def request_body(body: bytes) -> httpx.AsyncByteStream:
+    """A request body for ``httpx.Request(stream=...)``: ``body`` handed out in slices.
 
     Given plain bytes, httpx iterates them through an async generator of its own; a send
     cancelled mid-write leaves that generator suspended for the garbage collector (trio warns,
@@ -111,15 +125,27 @@ class RequestBody(httpx.AsyncByteStream):
     aiohttp from writing over 1 MiB of raw bytes at once (it warns that may block the loop).
     The caller sets ``Content-Length`` (``len(body)``): nothing is chunk-encoded.
     """
+    return _request_body_class()(body)
 
-    def __init__(self, body: bytes) -> None:
-        self._body = body
 
-    def __aiter__(self) -> BodySlices:
-        return BodySlices(self._body)
+@functools.cache
+def _request_body_class() -> Callable[[bytes], httpx.AsyncByteStream]:
+    # Built on first use: it must subclass httpx's stream type, and httpx is imported lazily.
+    import httpx
 
-    async def aclose(self) -> None:
-        """Nothing to release: the bytes are in memory."""
+    class RequestBody(httpx.AsyncByteStream):
+        """``request_body``'s stream: the bytes in memory, iterated in slices by a class."""
+
+        def __init__(self, body: bytes) -> None:
+            self._body = body
+
+        def __aiter__(self) -> BodySlices:
+            return BodySlices(self._body)
+
+        async def aclose(self) -> None:
+            """Nothing to release: the bytes are in memory."""
+
+    return RequestBody
 
 
 @functools.cache
@@ -127,6 +153,7 @@ def _aiohttp_transport_class() -> type[AiohttpTransport]:
     # Built on first use: aiohttp, yarl and httpx_aiohttp are imported lazily (~110 ms), and
     # never under trio, where the aiohttp engine cannot run.
     import aiohttp
+    import httpx
     import yarl
     from httpx_aiohttp import AiohttpTransport
     from httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
@@ -178,10 +205,17 @@ def _aiohttp_transport_class() -> type[AiohttpTransport]:
             )
 
     class AvailableBytesStream(AiohttpResponseStream):
-        """The body as aiohttp receives it (``readany``), not in fixed 16 KiB pieces.
+        """The body as aiohttp receives it: one HTTP chunk per read, or a burst of small ones.
 
         httpx_aiohttp reads ``iter_chunked(16 KiB)``: a 64 KiB PayloadPart then takes four
-        trips through every iterator layer. Whatever is buffered is handed over at once instead.
+        trips through every iterator layer. ``readany`` would instead join everything buffered
+        into one new ``bytes``: a 256 KiB socket read of 64 KiB parts was copied whole, and the
+        parts cut by its edges were copied again by the decoder to reassemble them (~5 µs a
+        part). So a read takes one HTTP chunk (``readchunk``; the service sends each message in
+        a chunk of its own, so the decoder gets it whole). When that chunk is a whole, small one
+        (token-sized parts), the read also takes everything else already buffered
+        (``read_nowait``), so a burst of small parts costs one trip, as with ``readany``.
+
         The iterator is this object, not a generator, and it ends as soon as it is closed:
         reading a released aiohttp body raises aiohttp's one shared exception object, whose
         traceback then grows (and pins frames and responses) with every early-ended stream.
@@ -189,6 +223,10 @@ def _aiohttp_transport_class() -> type[AiohttpTransport]:
 
         def __init__(self, response: Any) -> None:
             super().__init__(response)
+            self._content: aiohttp.StreamReader = response.content
+            # Whether the bytes read so far end on an HTTP chunk boundary: only then is a chunk
+            # ending on the next boundary whole, rather than the tail of a larger one.
+            self._at_boundary = True
             self._done = False
 
         def __aiter__(self) -> AvailableBytesStream:
@@ -197,11 +235,32 @@ def _aiohttp_transport_class() -> type[AiohttpTransport]:
         async def __anext__(self) -> bytes:
             if self._done:
                 raise StopAsyncIteration
-            with map_aiohttp_exceptions():
-                chunk: bytes = await self._aiohttp_response.content.readany()
-            if not chunk:
-                self._done = True
-                raise StopAsyncIteration
+            content = self._content
+            try:
+                chunk, end = await content.readchunk()
+                while not chunk:
+                    # (b"", False) is aiohttp's end of the body. The reader of every bodiless
+                    # response (HEAD, 204) is one shared object that says it once, then answers
+                    # (b"", True) forever: at_eof() tells that apart from a chunk boundary.
+                    if not end or content.at_eof():
+                        self._done = True
+                        raise StopAsyncIteration
+                    self._at_boundary = True
+                    chunk, end = await content.readchunk()
+                whole = end and self._at_boundary
+                self._at_boundary = end
+                if whole and len(chunk) < _BATCH_BELOW:
+                    rest = content.read_nowait()  # never waits: b"" when nothing is buffered
+                    if rest:
+                        chunk += rest
+                        self._at_boundary = False  # unknown: treat what follows as a tail
+            except StopAsyncIteration:
+                raise
+            except Exception as exc:
+                # Mapped here rather than by a ``with map_aiohttp_exceptions()`` around every
+                # read: that context manager is a generator, ~1 µs a read on the hot path.
+                with map_aiohttp_exceptions():
+                    raise exc  # the mapper raises its httpx error from this one
             return chunk
 
         async def aclose(self) -> None:
@@ -220,6 +279,8 @@ def make_http_client(
     http2: bool,
 ) -> httpx.AsyncClient:
     """Build the default ``httpx.AsyncClient`` for the running async library."""
+    import httpx
+
     chosen = transport or ("aiohttp" if backend == "asyncio" else "httpx")
     if chosen == "aiohttp":
         if backend != "asyncio":
@@ -230,6 +291,8 @@ def make_http_client(
             raise ParamValidationError(
                 "http2", "the aiohttp transport speaks HTTP/1.1 only; pass transport='httpx'"
             )
+        import ssl
+
         ssl_context = ssl.create_default_context()
 
         import aiohttp
@@ -289,6 +352,8 @@ def translate(exc: BaseException, *, where: str) -> TransportError:
     ``httpx.ConnectTimeout``, so the original aiohttp exception (``__cause__``) decides: whether
     the request may have reached the server is what makes a retry safe or not.
     """
+    import httpx
+
     cause: BaseException = exc
     aio = sys.modules.get("aiohttp")  # never imported means no aiohttp exception can exist
     if aio is not None:
@@ -335,7 +400,11 @@ def _translate_aiohttp(aio: Any, cause: BaseException, where: str) -> TransportE
 
 
 def _is_transport_error(exc: BaseException) -> bool:
-    if isinstance(exc, httpx.HTTPError | OSError | TimeoutError):
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    # Never imported means none of that library's exceptions can exist.
+    hx = sys.modules.get("httpx")
+    if hx is not None and isinstance(exc, hx.HTTPError):
         return True
     aio = sys.modules.get("aiohttp")
     return aio is not None and isinstance(exc, aio.ClientError)
@@ -353,6 +422,8 @@ def transport_errors(where: str, *, read_as: str = "idle") -> Iterator[None]:
     except Exception as exc:
         if not _is_transport_error(exc):
             raise
+        import httpx
+
         if isinstance(exc, httpx.UnsupportedProtocol):
             raise ParamValidationError("endpoint_url", _describe(exc)) from exc
         if isinstance(exc, httpx.LocalProtocolError):

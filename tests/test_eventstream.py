@@ -437,6 +437,87 @@ def test_caller_may_reuse_its_buffer_after_feed() -> None:
     assert message.payload == b'{"token":"Hel"}'
 
 
+# ------------------------------------------- a split message held as pieces (views, not copies)
+#
+# A piece of at least 4 KiB of a message that spans feeds is held as a view of the fed bytes (or
+# one copy of a mutable buffer), shorter ones are copied together, and the message CRC is folded
+# in piece by piece. The messages below are large enough to take every one of those paths.
+
+LARGE_MESSAGE = encode_message(
+    [*ALL_TYPES, ("big", HeaderType.STRING, "h" * 5000)], bytes(range(256)) * 40
+)  # a 5 KiB header block, then a 10 KiB payload
+LARGE_STREAM = SPEC_PAYLOAD_PART + LARGE_MESSAGE + payload_part(b"p" * 9000) + SPEC_PAYLOAD_PART
+
+
+def _large_stream_cuts() -> list[int]:
+    """Cuts in every region of the large message: prelude, header block, payload, CRC field."""
+    start = len(SPEC_PAYLOAD_PART)
+    end = start + len(LARGE_MESSAGE)
+    offsets = [*range(0, 17), 4095, 4096, 4097, 5000, 5200, 6000, 9000, 12000]
+    return sorted(
+        {start + o for o in offsets}
+        | {end - o for o in range(0, 9)}  # the 4-byte CRC field split in every way
+        | {end + 4096, end + 4100, len(LARGE_STREAM) - 3}
+    )
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [bytes, bytearray, lambda b: memoryview(bytearray(b))],
+    ids=["bytes", "bytearray", "memoryview-of-bytearray"],
+)
+def test_a_large_message_split_anywhere_decodes_alike(convert: Callable[[bytes], Any]) -> None:
+    """Cut in two or three anywhere (in its header block, payload or CRC), a message of 15 KiB
+    decodes as when fed whole; a mutable fed buffer may be overwritten right after feed()."""
+    expected = _decode_pieces(LARGE_STREAM)
+    assert len(expected) == 4
+    assert len(expected[1].headers["big"]) == 5000  # type: ignore[arg-type]
+    cuts = _large_stream_cuts()
+    splits = [[cut] for cut in cuts] + [
+        [first, second] for first in cuts for second in cuts if first < second
+    ]
+    for split in splits:
+        decoder = EventStreamDecoder()
+        got: list[EventStreamMessage] = []
+        previous = 0
+        for cut in [*split, len(LARGE_STREAM)]:
+            chunk = convert(LARGE_STREAM[previous:cut])
+            got += decoder.feed(chunk)
+            if not isinstance(chunk, bytes):
+                chunk[:] = b"\xff" * len(chunk)  # held bytes must have been copied
+            previous = cut
+        assert decoder.buffered == 0
+        decoder.close()
+        assert got == expected, split
+
+
+def test_a_large_message_split_in_pieces_still_fails_its_checksum() -> None:
+    """A flipped payload or CRC byte of a message held in pieces fails as when fed whole."""
+    start = len(SPEC_PAYLOAD_PART)
+    end = start + len(LARGE_MESSAGE)
+    for flip in (start + 9000, end - 1, end - 4):
+        bad = bytearray(LARGE_STREAM)
+        bad[flip] ^= 1
+        with pytest.raises(EventStreamProtocolError) as whole:
+            _decode_pieces(bytes(bad))  # the error comes after the message before it
+        for cuts in ([start + 100, start + 6000], [start + 8000, end - 2], [end - 3]):
+            with pytest.raises(EventStreamProtocolError) as split:
+                _decode_pieces(bytes(bad), cuts)
+            assert split.value.error_code == "MessageChecksumMismatch"
+            assert str(split.value) == str(whole.value), (flip, cuts)
+
+
+def test_a_split_message_is_not_pinned_once_delivered() -> None:
+    """The pieces of a delivered message are let go: the decoder holds nothing afterwards."""
+    decoder = EventStreamDecoder()
+    assert decoder.feed(LARGE_MESSAGE[:8000]) == []
+    assert decoder.buffered == 8000
+    [message] = decoder.feed(LARGE_MESSAGE[8000:])
+    assert decoder.buffered == 0
+    assert decoder._parts == []
+    assert message == _decode_pieces(LARGE_MESSAGE)[0]
+
+
 def test_large_payload_in_small_chunks() -> None:
     """A 1 MiB payload fed 1000 bytes at a time arrives whole, once, and nothing stays buffered."""
     payload = bytes(range(256)) * 4096

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 import sagemaker_rt_async as sm
-from sagemaker_rt_async._transport import translate
+from sagemaker_rt_async._transport import make_http_client, translate
 from sagemaker_rt_async.testing import FakeSageMakerRuntime, Invocation, LoopbackServer
 
 pytestmark = pytest.mark.anyio
@@ -202,6 +203,43 @@ async def test_redirects_are_never_followed_even_by_a_lent_client() -> None:
     await lent.aclose()
     assert info.value.status_code == 307
     assert len(fake.requests) == 1
+
+
+async def test_bodiless_responses_end_at_once_every_time(
+    server: LoopbackServer, anyio_backend: str
+) -> None:
+    """On the aiohttp engine, HEAD answers (no body) each end at once, the third as the first.
+
+    Every bodiless aiohttp response shares one reader, which reports its end once and then
+    (b"", True) forever; a read loop that took that for a chunk boundary would spin without
+    yielding. SIGALRM turns such a spin into a failure instead of a hang.
+    """
+    if anyio_backend != "asyncio":
+        pytest.skip("the aiohttp engine runs on asyncio only")
+    http = make_http_client(
+        backend="asyncio",
+        transport="aiohttp",
+        max_connections=2,
+        keepalive_expiry=5.0,
+        http2=False,
+    )
+
+    def spinning(signum: int, frame: Any) -> None:
+        raise AssertionError("reading an empty body did not end")
+
+    previous = signal.signal(signal.SIGALRM, spinning)
+    signal.setitimer(signal.ITIMER_REAL, 10.0)
+    try:
+        async with http:
+            for _ in range(3):
+                response = await http.send(
+                    http.build_request("HEAD", f"{server.url}/ping"), stream=True
+                )
+                assert [chunk async for chunk in response.aiter_raw()] == []
+                await response.aclose()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture
