@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json as _json
 import logging
 import random
@@ -161,6 +162,7 @@ class SageMakerRuntimeClient:
             # Resolve now when we can, so configuration mistakes surface at construction.
             self._endpoint = self._resolve(region_now)
         self._http: httpx.AsyncClient | None = http_client
+        self._http_lock = anyio.Lock()
         self._owns_http = http_client is None
         self._transport: TransportName | None = transport
         self._http2 = http2
@@ -249,15 +251,31 @@ class SageMakerRuntimeClient:
             endpoint = self._endpoint = self._resolve(region)
         http = self._http
         if http is None:
-            self._check_open()
-            http = self._http = make_http_client(
+            http = await self._build_http()
+        return endpoint, http
+
+    async def _build_http(self) -> httpx.AsyncClient:
+        """Build the HTTP engine once, in a worker thread: its imports (~40-110 ms) and its TLS
+        context (CA files read from disk) would otherwise block the event loop."""
+        async with self._http_lock:  # N concurrent first calls build one engine
+            http = self._http
+            if http is not None:
+                return http
+            build = functools.partial(
+                make_http_client,
                 backend=sniffio.current_async_library(),
                 transport=self._transport,
                 max_connections=self._max_connections,
                 keepalive_expiry=self._keepalive_expiry,
                 http2=self._http2,
             )
-        return endpoint, http
+            http = await anyio.to_thread.run_sync(build)
+            if self._closed:  # closed while it was being built: nothing is open on it yet
+                with anyio.CancelScope(shield=True):
+                    await http.aclose()
+                raise ClientClosedError("this SageMakerRuntimeClient is closed")
+            self._http = http
+            return http
 
     async def _build_request(
         self,

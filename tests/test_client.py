@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -480,3 +481,64 @@ async def test_a_crashing_handler_is_a_model_error(
         await rt.invoke_endpoint("crash", b"{}")
     assert info.value.original_status_code == 500
     assert "KeyError" in (info.value.original_message or "")
+
+
+async def test_engine_is_built_once_off_the_event_loop(
+    server: LoopbackServer, fake: FakeSageMakerRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """20 concurrent first calls build one HTTP engine, in a worker thread (imports, TLS files)."""
+    import threading
+
+    from sagemaker_rt_async._transport import make_http_client as real
+
+    built: list[str] = []
+
+    def recording(**kwargs: Any) -> httpx.AsyncClient:
+        built.append(threading.current_thread().name)
+        return real(**kwargs)
+
+    monkeypatch.setattr("sagemaker_rt_async._client.make_http_client", recording)
+    async with fake.client(endpoint_url=server.url) as rt:
+        results: list[bytes] = []
+
+        async def one(i: int) -> None:
+            results.append((await rt.invoke_endpoint("echo", str(i))).body)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(20):
+                tg.start_soon(one, i)
+    assert sorted(results) == sorted(str(i).encode() for i in range(20))
+    assert len(built) == 1 and built[0] != threading.main_thread().name
+
+
+async def test_close_while_the_engine_is_built(
+    server: LoopbackServer, fake: FakeSageMakerRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client closed while its engine is being built raises ClientClosedError and closes it."""
+    import time
+
+    from sagemaker_rt_async._transport import make_http_client as real
+
+    made: list[httpx.AsyncClient] = []
+
+    def slow(**kwargs: Any) -> httpx.AsyncClient:
+        time.sleep(0.3)  # in the worker thread
+        made.append(real(**kwargs))
+        return made[-1]
+
+    monkeypatch.setattr("sagemaker_rt_async._client.make_http_client", slow)
+    rt = fake.client(endpoint_url=server.url)
+    raised: list[BaseException] = []
+
+    async def call() -> None:
+        try:
+            await rt.invoke_endpoint("echo", b"x")
+        except sm.ClientClosedError as exc:
+            raised.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call)
+        await anyio.sleep(0.1)
+        await rt.aclose()
+    assert len(raised) == 1
+    assert len(made) == 1 and made[0].is_closed
