@@ -9,7 +9,6 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -32,6 +31,8 @@ from ._endpoints import (
     parse_s3_uri,
     resolve_endpoint,
 )
+from ._engines import Engine, TransportName, make_engine
+from ._engines.httpx_engine import is_httpx_client
 from ._errors import (
     ClientClosedError,
     CredentialsError,
@@ -40,30 +41,17 @@ from ._errors import (
     ServiceError,
     error_from_response,
 )
+from ._exchange import Exchange, Response, deadline_error, prepare
 from ._hooks import CallInfo, CallTrace, EventHook, check_hooks
 from ._models import Credentials, InvokeEndpointResult, Timeout
 from ._operations import INVOKE_ENDPOINT, INVOKE_ENDPOINT_ASYNC, INVOKE_ENDPOINT_STREAM, Operation
 from ._retry import RateLimiter, Retry, RetryQuota, RetryState, is_throttle
 from ._s3 import S3Client
 from ._sessions import Session
-from ._sigv4 import sha256_hex, sign_headers
 from ._streaming import ResponseStream
-from ._transport import (
-    MAX_ERROR_BODY,
-    TransportName,
-    close_response,
-    deadline_error,
-    make_http_client,
-    read_capped,
-    request_body,
-    send,
-    timeout_extension,
-    transport_errors,
-    unsigned_headers,
-)
 
 if TYPE_CHECKING:
-    import httpx  # imported by the first request, not with this module (see _transport)
+    import httpx  # imported by the first request, not with this module (see _engines)
 
 __all__ = ["SageMakerRuntimeClient"]
 
@@ -71,6 +59,8 @@ logger = logging.getLogger("sagemaker_rt_async")
 
 # Async inference accepts payloads up to 1 GB through S3 (spec §7).
 _MAX_UPLOAD_BYTES = 1_000_000_000
+# A real-time response body is at most 6 MiB (spec §2.1): the default cap on what we buffer.
+DEFAULT_MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 
 
 class SageMakerRuntimeClient:
@@ -92,9 +82,11 @@ class SageMakerRuntimeClient:
         use_fips: use the FIPS endpoint.
         use_dualstack: use the dual-stack (IPv6) endpoint.
         timeout: a ``Timeout``, or one number for every phase (default: read 70 s, connect 10 s).
-        http_client: an ``httpx.AsyncClient`` to use; it is borrowed and never closed by us.
+        http_client: an ``httpx.AsyncClient`` (or ``httpx2.AsyncClient``) to send with; it is
+            borrowed and never closed by us. respx mocks it as usual.
         http2: speak HTTP/2 (httpx transport only).
-        transport: ``"aiohttp"`` (default on asyncio) or ``"httpx"`` (default on trio).
+        transport: ``"aiohttp"`` (default on asyncio), ``"httpx"`` (default on trio), or an
+            ``Engine`` object (the test kit's ``FakeSageMakerRuntime.transport()``), borrowed.
         max_connections: the most sockets the pool opens at once.
         keepalive_expiry: seconds an idle pooled connection is kept.
         s3_endpoint_url: a custom S3 URL (S3-compatible servers) for async inference payloads;
@@ -103,6 +95,9 @@ class SageMakerRuntimeClient:
         retry: a ``Retry`` policy, a number of attempts, or False for none (default: standard
             mode, 3 attempts; timeouts after the request was sent are not retried unless
             ``Retry(retry_timeouts=True)``). Every operation also takes ``retry=`` per call.
+        max_response_bytes: the largest InvokeEndpoint / InvokeEndpointAsync response body
+            accepted (default 6 MiB, the service's own limit); a larger one raises
+            ``ResponseTooLarge`` having read no more than that. None: no limit.
         event_hooks: callables called with each ``Event`` of every call (``CallStarted``,
             ``RequestSent``, ``ResponseReceived``, ``RetryScheduled``, ``FirstPart``,
             ``FirstToken``, ``CallEnded``): timings, request ids, the invoked variant. They run
@@ -126,24 +121,36 @@ class SageMakerRuntimeClient:
         timeout: Timeout | float | None = None,
         http_client: httpx.AsyncClient | None = None,
         http2: bool = False,
-        transport: TransportName | None = None,
+        transport: TransportName | Engine | None = None,
         max_connections: int = 100,
         keepalive_expiry: float = 20.0,
         s3_endpoint_url: str | None = None,
         retry: Retry | int | bool | None = None,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
         event_hooks: Sequence[EventHook] | None = None,
     ) -> None:
-        if transport not in (None, "aiohttp", "httpx"):
-            raise ParamValidationError("transport", "must be 'aiohttp', 'httpx' or None")
-        if http_client is not None:
-            import httpx
-
-            if not isinstance(http_client, httpx.AsyncClient):
-                raise ParamValidationError("http_client", "must be an httpx.AsyncClient")
+        engine: Engine | None = None
+        if isinstance(transport, Engine):
+            engine, transport = transport, None
+        elif transport not in (None, "aiohttp", "httpx"):
+            raise ParamValidationError(
+                "transport", "must be 'aiohttp', 'httpx', an Engine object or None"
+            )
+        if http_client is not None and not is_httpx_client(http_client):
+            raise ParamValidationError(
+                "http_client", "must be an httpx.AsyncClient or an httpx2.AsyncClient"
+            )
         if isinstance(max_connections, bool) or not isinstance(max_connections, int):
             raise ParamValidationError("max_connections", "must be an int")
         if max_connections < 1:
             raise ParamValidationError("max_connections", "must be at least 1")
+        if max_response_bytes is not None and (
+            isinstance(max_response_bytes, bool)
+            or not isinstance(max_response_bytes, int)
+            or max_response_bytes < 1
+        ):
+            raise ParamValidationError("max_response_bytes", "must be a positive int or None")
+        self._max_response_bytes = max_response_bytes
         self._timeout = Timeout() if timeout is None else Timeout.of(timeout)
         self._resolver: CredentialResolver
         self._chain: DefaultChain
@@ -161,9 +168,11 @@ class SageMakerRuntimeClient:
         if region_now is not None or (endpoint_url is not None and profile is None):
             # Resolve now when we can, so configuration mistakes surface at construction.
             self._endpoint = self._resolve(region_now)
-        self._http: httpx.AsyncClient | None = http_client
-        self._http_lock = anyio.Lock()
-        self._owns_http = http_client is None
+        self._http_client = http_client
+        # A lent engine or http_client is never closed by us; an engine we build is ours.
+        self._engine: Engine | None = engine
+        self._engine_lock: anyio.Lock | None = None
+        self._owns_engine = engine is None
         self._transport: TransportName | None = transport
         self._http2 = http2
         self._max_connections = max_connections
@@ -175,6 +184,9 @@ class SageMakerRuntimeClient:
         self._limiter = RateLimiter()
         self._s3_endpoint_url = s3_endpoint_url
         self._s3: S3Client | None = None
+        self._exchange = Exchange(
+            credentials=self._resolver, engine=self._get_engine, max_connections=max_connections
+        )
         self._closed = False
 
     def _resolve(self, region: str | None) -> ResolvedEndpoint:
@@ -224,12 +236,12 @@ class SageMakerRuntimeClient:
         if self._closed:
             return
         self._closed = True
-        http, self._http = self._http, None
-        if http is not None and self._owns_http:
+        engine, self._engine = self._engine, None
+        if engine is not None and self._owns_engine:
             with anyio.CancelScope(shield=True):  # marked closed: the pool must go too
-                await http.aclose()
+                await engine.aclose()
 
-    async def _ready(self) -> tuple[ResolvedEndpoint, httpx.AsyncClient]:
+    async def _ready(self) -> ResolvedEndpoint:
         self._check_open()
         endpoint = self._endpoint
         if endpoint is None:
@@ -249,79 +261,40 @@ class SageMakerRuntimeClient:
                     "or set region in the profile",
                 )
             endpoint = self._endpoint = self._resolve(region)
-        http = self._http
-        if http is None:
-            http = await self._build_http()
-        return endpoint, http
+        return endpoint
 
-    async def _build_http(self) -> httpx.AsyncClient:
+    async def _get_engine(self) -> Engine:
+        self._check_open()
+        engine = self._engine
+        if engine is not None:
+            return engine
+        return await self._build_engine()
+
+    async def _build_engine(self) -> Engine:
         """Build the HTTP engine once, in a worker thread: its imports (~40-110 ms) and its TLS
         context (CA files read from disk) would otherwise block the event loop."""
-        async with self._http_lock:  # N concurrent first calls build one engine
-            http = self._http
-            if http is not None:
-                return http
+        if self._engine_lock is None:
+            self._engine_lock = anyio.Lock()
+        async with self._engine_lock:  # N concurrent first calls build one engine
+            engine = self._engine
+            if engine is not None:
+                return engine
             build = functools.partial(
-                make_http_client,
+                make_engine,
                 backend=sniffio.current_async_library(),
                 transport=self._transport,
+                http_client=self._http_client,
                 max_connections=self._max_connections,
                 keepalive_expiry=self._keepalive_expiry,
                 http2=self._http2,
             )
-            http = await anyio.to_thread.run_sync(build)
+            engine = await anyio.to_thread.run_sync(build)
             if self._closed:  # closed while it was being built: nothing is open on it yet
                 with anyio.CancelScope(shield=True):
-                    await http.aclose()
+                    await engine.aclose()
                 raise ClientClosedError("this SageMakerRuntimeClient is closed")
-            self._http = http
-            return http
-
-    async def _build_request(
-        self,
-        operation: Operation,
-        endpoint_name: str,
-        member_headers: list[tuple[str, str]],
-        body: bytes,
-        timeout: Timeout,
-        *,
-        invocation_id: str | None = None,
-        attempt: str = "attempt=1; max=1",
-    ) -> httpx.Request:
-        endpoint, _ = await self._ready()
-        creds = await self._resolver.get()
-        url, path = operation_url(endpoint, encode_label(endpoint_name), operation.suffix)
-        # Exactly what boto3 signs: host, the modeled headers, x-amz-date and the token.
-        # Content-Length, User-Agent, Accept-Encoding and the telemetry headers are unsigned
-        # because the HTTP engine may add or rewrite them.
-        signed = sign_headers(
-            method="POST",
-            path=path,
-            headers=[("host", endpoint.host), *member_headers],
-            payload_hash=sha256_hex(body),
-            access_key=creds.access_key_id,
-            secret_key=creds.secret_access_key,
-            session_token=creds.session_token,
-            region=endpoint.signing_region,
-            service="sagemaker",
-            now=datetime.now(timezone.utc),
-        )
-        headers = [
-            ("Host", endpoint.host),
-            *member_headers,
-            *signed,
-            *unsigned_headers(invocation_id, attempt),
-        ]
-        headers.append(("Content-Length", str(len(body))))
-        import httpx
-
-        return httpx.Request(
-            "POST",
-            url,
-            headers=headers,
-            stream=request_body(body),
-            extensions={"timeout": timeout_extension(timeout)},
-        )
+            self._engine = engine
+            return engine
 
     def _trace(
         self,
@@ -357,12 +330,12 @@ class SageMakerRuntimeClient:
         *,
         read_body: bool = True,
         trace: CallTrace | None = None,
-    ) -> httpx.Response:
+    ) -> Response:
         """Run one call: attempts until success or a final error, within ``deadline.total``.
 
-        Each attempt is signed anew. A success returns the response (with its body read, or
-        left open for a stream when ``read_body`` is False); an error status raises its typed
-        error. Streams are only retried here, before any part exists.
+        Each attempt is signed anew. A success returns the response (with its body read into
+        ``content``, or left open for a stream when ``read_body`` is False); an error status
+        raises its typed error. Streams are only retried here, before any part exists.
 
         A stream passes its own ``trace`` and ends it itself (the call outlives this method);
         otherwise the call's trace is made, started and ended here.
@@ -398,9 +371,8 @@ class SageMakerRuntimeClient:
         retry: Retry | int | bool | None,
         read_body: bool,
         trace: CallTrace | None,
-    ) -> httpx.Response:
+    ) -> Response:
         policy = self._retry if retry is None else Retry.of(retry)
-        where = f"{operation.name} /endpoints/{endpoint_name}"
         if deadline.total is None:
             return await self._attempts(
                 operation, endpoint_name, member_headers, body, deadline, policy, read_body, trace
@@ -410,6 +382,7 @@ class SageMakerRuntimeClient:
                 operation, endpoint_name, member_headers, body, deadline, policy, read_body, trace
             )
         assert scope.cancelled_caught
+        where = f"{operation.name} /endpoints/{endpoint_name}"
         raise deadline_error(where, "total", deadline.total)
 
     async def _attempts(
@@ -422,28 +395,43 @@ class SageMakerRuntimeClient:
         policy: Retry,
         read_body: bool,
         trace: CallTrace | None,
-    ) -> httpx.Response:
+    ) -> Response:
+        endpoint = await self._ready()
+        url, path = operation_url(endpoint, encode_label(endpoint_name), operation.suffix)
+        # The same for every attempt: only the signature, the date and the attempt header move.
+        prepared = prepare(
+            method="POST",
+            url=url,
+            host=endpoint.host,
+            path=path,
+            members=member_headers,
+            body=body,
+            region=endpoint.signing_region,
+            service="sagemaker",
+            where=f"{operation.name} {path}",
+        )
         state = RetryState(
             policy, self._quota if policy.mode != "off" else None, started=anyio.current_time()
         )
         # The same for every attempt, as boto3 sends it.
         invocation_id = str(uuid.uuid4()) if trace is None else trace.call.invocation_id
+        limit = self._max_response_bytes
         while True:
             if policy.mode == "adaptive":
                 wait = self._limiter.acquire(anyio.current_time())
                 if wait > 0:
                     await anyio.sleep(wait)
-            request = await self._build_request(
-                operation,
-                endpoint_name,
-                member_headers,
-                body,
-                deadline,
-                invocation_id=invocation_id,
-                attempt=state.header,
-            )
             try:
-                response = await self._exchange(request, operation, deadline, read_body, trace)
+                response = await self._exchange.send(
+                    prepared,
+                    deadline,
+                    errors=error_from_response,
+                    invocation_id=invocation_id,
+                    attempt=state.header,
+                    trace=trace,
+                )
+                if read_body:
+                    await response.read_all(limit)
             except SageMakerRuntimeError as exc:
                 if policy.mode == "adaptive":
                     self._limiter.update(anyio.current_time(), throttled=is_throttle(exc))
@@ -467,60 +455,6 @@ class SageMakerRuntimeClient:
                 self._limiter.update(anyio.current_time(), throttled=False)
             state.record_success()
             return response
-
-    async def _exchange(
-        self,
-        request: httpx.Request,
-        operation: Operation,
-        deadline: Timeout,
-        read_body: bool,
-        trace: CallTrace | None,
-    ) -> httpx.Response:
-        """One attempt: send, then read the body (or leave it open) or raise the typed error."""
-        endpoint, http = await self._ready()
-        where = f"{operation.name} {request.url.path}"
-        if trace is not None:
-            trace.sent(
-                str(request.url), endpoint.signing_region, int(request.headers["Content-Length"])
-            )
-        response = await send(http, request, where=where, first_byte=_own_first_byte(deadline))
-        if trace is not None:
-            h = response.headers
-            trace.headers(
-                response.status_code,
-                h.get("x-amzn-RequestId"),
-                h.get("x-Amzn-Invoked-Production-Variant"),
-            )
-        if response.status_code >= 300:
-            body = await read_capped(response, MAX_ERROR_BODY, where=where)
-        elif not read_body:
-            return response
-        else:
-            body_limit = _own_idle(deadline)
-            try:
-                with transport_errors(where):
-                    if body_limit is None:  # the engine's read timeout is the judge
-                        body = await response.aread()
-                    else:
-                        with anyio.move_on_after(body_limit) as scope:
-                            body = await response.aread()
-                        if scope.cancelled_caught:
-                            raise deadline_error(where, "idle", body_limit)
-            finally:
-                # aread() closed it on success; closing (shielded) is for the other exits.
-                if not response.is_closed:
-                    await close_response(response)
-        request_id = response.headers.get("x-amzn-RequestId")
-        logger.debug(
-            "%s %s -> %s request_id=%s",
-            operation.name,
-            request.url.path,
-            response.status_code,
-            request_id,
-        )
-        if response.status_code >= 300:
-            raise error_from_response(response.status_code, response.headers, body)
-        return response
 
     async def invoke_endpoint(
         self,
@@ -643,7 +577,7 @@ class SageMakerRuntimeClient:
 
         trace = self._trace(INVOKE_ENDPOINT_STREAM, endpoint_name, member_headers)
 
-        async def open_stream() -> httpx.Response:
+        async def open_stream() -> Response:
             if trace is not None:
                 trace.start()  # the call starts when the stream is opened, not made
             return await self._call(
@@ -660,21 +594,15 @@ class SageMakerRuntimeClient:
         return ResponseStream(
             open_stream,
             operation=INVOKE_ENDPOINT_STREAM.name,
-            idle=_own_idle(deadline),
             total=deadline.total,
             trace=trace,
         )
 
-    async def _http_client(self) -> httpx.AsyncClient:
-        _, http = await self._ready()
-        return http
-
     async def _s3_client(self) -> S3Client:
-        endpoint, _ = await self._ready()
+        endpoint = await self._ready()
         if self._s3 is None:
             self._s3 = S3Client(
-                http=self._http_client,
-                credentials=self._resolver,
+                exchange=self._exchange,
                 region=endpoint.signing_region,
                 endpoint_url=self._s3_endpoint_url,
                 use_fips=self._use_fips,
@@ -793,7 +721,7 @@ class SageMakerRuntimeClient:
         if not output or not isinstance(job_id, str):
             raise ServiceError(
                 "InvokeEndpointAsync succeeded without an InferenceId and OutputLocation",
-                status_code=response.status_code,
+                status_code=response.status,
                 error_code="MalformedResponse",
                 request_id=h.get("x-amzn-RequestId"),
                 headers=h,
@@ -872,22 +800,6 @@ def _payload(
     if body is None:
         raise ParamValidationError("body", "is required (pass body=... or json=...)")
     return v.body("body", body, limit), content_type
-
-
-def _own_first_byte(deadline: Timeout) -> float | None:
-    # The engine's read timeout is max(read, first_byte); a shorter header wait is ours to keep.
-    wait, read = deadline.header_wait, deadline.read
-    if wait is not None and (read is None or wait < read):
-        return wait
-    return None
-
-
-def _own_idle(deadline: Timeout) -> float | None:
-    # Likewise a gap bound shorter than the (longer) header wait the engine was given.
-    wait, read = deadline.header_wait, deadline.read
-    if read is not None and (wait is None or read < wait):
-        return read
-    return None
 
 
 def _parse_upload_to(upload_to: object) -> tuple[str, str]:

@@ -8,6 +8,7 @@ The tree::
     ├── ClientClosedError                 the client was used after aclose()
     ├── TransportError                    no HTTP response: connect/read/write failure
     │   └── RequestTimeout                a connect / read / write / pool deadline passed
+    ├── ResponseTooLarge                  the response body is over max_response_bytes
     ├── ServiceError                      an HTTP error response (status_code, error_code, ...)
     │   ├── ValidationError               400, the service rejected the input
     │   ├── ModelError                    424, the model container answered with an error
@@ -38,7 +39,7 @@ message: nothing here formats request headers.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -61,6 +62,7 @@ __all__ = [
     "ParamValidationError",
     "RequestTimeout",
     "RequestTimeoutError",
+    "ResponseTooLarge",
     "S3Error",
     "SageMakerRuntimeError",
     "ServiceError",
@@ -130,6 +132,23 @@ class RequestTimeout(TransportError):
     def __init__(self, message: str, *, timeout: str, request_sent: bool = True) -> None:
         super().__init__(message, request_sent=request_sent)
         self.timeout = timeout
+
+
+class ResponseTooLarge(SageMakerRuntimeError):
+    """The response body is larger than the client accepts (``max_response_bytes``).
+
+    Nothing past the limit was read (a ``Content-Length`` over it is refused before reading)
+    and the connection was closed. ``limit`` is the limit, ``content_length`` the declared size
+    when the server sent one. Not retryable: the model already answered.
+    """
+
+    def __init__(
+        self, message: str, *, limit: int, content_length: int | None, request_id: str | None
+    ) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.content_length = content_length
+        self.request_id = request_id
 
 
 class ServiceError(SageMakerRuntimeError):
@@ -463,6 +482,19 @@ class ResponseHeaders(Mapping[str, str]):
 
     def __init__(self, headers: Mapping[str, str]) -> None:
         self._items = {str(k).lower(): v for k, v in headers.items()}
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable[tuple[str | bytes, str | bytes]]) -> ResponseHeaders:
+        """Headers as they came off the wire: bytes are decoded as ISO-8859-1 (as botocore
+        does), and a name sent more than once keeps every value, joined with ``", "``."""
+        items: dict[str, str] = {}
+        for name, value in pairs:
+            key = (name.decode("latin-1") if isinstance(name, bytes) else name).lower()
+            text = value.decode("latin-1") if isinstance(value, bytes) else value
+            items[key] = f"{items[key]}, {text}" if key in items else text
+        made = cls.__new__(cls)
+        made._items = items
+        return made
 
     def __getitem__(self, name: str) -> str:
         if not isinstance(name, str):

@@ -18,30 +18,19 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ._credentials import CredentialResolver
 from ._endpoints import normalize_region, parse_s3_uri, partition_for, s3_object_url
-from ._errors import ParamValidationError, S3Error
+from ._errors import ParamValidationError, ResponseTooLarge, S3Error
+from ._exchange import prepare
 from ._models import Timeout
-from ._sigv4 import EMPTY_SHA256, sha256_hex, sign_headers
-from ._transport import (
-    MAX_ERROR_BODY,
-    close_response,
-    request_body,
-    send,
-    timeout_extension,
-    transport_errors,
-    unsigned_headers,
-)
 
 if TYPE_CHECKING:
-    import httpx  # imported at the first request (see _transport), not with this module
+    from ._exchange import Exchange, Response
 
 __all__ = ["S3Client", "S3Object"]
 
@@ -86,12 +75,10 @@ class _Target:
 
 
 class S3Client:
-    """GetObject, HeadObject and PutObject over a shared ``httpx.AsyncClient``.
+    """GetObject, HeadObject and PutObject, sent through the client's exchange.
 
     Args:
-        http: an async callable returning the ``httpx.AsyncClient`` to send with; it is
-            borrowed (this class never closes it).
-        credentials: the resolver the requests are signed with.
+        exchange: the ``Exchange`` that signs (with the client's credentials) and sends.
         region: where buckets are assumed to live until S3 says otherwise.
         endpoint_url: an S3-compatible server (moto, MinIO, a VPC endpoint); addressed path
             style, never combined with ``use_fips`` / ``use_dualstack``.
@@ -108,8 +95,7 @@ class S3Client:
     def __init__(
         self,
         *,
-        http: Callable[[], Awaitable[httpx.AsyncClient]],
-        credentials: CredentialResolver,
+        exchange: Exchange,
         region: str,
         endpoint_url: str | None = None,
         use_fips: bool = False,
@@ -119,8 +105,7 @@ class S3Client:
     ) -> None:
         # Validates the region (and turns a FIPS pseudo-region into use_fips) up front.
         self._region, forced_fips = normalize_region(region)
-        self._http = http
-        self._credentials = credentials
+        self._exchange = exchange
         self._endpoint_url = endpoint_url
         self._use_fips = use_fips or forced_fips
         self._use_dualstack = use_dualstack
@@ -152,8 +137,8 @@ class S3Client:
         """
         if max_bytes is not None and (isinstance(max_bytes, bool) or max_bytes < 0):
             raise ParamValidationError("max_bytes", "must be a non-negative int or None")
-        response, body = await self._call("GET", bucket, key, b"", None, timeout, max_bytes)
-        return _object(bucket, key, response, body)
+        response = await self._call("GET", bucket, key, b"", None, timeout, max_bytes)
+        return _object(bucket, key, response)
 
     async def head_object(
         self, bucket: str, key: str, *, timeout: Timeout | None = None
@@ -165,12 +150,12 @@ class S3Client:
         lacks ``s3:ListBucket``).
         """
         try:
-            response, _ = await self._call("HEAD", bucket, key, b"", None, timeout, None)
+            response = await self._call("HEAD", bucket, key, b"", None, timeout, None)
         except S3Error as exc:
             if exc.status_code == 404:
                 return None
             raise
-        return _object(bucket, key, response, b"")
+        return _object(bucket, key, response)
 
     async def put_object(
         self,
@@ -184,9 +169,8 @@ class S3Client:
         """PutObject: store ``body`` (signed with its SHA-256); returns the ETag S3 gave it."""
         if not isinstance(body, bytes):
             raise ParamValidationError("body", f"must be bytes, not {type(body).__name__}")
-        response, _ = await self._call("PUT", bucket, key, body, content_type, timeout, None)
-        etag: str | None = response.headers.get("ETag")
-        return etag
+        response = await self._call("PUT", bucket, key, body, content_type, timeout, None)
+        return response.headers.get("ETag")
 
     async def _call(
         self,
@@ -197,32 +181,38 @@ class S3Client:
         content_type: str | None,
         timeout: Timeout | None,
         max_bytes: int | None,
-    ) -> tuple[httpx.Response, bytes]:
+    ) -> Response:
         """One operation: at most one region retry and one 307 follow, else the error."""
         target = self._target(bucket, key, self.bucket_region(bucket))
         region_retried = redirected = False
         while True:
-            response, data = await self._exchange(
-                method, bucket, key, target, body, content_type, timeout or self._timeout, max_bytes
-            )
-            status = response.status_code
-            if status < 300:
-                return response, data
-            error = _error(bucket, key, response, data)
-            hint = self._region_hint(method, target.region, error)
-            if hint is not None and not region_retried:
-                region_retried = True
-                self._remember(bucket, hint)
-                logger.debug("s3://%s lives in %s (S3 said %s); retrying", bucket, hint, status)
-                target = self._target(bucket, key, hint)
-                continue
-            if status == 307 and not redirected:
-                followed = self._redirect(bucket, key, target, response)
-                if followed is not None:
-                    redirected = True
-                    target = followed
+            try:
+                return await self._exchange_once(
+                    method, bucket, key, target, body, content_type, timeout or self._timeout,
+                    max_bytes,
+                )  # fmt: skip
+            except S3Error as error:
+                if error.error_code == _TOO_LARGE:
+                    raise
+                hint = self._region_hint(method, target.region, error)
+                if hint is not None and not region_retried:
+                    region_retried = True
+                    self._remember(bucket, hint)
+                    logger.debug(
+                        "s3://%s lives in %s (S3 said %s); retrying",
+                        bucket,
+                        hint,
+                        error.status_code,
+                    )
+                    target = self._target(bucket, key, hint)
                     continue
-            raise error
+                if error.status_code == 307 and not redirected:
+                    followed = self._redirect(bucket, key, target, error.headers)
+                    if followed is not None:
+                        redirected = True
+                        target = followed
+                        continue
+                raise
 
     def _target(self, bucket: str, key: str, region: str) -> _Target:
         url, host, path = s3_object_url(
@@ -237,7 +227,7 @@ class S3Client:
         wire = _keep_dot_segments(path)
         return _Target(url[: len(url) - len(path)] + wire, host, wire, region)
 
-    async def _exchange(
+    async def _exchange_once(
         self,
         method: str,
         bucket: str,
@@ -247,70 +237,50 @@ class S3Client:
         content_type: str | None,
         timeout: Timeout,
         max_bytes: int | None,
-    ) -> tuple[httpx.Response, bytes]:
-        http = await self._http()
-        creds = await self._credentials.get()
+    ) -> Response:
         # Signed: host, content-type when sent, and the signer's x-amz-date,
-        # x-amz-content-sha256 and token. Content-Length and the rest may be rewritten by
-        # the engine, so they stay unsigned (spec §5.1, §5.4).
-        to_sign = [("host", target.host)]
-        if content_type is not None:
-            to_sign.append(("content-type", content_type))
-        signed = sign_headers(
+        # x-amz-content-sha256 and token. Content-Length and the rest stay unsigned (spec §5.1,
+        # §5.4). PUT always says its Content-Length: S3 answers 411 to a PUT without it.
+        prepared = prepare(
             method=method,
+            url=target.url,
+            host=target.host,
             path=target.path,
-            headers=to_sign,
-            payload_hash=sha256_hex(body) if body else EMPTY_SHA256,
-            access_key=creds.access_key_id,
-            secret_key=creds.secret_access_key,
-            session_token=creds.session_token,
+            members=[("Content-Type", content_type)] if content_type is not None else [],
+            body=body,
             region=target.region,
             service="s3",
-            now=datetime.now(timezone.utc),
-            normalize_path=False,
-            encode_path=False,
-            add_content_sha256=True,
+            where=f"S3 {method} s3://{bucket}/{key}",
         )
-        headers = [
-            ("Host", target.host),
-            *([("Content-Type", content_type)] if content_type is not None else []),
-            *signed,
-            *unsigned_headers(),
-        ]
-        if method == "PUT":
-            # Always explicit: httpx omits it for an empty body, and S3 answers
-            # 411 MissingContentLength to a PUT without it.
-            headers.append(("Content-Length", str(len(body))))
-        import httpx
 
-        request = httpx.Request(
-            method,
-            target.url,
-            headers=headers,
-            stream=request_body(body) if method == "PUT" else None,
-            extensions={"timeout": timeout_extension(timeout)},
-        )
-        where = f"S3 {method} s3://{bucket}/{key}"
-        response = await send(http, request, where=where)
+        def error(status: int, headers: Mapping[str, str], data: bytes) -> S3Error:
+            return _error(bucket, key, status, headers, data)
+
+        response = await self._exchange.send(prepared, timeout, errors=error)
+        if method == "HEAD":
+            await response.aclose()
+            return response
         try:
-            with transport_errors(where):
-                if response.status_code >= 300:
-                    data = await _read(response, MAX_ERROR_BODY, None)
-                elif method == "HEAD":
-                    data = b""
-                else:
-                    data = await _read(response, max_bytes, (bucket, key))
-        finally:
-            await close_response(response)
+            await response.read_all(max_bytes)
+        except ResponseTooLarge as exc:
+            raise S3Error(
+                f"the object has {_size(exc.content_length)}; max_bytes allows {exc.limit:,}",
+                status_code=response.status,
+                error_code=_TOO_LARGE,
+                bucket=bucket,
+                key=key,
+                request_id=response.headers.get("x-amz-request-id"),
+                headers=response.headers,
+            ) from None
         logger.debug(
             "S3 %s %s%s -> %s request_id=%s",
             method,
             target.host,
             target.path,
-            response.status_code,
+            response.status,
             response.headers.get("x-amz-request-id"),
         )
-        return response, data
+        return response
 
     def _region_hint(self, method: str, region: str, error: S3Error) -> str | None:
         """The bucket's region when ``error`` says the request went to the wrong one."""
@@ -339,10 +309,10 @@ class S3Client:
         self._bucket_regions[bucket] = region
 
     def _redirect(
-        self, bucket: str, key: str, current: _Target, response: httpx.Response
+        self, bucket: str, key: str, current: _Target, headers: Mapping[str, str]
     ) -> _Target | None:
         """Where a 307 may be followed: an HTTPS AWS S3 host of our partition, same bucket."""
-        location = response.headers.get("Location")
+        location = headers.get("Location")
         if not location or self._endpoint_url is not None:
             return None
         try:
@@ -363,7 +333,7 @@ class S3Client:
         ):
             return None
         region = current.region
-        header_region = response.headers.get("x-amz-bucket-region")
+        header_region = headers.get("x-amz-bucket-region")
         candidates = [header_region] if header_region else []
         candidates += [m[1] for m in map(_REGION_LABEL_RE.fullmatch, host.split(".")) if m]
         for candidate in candidates:
@@ -397,67 +367,14 @@ def _keep_dot_segments(path: str) -> str:
     )
 
 
-async def _read(
-    response: httpx.Response, limit: int | None, refuse: tuple[str, str] | None
-) -> bytes:
-    """The raw body, never decompressed; at most ``limit`` bytes.
-
-    With ``refuse`` (bucket, key) a body over the limit raises ``ObjectTooLarge`` (checked on
-    ``Content-Length`` before reading); without it the body is silently cut at the limit.
-    """
-    if limit is not None and refuse is not None:
-        length = _content_length(response)
-        if length is not None and length > limit:
-            raise _too_large(refuse, response, limit, length)
-    chunks: list[bytes] = []
-    size = 0
-    raw = response.aiter_raw()
-    done = False
-    try:
-        async for chunk in raw:
-            size += len(chunk)
-            if limit is not None and size > limit:
-                if refuse is not None:
-                    raise _too_large(refuse, response, limit, None)
-                chunks.append(chunk[: len(chunk) - (size - limit)])
-                break
-            chunks.append(chunk)
-        else:
-            done = True
-    finally:
-        if not done:
-            # Stopped early: close the response, then let the chain of httpx / transport
-            # generators unwind now rather than at garbage collection (trio warns).
-            await close_response(response, raw)
-    return b"".join(chunks)
+def _size(length: int | None) -> str:
+    return f"{length:,} bytes" if length is not None else "more bytes"
 
 
-def _too_large(
-    where: tuple[str, str], response: httpx.Response, limit: int, length: int | None
-) -> S3Error:
-    size = f"{length:,} bytes" if length is not None else "more bytes"
-    return S3Error(
-        f"the object has {size}; max_bytes allows {limit:,}",
-        status_code=response.status_code,
-        error_code=_TOO_LARGE,
-        bucket=where[0],
-        key=where[1],
-        request_id=response.headers.get("x-amz-request-id"),
-        headers=response.headers,
-    )
-
-
-def _content_length(response: httpx.Response) -> int | None:
+def _object(bucket: str, key: str, response: Response) -> S3Object:
+    body = response.content
     value = response.headers.get("Content-Length")
-    if value is None or not value.isdigit():
-        return None
-    return int(value)
-
-
-def _object(bucket: str, key: str, response: httpx.Response, body: bytes) -> S3Object:
-    import httpx
-
-    length = _content_length(response)
+    length = int(value) if value is not None and value.isdigit() else None
     return S3Object(
         bucket=bucket,
         key=key,
@@ -465,7 +382,7 @@ def _object(bucket: str, key: str, response: httpx.Response, body: bytes) -> S3O
         content_type=response.headers.get("Content-Type"),
         content_length=len(body) if length is None or body else length,
         etag=response.headers.get("ETag"),
-        headers=httpx.Headers(response.headers),
+        headers=response.headers,
     )
 
 
@@ -488,8 +405,7 @@ def _xml_fields(body: bytes) -> dict[str, str]:
     return {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in root}
 
 
-def _error(bucket: str, key: str, response: httpx.Response, body: bytes) -> S3Error:
-    status = response.status_code
+def _error(bucket: str, key: str, status: int, headers: Mapping[str, str], body: bytes) -> S3Error:
     fields = _xml_fields(body)
     code = fields.get("Code") or str(status)
     message = fields.get("Message")
@@ -498,8 +414,8 @@ def _error(bucket: str, key: str, response: httpx.Response, body: bytes) -> S3Er
             message = HTTPStatus(status).phrase
         except ValueError:
             message = ""
-    request_id = response.headers.get("x-amz-request-id") or fields.get("RequestId") or None
-    region = response.headers.get("x-amz-bucket-region") or fields.get("Region") or None
+    request_id = headers.get("x-amz-request-id") or fields.get("RequestId") or None
+    region = headers.get("x-amz-bucket-region") or fields.get("Region") or None
     return S3Error(
         message,
         status_code=status,
@@ -507,7 +423,7 @@ def _error(bucket: str, key: str, response: httpx.Response, body: bytes) -> S3Er
         bucket=bucket,
         key=key,
         request_id=request_id,
-        headers=response.headers,
+        headers=headers,
         body=body,
         bucket_region=region,
     )

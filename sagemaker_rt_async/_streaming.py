@@ -14,10 +14,11 @@ them at the end of the stream.
 from __future__ import annotations
 
 import json
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 
@@ -25,11 +26,11 @@ from ._errors import (
     FramingError,
     InternalStreamFailure,
     ModelStreamError,
-    RequestTimeout,
     StreamError,
     TransportError,
 )
 from ._eventstream import EventStreamDecoder, EventStreamMessage, HeaderValue
+from ._exchange import Response, deadline_error
 from ._framing import (
     JSONLinesDecoder,
     LineDecoder,
@@ -39,10 +40,6 @@ from ._framing import (
     TokenDecoder,
 )
 from ._hooks import CallTrace
-from ._transport import close_response, deadline_error, translate
-
-if TYPE_CHECKING:
-    import httpx
 
 __all__ = ["ResponseStream", "TokenStream"]
 
@@ -71,23 +68,22 @@ class ResponseStream:
 
     def __init__(
         self,
-        send: Callable[[], Awaitable[httpx.Response]],
+        send: Callable[[], Awaitable[Response]],
         *,
         operation: str,
-        idle: float | None = None,
         total: float | None = None,
         trace: CallTrace | None = None,
     ) -> None:
         self._send = send
         self._trace = trace
         self._operation = operation
-        # Our own bounds, where the engine's read timeout cannot be the judge: the gap between
-        # parts when it is shorter than the header wait, and the whole stream.
-        self._idle = idle
+        # The whole stream's bound (the gap between parts is the response's own ``read``).
         self._total = total
         self._deadline: float | None = None
-        self._response: httpx.Response | None = None
-        self._raw: AsyncIterator[bytes] | None = None
+        self._response: Response | None = None
+        # Closes the connection if the stream is dropped unclosed (``async for`` without
+        # ``async with``, left by ``break``): CPython drops it at once, by reference count.
+        self._abandon: weakref.finalize[[], ResponseStream] | None = None
         self._decoder = EventStreamDecoder()
         # The headers of the last PayloadPart: the decoder hands every message with the same
         # header block the same (read-only) mapping, so an identical one needs no lookups.
@@ -153,9 +149,12 @@ class ResponseStream:
         if self._closed:
             return
         self._closed = True
-        raw, self._raw = self._raw, None
+        abandon, self._abandon = self._abandon, None
+        if abandon is not None:
+            abandon.detach()
         response, self._response = self._response, None
-        await close_response(response, raw)
+        if response is not None:
+            await response.aclose()
 
     async def _open(self) -> None:
         if self._opened:
@@ -181,12 +180,12 @@ class ResponseStream:
         # The opener returns a 2xx response only: error statuses were raised (and retried)
         # by the client's attempt loop, before any part existed.
         self._response = response
+        self._abandon = weakref.finalize(self, response.abort)
         h = response.headers
         self.request_id = h.get("x-amzn-RequestId")
         self.content_type = h.get("X-Amzn-SageMaker-Content-Type")
         self.invoked_production_variant = h.get("x-Amzn-Invoked-Production-Variant")
         self.custom_attributes = h.get("X-Amzn-SageMaker-Custom-Attributes")
-        self._raw = response.stream.__aiter__()  # type: ignore[union-attr]
 
     def __aiter__(self) -> ResponseStream:
         """Iterate the PayloadPart bytes."""
@@ -229,33 +228,19 @@ class ResponseStream:
         return part
 
     async def _fill(self) -> None:
-        raw = self._raw
-        if raw is None:
+        response = self._response
+        if response is None:
             raise StreamError("this response stream is closed", request_id=self.request_id)
         try:
-            limit, which = self._read_limit()
-            if limit is None:
-                chunk = await raw.__anext__()
-            else:
-                with anyio.move_on_after(limit) as scope:
-                    chunk = await raw.__anext__()
-                if scope.cancelled_caught:
-                    seconds = self._total if which == "total" else self._idle
-                    raise deadline_error(f"{self._operation} stream", which, seconds or limit)
-        except StopAsyncIteration:
+            chunk = await response.read_chunk(self._deadline)
+        except TransportError as err:
+            if err.closed_before_response:
+                err.closed_before_response = False  # the head came: the server answered
+            raise self._count(err)  # noqa: B904 - the engine's error, with its own cause
+        if not chunk:
             self._decoder.close()  # raises Truncated if the body ended mid-message
             self._complete = self._error is None
             return
-        except StreamError:
-            raise
-        except RequestTimeout as ours:  # our own idle/total deadline
-            self._count(ours)
-            raise
-        except Exception as exc:
-            err = translate(exc, where=f"{self._operation} stream")
-            if isinstance(err, RequestTimeout) and err.timeout == "read":
-                err.timeout = "idle"  # the headers came; this was a gap between parts
-            raise self._count(err) from exc
         pending = self._pending
         for message in self._decoder.feed(chunk):
             if message.headers is self._part_headers:
@@ -270,14 +255,6 @@ class ResponseStream:
         err.parts_received = self.parts_received
         err.bytes_received = self.bytes_received
         return err
-
-    def _read_limit(self) -> tuple[float | None, str]:
-        if self._deadline is None:
-            return self._idle, "idle"
-        remaining = max(self._deadline - anyio.current_time(), 0.0)
-        if self._idle is not None and self._idle < remaining:
-            return self._idle, "idle"
-        return remaining, "total"
 
     def _annotate(self, exc: StreamError) -> StreamError:
         exc.request_id = self.request_id

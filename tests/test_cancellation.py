@@ -226,23 +226,53 @@ async def test_cancel_during_connect(unanswered_connect: str, transport: str) ->
 
 
 async def test_tls_is_verified_by_default(anyio_backend: str) -> None:
-    """The engines we build verify certificates and host names (only a lent client may not)."""
+    """The engines we build verify certificates: a server whose CA is not trusted is refused
+    before anything is sent (request_sent=False), on every engine."""
     import ssl
+    import threading
 
-    for transport in ("aiohttp", "httpx") if anyio_backend == "asyncio" else ("httpx",):
-        rt = sm.SageMakerRuntimeClient(region="us-east-1", transport=transport)
-        try:
-            _, http = await rt._ready()
-            engine: Any = http._transport
-            context = getattr(engine, "ssl_context", None)
-            if context is None:  # httpx's own transport keeps it on its pool
-                context = engine._pool._ssl_context
-            if context is None:  # our aiohttp engine builds its context per session
-                session = engine.get_client() if callable(engine.client) else engine.client
-                context = session.connector._ssl
-                await session.close()
-            assert isinstance(context, ssl.SSLContext)
-            assert context.verify_mode == ssl.CERT_REQUIRED
-            assert context.check_hostname
-        finally:
-            await rt.aclose()
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    received: list[bytes] = []
+
+    def accept() -> None:
+        listener.settimeout(5)
+        for _ in range(2 if anyio_backend == "asyncio" else 1):
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    with context.wrap_socket(conn, server_side=True) as tls:
+                        received.append(tls.recv(1024))
+                except (ssl.SSLError, OSError):
+                    pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        for transport in ("aiohttp", "httpx") if anyio_backend == "asyncio" else ("httpx",):
+            async with sm.SageMakerRuntimeClient(
+                region="us-east-1",
+                endpoint_url=f"https://localhost:{port}",
+                credentials=("AKIDEXAMPLE", "secret"),
+                transport=transport,
+                retry=False,
+            ) as rt:
+                with pytest.raises(sm.TransportError) as info:
+                    await rt.invoke_endpoint("x", b"{}")
+                assert not info.value.request_sent
+                assert "certif" in str(info.value).lower()
+    finally:
+        listener.close()
+        thread.join(5)
+    assert received == []

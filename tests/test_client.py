@@ -13,6 +13,9 @@ import httpx
 import pytest
 
 import sagemaker_rt_async as sm
+from sagemaker_rt_async._engines import Engine
+from sagemaker_rt_async._engines.aiohttp_engine import AiohttpEngine
+from sagemaker_rt_async._engines.httpx_engine import HttpxEngine
 from sagemaker_rt_async.testing import (
     TEST_CREDENTIALS,
     FakeSageMakerRuntime,
@@ -216,8 +219,10 @@ async def test_owned_http_client_closed_on_exit(server: LoopbackServer) -> None:
     async with fake.client(endpoint_url=server.url, transport="httpx") as rt:
         await rt.invoke_endpoint("echo", b"1")
         assert server.open_connections == 1
-        http = rt._http
-    assert http is not None and http.is_closed
+        engine = rt._engine
+        assert isinstance(engine, HttpxEngine)
+        http = engine.client
+    assert http.is_closed
     await _until(lambda: server.open_connections == 0)
 
 
@@ -240,15 +245,12 @@ async def test_trio_rejects_aiohttp_transport(server: LoopbackServer) -> None:
 
 async def test_default_transport_per_backend(server: LoopbackServer) -> None:
     """asyncio gets the aiohttp engine by default, trio gets httpx's own."""
-    from httpx_aiohttp import AiohttpTransport
-
     async with sm.SageMakerRuntimeClient(
         region="us-east-1", endpoint_url=server.url, credentials=TEST_CREDENTIALS
     ) as rt:
         await rt.invoke_endpoint("echo", b"1")
-        assert rt._http is not None
-        engine = rt._http._transport
-        assert isinstance(engine, AiohttpTransport) is _on_asyncio()
+        engine = rt._engine
+        assert isinstance(engine, AiohttpEngine if _on_asyncio() else HttpxEngine)
 
 
 CONSTRUCTOR_ERRORS = [
@@ -489,15 +491,15 @@ async def test_engine_is_built_once_off_the_event_loop(
     """20 concurrent first calls build one HTTP engine, in a worker thread (imports, TLS files)."""
     import threading
 
-    from sagemaker_rt_async._transport import make_http_client as real
+    from sagemaker_rt_async._engines import make_engine as real
 
     built: list[str] = []
 
-    def recording(**kwargs: Any) -> httpx.AsyncClient:
+    def recording(**kwargs: Any) -> Engine:
         built.append(threading.current_thread().name)
         return real(**kwargs)
 
-    monkeypatch.setattr("sagemaker_rt_async._client.make_http_client", recording)
+    monkeypatch.setattr("sagemaker_rt_async._client.make_engine", recording)
     async with fake.client(endpoint_url=server.url) as rt:
         results: list[bytes] = []
 
@@ -517,16 +519,28 @@ async def test_close_while_the_engine_is_built(
     """A client closed while its engine is being built raises ClientClosedError and closes it."""
     import time
 
-    from sagemaker_rt_async._transport import make_http_client as real
+    from sagemaker_rt_async._engines import make_engine as real
 
-    made: list[httpx.AsyncClient] = []
+    made: list[Engine] = []
+    closed: list[Engine] = []
 
-    def slow(**kwargs: Any) -> httpx.AsyncClient:
+    class Recording:
+        def __init__(self, engine: Engine) -> None:
+            self.engine = engine
+
+        async def send(self, *args: Any) -> Any:
+            return await self.engine.send(*args)
+
+        async def aclose(self) -> None:
+            closed.append(self)
+            await self.engine.aclose()
+
+    def slow(**kwargs: Any) -> Engine:
         time.sleep(0.3)  # in the worker thread
-        made.append(real(**kwargs))
+        made.append(Recording(real(**kwargs)))
         return made[-1]
 
-    monkeypatch.setattr("sagemaker_rt_async._client.make_http_client", slow)
+    monkeypatch.setattr("sagemaker_rt_async._client.make_engine", slow)
     rt = fake.client(endpoint_url=server.url)
     raised: list[BaseException] = []
 
@@ -541,4 +555,4 @@ async def test_close_while_the_engine_is_built(
         await anyio.sleep(0.1)
         await rt.aclose()
     assert len(raised) == 1
-    assert len(made) == 1 and made[0].is_closed
+    assert len(made) == 1 and closed == made

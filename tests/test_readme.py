@@ -52,6 +52,7 @@ from sagemaker_rt_async import (
     SSEEvent,
     Token,
 )
+from sagemaker_rt_async._exchange import Response
 from sagemaker_rt_async._framing import TOKEN_FORMATS
 from sagemaker_rt_async.testing import (
     FakeSageMakerRuntime,
@@ -446,7 +447,7 @@ def test_every_exported_exception_is_documented_in_errors() -> None:
     assert not missing, f"add to README's Errors section: {missing}"
 
 
-async def _never() -> httpx.Response:
+async def _never() -> Response:
     raise AssertionError("not sent")  # pragma: no cover - the stream is never opened
 
 

@@ -39,6 +39,7 @@ from sagemaker_rt_async._errors import (
     ModelStreamError,
     ParamValidationError,
     RequestTimeout,
+    ResponseTooLarge,
     S3Error,
     SageMakerRuntimeError,
     StreamError,
@@ -96,6 +97,12 @@ CLASSIFY = [
     pytest.param(lambda: ParamValidationError("p", "bad"), *NEVER, id="param-validation"),
     pytest.param(lambda: CredentialsError("none"), *NEVER, id="credentials"),
     pytest.param(lambda: ClientClosedError("closed"), *NEVER, id="client-closed"),
+    # The model answered, only too much: another attempt would do the same work again.
+    pytest.param(
+        lambda: ResponseTooLarge("x", limit=1, content_length=2, request_id=None),
+        *NEVER,
+        id="response-too-large",
+    ),
     pytest.param(lambda: ValueError("not ours"), *NEVER, id="foreign-exception"),
     # Transport: whether the request may have reached the model decides (spec §6.2).
     pytest.param(lambda: TransportError("x", request_sent=False), *ALWAYS, id="connect-error"),

@@ -34,9 +34,10 @@ from _moto import moto_server
 
 from sagemaker_rt_async import Credentials, S3Error
 from sagemaker_rt_async._credentials import CredentialResolver
+from sagemaker_rt_async._engines import Engine, make_engine
+from sagemaker_rt_async._exchange import Exchange
 from sagemaker_rt_async._s3 import S3Client
 from sagemaker_rt_async._sigv4 import EMPTY_SHA256
-from sagemaker_rt_async._transport import make_http_client
 from sagemaker_rt_async.testing import TEST_CREDENTIALS, FakeResponse, RecordedRequest
 from sagemaker_rt_async.testing._s3 import FakeS3
 
@@ -76,6 +77,18 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 # FakeS3 peers: in-process (AWS host names, virtual-hosted) and loopback through each engine.
 
 
+def s3_over(engine: Engine, credentials: Credentials, **kwargs: Any) -> S3Client:
+    """An S3Client sending through ``engine`` (the client's exchange, without the client)."""
+
+    async def get_engine() -> Engine:
+        return engine
+
+    exchange = Exchange(
+        credentials=CredentialResolver.static(credentials), engine=get_engine, max_connections=10
+    )
+    return S3Client(exchange=exchange, **kwargs)
+
+
 @dataclass
 class Env:
     """A FakeS3 and how the client reaches it."""
@@ -96,32 +109,25 @@ class Env:
         self, credentials: Credentials = TEST_CREDENTIALS, **kwargs: Any
     ) -> AsyncIterator[S3Client]:
         """An S3Client bound to this peer; its HTTP client is closed on exit."""
+        engine: Engine
         if self.door == "in-process":
             transport = self.fake.transport()
-            http = httpx.AsyncClient(transport=transport)
+            engine = transport
             self.open_streams = lambda: transport.open_streams
         else:
-            http = make_http_client(
+            engine = make_engine(
                 backend=self.backend,
                 transport="aiohttp" if self.door == "aiohttp" else "httpx",
+                http_client=None,
                 max_connections=10,
                 keepalive_expiry=5.0,
                 http2=False,
             )
             kwargs.setdefault("endpoint_url", self.url)
-
-        async def get_http() -> httpx.AsyncClient:
-            return http
-
         try:
-            yield S3Client(
-                http=get_http,
-                credentials=CredentialResolver.static(credentials),
-                region=kwargs.pop("region", REGION),
-                **kwargs,
-            )
+            yield s3_over(engine, credentials, region=kwargs.pop("region", REGION), **kwargs)
         finally:
-            await http.aclose()
+            await engine.aclose()
         if self.open_streams is not None:
             assert self.open_streams() == 0  # every response was closed
 
@@ -675,36 +681,33 @@ async def test_botocore_s3_signer_agrees(
 # The trap this engine works around
 
 
-async def test_plain_httpx_aiohttp_would_requote_the_path(anyio_backend: str) -> None:
-    """Why ``_transport`` subclasses httpx_aiohttp's transport (STYLE.md §8).
-
-    httpx_aiohttp 0.2 hands aiohttp ``str(request.url)``; yarl re-quotes it (``%3D`` → ``=``,
-    ``%2A`` → ``*``) after we signed, so S3 rejects the signature. If this test starts failing,
-    httpx_aiohttp stopped re-quoting and the subclass can go.
-    """
+async def test_the_aiohttp_engine_sends_the_signed_path_byte_for_byte(
+    anyio_backend: str,
+) -> None:
+    """yarl re-quotes a URL given as text (``%3D`` → ``=``, ``%2A`` → ``*``) after we signed it,
+    and S3 would reject the signature (STYLE.md §8); the aiohttp engine hands it over encoded."""
     if anyio_backend != "asyncio":
         pytest.skip("aiohttp runs on asyncio only")
-    from httpx_aiohttp import AiohttpTransport
+    import yarl
 
+    assert yarl.URL("http://h/bkt/k%3Dv%2Aw").raw_path == "/bkt/k=v*w"  # the trap
     fake = FakeS3(region=REGION)
     with fake.serve() as server:
-        http = httpx.AsyncClient(transport=AiohttpTransport())
-
-        async def get_http() -> httpx.AsyncClient:
-            return http
-
-        s3 = S3Client(
-            http=get_http,
-            credentials=CredentialResolver.static(TEST_CREDENTIALS),
-            region=REGION,
-            endpoint_url=server.url,
+        engine = make_engine(
+            backend="asyncio",
+            transport="aiohttp",
+            http_client=None,
+            max_connections=2,
+            keepalive_expiry=5.0,
+            http2=False,
         )
+        s3 = s3_over(engine, TEST_CREDENTIALS, region=REGION, endpoint_url=server.url)
         try:
-            with pytest.raises(S3Error, match="SignatureDoesNotMatch"):
-                await s3.put_object("bkt", "k=v*w", b"1")
+            await s3.put_object("bkt", "k=v*w", b"1")
+            assert (await s3.get_object("bkt", "k=v*w")).body == b"1"
         finally:
-            await http.aclose()
-    assert fake.requests[0].path == "/bkt/k=v*w"  # signed as /bkt/k%3Dv%2Aw
+            await engine.aclose()
+    assert fake.requests[0].path == "/bkt/k%3Dv%2Aw"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -767,26 +770,18 @@ def moto() -> Iterator[Moto]:
 async def _moto_client(
     moto: Moto, transport: str, backend: str, credentials: Credentials | None = None
 ) -> AsyncIterator[S3Client]:
-    http = make_http_client(
+    engine = make_engine(
         backend=backend,
         transport="aiohttp" if transport == "aiohttp" else "httpx",
+        http_client=None,
         max_connections=4,
         keepalive_expiry=5.0,
         http2=False,
     )
-
-    async def get_http() -> httpx.AsyncClient:
-        return http
-
     try:
-        yield S3Client(
-            http=get_http,
-            credentials=CredentialResolver.static(credentials or moto.credentials),
-            region=REGION,
-            endpoint_url=moto.url,
-        )
+        yield s3_over(engine, credentials or moto.credentials, region=REGION, endpoint_url=moto.url)
     finally:
-        await http.aclose()
+        await engine.aclose()
 
 
 async def test_moto_round_trip_of_tricky_keys(

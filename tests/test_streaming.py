@@ -314,7 +314,7 @@ async def test_every_exit_returns_the_connection(
             await _exercise(rt, how)
         async with rt.invoke_endpoint_with_response_stream("llm", b"") as s:
             assert [p async for p in s] == PARTS
-        transport: Any = getattr(rt._http, "_transport", None)
+        transport: Any = rt._engine
         if isinstance(transport, FakeTransport):  # the in-process transport counts responses
             assert transport.open_streams == 0
 
@@ -483,8 +483,7 @@ async def test_framing_errors_close_the_stream_without_async_with(
             async for _ in getattr(stream, framing)():
                 pass
         assert stream.closed
-        assert rt._http is not None
-        transport = rt._http._transport
+        transport = rt._engine
         assert isinstance(transport, FakeTransport)
         assert transport.open_streams == 0
 

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 import sagemaker_rt_async as sm
-from sagemaker_rt_async._transport import make_http_client, translate
+from sagemaker_rt_async._engines import httpx_engine
+from sagemaker_rt_async._engines.aiohttp_engine import AiohttpEngine
 from sagemaker_rt_async.testing import FakeSageMakerRuntime, Invocation, LoopbackServer
 
 pytestmark = pytest.mark.anyio
@@ -78,7 +79,7 @@ async def test_read_timeout(server: LoopbackServer, transport: str) -> None:
         assert info.value.timeout == "first_byte"
         assert info.value.request_sent is True
         assert not info.value.retryable  # inference may have run: never assumed safe
-        assert isinstance(info.value.__cause__, httpx.HTTPError | Exception)
+        assert "no complete response head within 0.2 s" in str(info.value)
         # The client stays usable after a timeout.
         assert (await rt.invoke_endpoint("slow", b"0")).body == b"done"
 
@@ -142,41 +143,37 @@ async def test_server_closes_without_answer(transport: str) -> None:
     assert info.value.retryable
 
 
-async def test_translate_classifies_httpx_native_errors() -> None:
-    """httpx's own exceptions map to our classes with the right phase and retry safety."""
-    req = httpx.Request("POST", "http://x")
-    cases: list[tuple[Exception, type[sm.TransportError], str | None, bool]] = [
-        (httpx.ConnectError("refused", request=req), sm.TransportError, None, False),
-        (httpx.ConnectTimeout("slow", request=req), sm.RequestTimeout, "connect", False),
-        (httpx.PoolTimeout("full", request=req), sm.RequestTimeout, "pool", False),
-        (httpx.ReadTimeout("slow", request=req), sm.RequestTimeout, "read", True),
-        (httpx.WriteTimeout("slow", request=req), sm.RequestTimeout, "write", True),
-        (httpx.ReadError("reset", request=req), sm.TransportError, None, True),
-        (httpx.RemoteProtocolError("bad", request=req), sm.TransportError, None, True),
-    ]
-    for exc, cls, phase, sent in cases:
-        err = translate(exc, where="op")
+@pytest.mark.parametrize("package", ["httpx", "httpx2"])
+async def test_translate_classifies_httpx_native_errors(package: str) -> None:
+    """httpx's (and httpx2's) exceptions map to ours with the right phase and retry safety.
+
+    ``started``: whether the request had started going out; a protocol error other than "no
+    response at all" means the server answered with bytes we cannot read: never retryable.
+    """
+    hx = pytest.importorskip(package)
+    req = hx.Request("POST", "http://x")
+    no_answer = "Server disconnected without sending a response."
+    cases: list[tuple[Exception, bool, type[sm.TransportError], str | None, bool, bool]] = [
+        (hx.ConnectError("refused", request=req), False, sm.TransportError, None, False, True),
+        (hx.ConnectTimeout("slow", request=req), False, sm.RequestTimeout, "connect", False, True),
+        (hx.PoolTimeout("full", request=req), False, sm.RequestTimeout, "pool", False, True),
+        (hx.WriteTimeout("slow", request=req), True, sm.RequestTimeout, "write", True, False),
+        (hx.ReadError("reset", request=req), True, sm.TransportError, None, True, True),
+        (hx.RemoteProtocolError(no_answer, request=req), True, sm.TransportError, None, True, True),
+        (hx.RemoteProtocolError("bad status", request=req), True, sm.TransportError, None, True,
+         False),
+    ]  # fmt: skip
+    for exc, started, cls, phase, sent, retryable in cases:
+        err = httpx_engine._translate(exc, started=started, head=False)
         assert type(err) is cls, exc
+        assert isinstance(err, sm.TransportError)
         assert err.request_sent is sent, exc
+        assert err.retryable is retryable, exc
         if phase is not None:
             assert isinstance(err, sm.RequestTimeout) and err.timeout == phase
-
-
-async def test_translate_looks_through_httpx_aiohttp_mapping() -> None:
-    """httpx-aiohttp calls a server disconnect ConnectTimeout; the aiohttp cause decides."""
-    import aiohttp
-
-    disconnect = httpx.ConnectTimeout("Server disconnected")
-    disconnect.__cause__ = aiohttp.ServerDisconnectedError()
-    err = translate(disconnect, where="op")
-    assert type(err) is sm.TransportError
-    assert err.request_sent is True
-
-    timeout = httpx.ConnectTimeout("x")
-    timeout.__cause__ = aiohttp.ConnectionTimeoutError()
-    err = translate(timeout, where="op")
-    assert isinstance(err, sm.RequestTimeout) and err.timeout == "connect"
-    assert err.request_sent is False
+    # After the head, nothing is retryable.
+    late = httpx_engine._translate(hx.ReadError("reset", request=req), started=True, head=True)
+    assert isinstance(late, sm.TransportError) and not late.retryable
 
 
 async def test_redirects_are_never_followed_even_by_a_lent_client() -> None:
@@ -216,13 +213,7 @@ async def test_bodiless_responses_end_at_once_every_time(
     """
     if anyio_backend != "asyncio":
         pytest.skip("the aiohttp engine runs on asyncio only")
-    http = make_http_client(
-        backend="asyncio",
-        transport="aiohttp",
-        max_connections=2,
-        keepalive_expiry=5.0,
-        http2=False,
-    )
+    engine = AiohttpEngine(max_connections=2, keepalive_expiry=5.0)
 
     def spinning(signum: int, frame: Any) -> None:
         raise AssertionError("reading an empty body did not end")
@@ -230,13 +221,14 @@ async def test_bodiless_responses_end_at_once_every_time(
     previous = signal.signal(signal.SIGALRM, spinning)
     signal.setitimer(signal.ITIMER_REAL, 10.0)
     try:
-        async with http:
-            for _ in range(3):
-                response = await http.send(
-                    http.build_request("HEAD", f"{server.url}/ping"), stream=True
-                )
-                assert [chunk async for chunk in response.aiter_raw()] == []
-                await response.aclose()
+        for _ in range(3):
+            response = await engine.send(
+                "HEAD", f"{server.url}/ping", [], b"", sm.Timeout(), lambda phase: None
+            )
+            assert await response.read_chunk() == b""
+            assert await response.read_chunk() == b""
+            await response.aclose()
+        await engine.aclose()
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)

@@ -426,24 +426,32 @@ class FakeSageMakerRuntime:
     def client(self, *, endpoint_url: str | None = None, **kwargs: Any) -> SageMakerRuntimeClient:
         """A ``SageMakerRuntimeClient`` bound to this fake (in-process unless a URL is given).
 
-        In-process, the client owns (and closes) the httpx client wrapping ``transport()``.
+        In-process, ``transport()`` is the client's engine; with ``transport="httpx"`` the
+        requests go through an ``httpx.AsyncClient`` wrapping it instead (the client owns it).
         """
-        import httpx
-
         from .._client import SageMakerRuntimeClient
 
         kwargs.setdefault("region", self.region)
         kwargs.setdefault("credentials", self.credentials)
-        owned = None
+        owned = False
         if endpoint_url is None:
             endpoint_url = "http://sagemaker.fake"
             if "http_client" not in kwargs:
-                owned = kwargs["http_client"] = httpx.AsyncClient(transport=self.transport())
+                if kwargs.get("transport") == "httpx":
+                    import httpx
+
+                    from .._engines.httpx_engine import HttpxEngine
+
+                    http = httpx.AsyncClient(transport=self.transport())
+                    kwargs["transport"] = HttpxEngine(http, owned=True)
+                    owned = True
+                else:
+                    kwargs["transport"] = self.transport()
         # The fake answers S3 requests too (routed by their signing scope), path-style.
         kwargs.setdefault("s3_endpoint_url", endpoint_url)
         client = SageMakerRuntimeClient(endpoint_url=endpoint_url, **kwargs)
-        if owned is not None:
-            client._owns_http = True  # made here for this client alone: closed with it
+        if owned:
+            client._owns_engine = True  # made here for this client alone: closed with it
         return client
 
     async def handle(

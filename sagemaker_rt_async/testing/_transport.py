@@ -1,20 +1,24 @@
-"""The fake service as an in-process httpx transport, with real async response streams.
+"""The fake service in-process: an engine of the client, and an httpx transport.
 
-Unlike httpx's ``ASGITransport``, the body is not buffered: each chunk the fake produces is
-handed out on its own, so streaming code sees the same cuts it would see over a socket.
-``open_streams`` counts responses not yet closed, which is what leak tests assert on.
-Any object with the fake's async ``handle`` method can sit behind it (``FakeService``): the
-SageMaker fake, or ``FakeS3``.
+``FakeTransport`` is both. Passed as ``SageMakerRuntimeClient(transport=fake.transport())`` it
+is the client's engine (what ``fake.client()`` does): no HTTP library at all. Wrapped in an
+``httpx.AsyncClient`` (lent as ``http_client=``, or behind respx) it is an httpx transport.
+Either way the body is not buffered: each chunk the fake produces is handed out on its own,
+so streaming code sees the same cuts it would see over a socket. ``open_streams`` counts
+responses not yet closed, which is what leak tests assert on. Any object with the fake's async
+``handle`` method can sit behind it (``FakeService``): the SageMaker fake, or ``FakeS3``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Generic, Protocol
 
 import anyio
 import httpx
+
+from .._errors import ResponseHeaders, TransportError
 
 if TYPE_CHECKING:
     from typing_extensions import TypeVar
@@ -101,6 +105,28 @@ class FakeTransport(httpx.AsyncBaseTransport, Generic[FakeT]):
         self.open_streams = 0
         """Responses handed out and not yet closed."""
 
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        timeout: Any,
+        progress: Callable[[str], None],
+    ) -> _EngineResponse:
+        """Answer one request as the client's engine (``Engine.send``)."""
+        progress("request")
+        target = "/" + url.split("://", 1)[-1].partition("/")[2]
+        answer = await self.fake.handle(method, target, list(headers), body)
+        if answer.status == 0:  # ResetConnection: a peer that hung up before answering
+            err = TransportError("connection reset before any response (fake)")
+            err.closed_before_response = True
+            raise err
+        return _EngineResponse(self, answer.status, answer.headers, answer.body)
+
+    async def aclose(self) -> None:
+        """Nothing to close: the fake holds no connection."""
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Run the fake for one request."""
         body = await request.aread()
@@ -113,6 +139,9 @@ class FakeTransport(httpx.AsyncBaseTransport, Generic[FakeT]):
             )
         if scope.cancelled_caught:
             raise httpx.ReadTimeout(f"no response for {read_timeout:g} s (fake read timeout)")
+        trace = request.extensions.get("trace")
+        if trace is not None:  # as httpcore reports it: the request starts going out
+            await trace("http11.send_request_headers.started", {"request": request})
         if answer.status == 0:  # ResetConnection: what httpcore raises for a peer that hung up
             raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
         try:
@@ -125,3 +154,63 @@ class FakeTransport(httpx.AsyncBaseTransport, Generic[FakeT]):
             stream=_Stream(self, answer.body, read_timeout),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
         )
+
+
+class _EngineResponse:
+    """A fake response as the client's engine hands it out (``EngineResponse``)."""
+
+    def __init__(
+        self,
+        owner: FakeTransport[Any],
+        status: int,
+        headers: Sequence[tuple[str, str]],
+        body: bytes | AsyncIterator[bytes | object],
+    ) -> None:
+        self.status = status
+        self.headers = ResponseHeaders.from_pairs(headers)
+        self._owner = owner
+        self._body = body
+        self._chunks: AsyncIterator[bytes | object] | None = None
+        self._done = False
+        self._closed = False
+        owner.open_streams += 1
+
+    async def read_chunk(self) -> bytes:
+        """The next chunk the fake produced; ``b""`` at the end."""
+        if self._done:
+            return b""
+        body = self._body
+        if isinstance(body, bytes):
+            self._done = True
+            return body
+        if self._chunks is None:
+            self._chunks = body.__aiter__()
+        try:
+            chunk = await self._chunks.__anext__()
+        except StopAsyncIteration:
+            self._done = True
+            return b""
+        await anyio.lowlevel.checkpoint()  # a real await point between chunks, as on a socket
+        if not isinstance(chunk, bytes):  # the RESET sentinel: what a reset socket raises
+            self._done = True
+            raise TransportError("[Errno 104] Connection reset by peer (fake)")
+        return chunk
+
+    async def aclose(self) -> None:
+        """Release: the fake's body iterator is closed."""
+        if self._closed:
+            return
+        self._closed = True
+        self._done = True
+        self._owner.open_streams -= 1
+        if not isinstance(self._body, bytes):
+            closer = getattr(self._body, "aclose", None)
+            if closer is not None:
+                await closer()
+
+    def abort(self) -> None:
+        """Release now, synchronously (the body iterator is left to its owner)."""
+        if not self._closed:
+            self._closed = True
+            self._done = True
+            self._owner.open_streams -= 1

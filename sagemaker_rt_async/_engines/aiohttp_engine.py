@@ -1,0 +1,365 @@
+"""aiohttp's connection pool, driven directly: the default engine on asyncio.
+
+No httpx object is built on this path: the request goes to ``ClientSession.request`` as the
+exchange built it, and the response is read from aiohttp's ``StreamReader``. What aiohttp gets
+wrong for us is mended here, each with its reason:
+
+- **A pooled connection is checked before reuse** (STYLE.md §8). aiohttp reads whatever arrives
+  on an idle keep-alive connection as the next request's answer: a load balancer's ``408`` sent
+  just before it closes, or the tail of a body longer than its ``Content-Length``. And a FIN that
+  arrived since the last response is not yet seen when the next request takes the connection.
+  ``_CheckedConnector.connect`` discards a connection that has bytes or an EOF waiting on it, or
+  that aiohttp itself marked as not reusable, as httpcore does with ``is_readable``.
+- **A malformed body closes the call at once.** When aiohttp's parser fails on body bytes that
+  arrive after the head (bad chunk framing), it closes the connection but never wakes the reader:
+  the read would wait forever. Each response watches its connection's ``closed`` future and
+  fails its body reader when the connection goes before the body ended.
+- **Exactly our request**: no ``Accept``/``Content-Type``/``User-Agent`` of aiohttp's, no cookies
+  stored or sent (a load balancer's stickiness cookie must not follow us), the URL handed over
+  as already encoded (yarl would re-quote a signed S3 key), never a redirect, never decompressed.
+
+aiohttp has no read deadline we use (the exchange bounds the head and each body read) and no
+write deadline (sending counts against the head's deadline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import select
+import ssl
+import weakref
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import yarl
+
+from .._errors import ParamValidationError, RequestTimeout, ResponseHeaders, TransportError
+from .base import Progress
+
+if TYPE_CHECKING:
+    from aiohttp.client_proto import ResponseHandler
+
+    from .._models import Timeout
+
+__all__ = ["AiohttpEngine"]
+
+# aiohttp adds these unless told not to. Accept and Content-Type reach the model container and
+# change what some containers return; we send exactly the headers boto3 sends (STYLE.md §8).
+_SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
+
+# Request bodies above this go out in slices: aiohttp warns that writing more raw bytes at once
+# may block the event loop.
+_SLICE_SIZE = 256 * 1024
+_WHOLE_BODY_MAX = 1024 * 1024
+# A whole HTTP chunk shorter than this is read together with whatever else is buffered: below
+# it a trip through the iterator layers costs more than the copy that batching makes.
+_BATCH_BELOW = 16 * 1024
+
+
+class _Send:
+    """What one send tells the connector: where to report progress, whether it got a socket."""
+
+    __slots__ = ("connected", "progress")
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.connected = False
+
+
+# The connector runs inside ``ClientSession.request``, in the caller's task: a context variable
+# is how the send in progress reaches it without any per-request object of aiohttp's.
+_CURRENT: contextvars.ContextVar[_Send | None] = contextvars.ContextVar(
+    "sagemaker_rt_async_aiohttp_send", default=None
+)
+
+
+def _readable(sock: Any) -> bool:
+    """True when bytes or an EOF wait on an idle socket (a zero-timeout poll; no read)."""
+    fd = sock.fileno()
+    if fd < 0:
+        return True
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([fd], [], [], 0)  # pragma: no cover - Windows
+    return bool(readable)
+
+
+class _CheckedConnector(aiohttp.TCPConnector):
+    """A ``TCPConnector`` that never hands out a connection something is waiting on."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Connections handed out before: only those can have gone stale while idle. A fresh TLS
+        # connection may legitimately be readable (a TLS 1.3 session ticket).
+        self._used: weakref.WeakSet[ResponseHandler] = weakref.WeakSet()
+
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
+        """A usable connection: stale pooled ones are closed and the next one taken."""
+        send = _CURRENT.get()
+        # Every pooled connection may be stale (a server that closed them all): one more try
+        # than the pool holds always ends on a new connection.
+        for _ in range(self.limit + 2 if self.limit else 64):
+            conn = await super().connect(req, traces, timeout)
+            if not self._stale(conn):
+                if send is not None:
+                    send.connected = True
+                    send.progress("request")
+                return conn
+            conn.close()
+        raise TransportError(
+            "could not get a usable connection: every one offered had unread bytes on it",
+            request_sent=False,
+        )
+
+    def _stale(self, conn: Any) -> bool:
+        proto = conn.protocol
+        if proto is None or not proto.is_connected() or proto.should_close:
+            return True
+        if proto not in self._used:
+            self._used.add(proto)
+            return False
+        transport = conn.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        return sock is not None and _readable(sock)
+
+
+class _Slices:
+    """A large request body handed to aiohttp in slices (a class, not a generator)."""
+
+    def __init__(self, body: bytes) -> None:
+        self._view = memoryview(body)
+        self._pos = 0
+
+    def __aiter__(self) -> _Slices:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._pos >= len(self._view):
+            raise StopAsyncIteration
+        start, self._pos = self._pos, self._pos + _SLICE_SIZE
+        return bytes(self._view[start : self._pos])
+
+
+@functools.lru_cache(maxsize=512)
+def _url(url: str) -> yarl.URL:
+    # Encoded once by us and signed as it is: yarl must not re-quote it (STYLE.md §8).
+    return yarl.URL(url, encoded=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(connect: float | None) -> aiohttp.ClientTimeout:
+    # Only the connect phase (DNS, TCP, TLS) is aiohttp's to bound; the exchange bounds the rest.
+    return aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=None, sock_read=None)
+
+
+class AiohttpEngine:
+    """The default engine on asyncio: one ``aiohttp.ClientSession`` and its pool."""
+
+    def __init__(
+        self,
+        *,
+        max_connections: int,
+        keepalive_expiry: float,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._ssl = ssl_context if ssl_context is not None else ssl.create_default_context()
+        self._max_connections = max_connections
+        self._keepalive_expiry = keepalive_expiry
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"<AiohttpEngine max_connections={self._max_connections}>"
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        # Made on the event loop at first use (aiohttp binds the session to the running loop).
+        connector = _CheckedConnector(
+            limit=self._max_connections,
+            limit_per_host=0,
+            keepalive_timeout=self._keepalive_expiry,
+            ssl=self._ssl,
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            skip_auto_headers=_SKIP_AUTO_HEADERS,
+            auto_decompress=False,
+            trust_env=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=_client_timeout(None),
+        )
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        timeout: Timeout,
+        progress: Progress,
+    ) -> _Response:
+        """Send as given; see ``Engine.send``."""
+        session = self._session
+        if session is None:
+            session = self._session = self._new_session()
+        send = _Send(progress)
+        token = _CURRENT.set(send)
+        progress("connect")  # our gate admitted the call: aiohttp's own pool never waits
+        data: Any = None
+        if body:
+            data = body if len(body) <= _WHOLE_BODY_MAX else _Slices(body)
+        try:
+            response = await session.request(
+                method,
+                _url(url),
+                headers=headers,
+                data=data,
+                allow_redirects=False,
+                timeout=_client_timeout(timeout.connect),
+            )
+        except TransportError:
+            raise
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as exc:
+            raise _translate(exc, connected=send.connected, head=False) from exc
+        finally:
+            _CURRENT.reset(token)
+        return _Response(response)
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+class _Response:
+    """A response of the aiohttp engine: the head, and the body read one HTTP chunk at a time.
+
+    A read takes one HTTP chunk (``readchunk``: the service sends each event-stream message in
+    a chunk of its own, so the decoder gets it whole). When that chunk is a whole, small one
+    (token-sized parts), the read also takes everything else already buffered, so a burst of
+    small parts costs one trip.
+    """
+
+    __slots__ = ("_at_boundary", "_content", "_done", "_lost", "_response", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self.status = response.status
+        self.headers = ResponseHeaders.from_pairs(response.raw_headers)
+        self._response = response
+        self._content = response.content
+        # Whether the bytes read so far end on an HTTP chunk boundary: only then is a chunk
+        # ending on the next boundary whole, rather than the tail of a larger one.
+        self._at_boundary = True
+        self._done = False
+        self._lost: asyncio.Future[None] | None = None
+        connection = response.connection
+        protocol = connection.protocol if connection is not None else None
+        if protocol is not None:
+            lost = protocol.closed
+            if lost is not None and not lost.done():
+                lost.add_done_callback(self._connection_lost)
+                self._lost = lost
+
+    def _connection_lost(self, _: object) -> None:
+        # aiohttp closes the connection on a body framing error without failing the reader.
+        content = self._content
+        if not content.is_eof() and content.exception() is None:
+            content.set_exception(
+                aiohttp.ClientPayloadError("the connection closed before the body ended")
+            )
+
+    async def read_chunk(self) -> bytes:
+        """The next body bytes; ``b""`` at the clean end of the body."""
+        if self._done:
+            return b""
+        content = self._content
+        try:
+            chunk, end = await content.readchunk()
+            while not chunk:
+                # (b"", False) is aiohttp's end of the body. The reader of every bodiless
+                # response (HEAD, 204) is one shared object that says it once, then answers
+                # (b"", True) forever: at_eof() tells that apart from a chunk boundary.
+                if not end or content.at_eof():
+                    self._done = True
+                    return b""
+                self._at_boundary = True
+                chunk, end = await content.readchunk()
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            self._done = True
+            raise _translate(exc, connected=True, head=True) from exc
+        whole = end and self._at_boundary
+        self._at_boundary = end
+        if whole and len(chunk) < _BATCH_BELOW:
+            rest = content.read_nowait()  # never waits: b"" when nothing is buffered
+            if rest:
+                chunk += rest
+                self._at_boundary = False  # unknown: treat what follows as a tail
+        return chunk
+
+    def abort(self) -> None:
+        """Close the connection now (a response dropped without being closed)."""
+        lost, self._lost = self._lost, None
+        if lost is not None:
+            lost.remove_done_callback(self._connection_lost)
+        self._done = True
+        self._response.close()
+
+    async def aclose(self) -> None:
+        """Give the connection back (body read to its end) or close it (anything else)."""
+        lost, self._lost = self._lost, None
+        if lost is not None:
+            lost.remove_done_callback(self._connection_lost)
+        response = self._response
+        if self._done and self._content.exception() is None and self._content.at_eof():
+            response.release()
+        else:
+            self._done = True
+            response.close()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).replace("\n", " ") or type(exc).__name__
+    return text if len(text) < 300 else text[:297] + "..."
+
+
+def _translate(
+    exc: BaseException, *, connected: bool, head: bool
+) -> TransportError | ParamValidationError:
+    """aiohttp's exceptions as ours, classified by what actually happened on the wire.
+
+    ``connected``: a connection was obtained (the request may have gone out). ``head``: the
+    response head had arrived, so the server answered: nothing after that is retryable.
+    """
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return RequestTimeout(
+            f"connecting timed out ({_describe(exc)})", timeout="connect", request_sent=False
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return TransportError(f"could not connect: {_describe(exc)}", request_sent=False)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return ParamValidationError("endpoint_url", _describe(exc))
+    if not isinstance(exc, aiohttp.ClientError | OSError | asyncio.TimeoutError):
+        # aiohttp refused to build the request. Validation keeps members and credentials
+        # well-formed; its message may quote a header value (a token): not repeated.
+        return ParamValidationError("request", "a header value could not be sent")
+    if not connected:
+        return TransportError(f"could not connect: {_describe(exc)}", request_sent=False)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # The parser refused the response head: the server did answer, with bytes we cannot
+        # read. Sending again could repeat what the model already did.
+        return TransportError(f"malformed response: {_describe(exc)}")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return TransportError(f"the response body broke off: {_describe(exc)}")
+    err = TransportError(f"{type(exc).__name__}: {_describe(exc)}")
+    if not head and isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
+        # Closed or reset with no response: mostly a pooled connection the server had closed.
+        # aiohttp puts a partly parsed head in the message: then bytes of an answer arrived.
+        partial = isinstance(exc, aiohttp.ServerDisconnectedError) and not isinstance(
+            exc.message, str
+        )
+        err.closed_before_response = not partial
+    return err

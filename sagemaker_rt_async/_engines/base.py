@@ -1,0 +1,120 @@
+"""The engine interface: what the exchange hands an HTTP engine, and what it gets back.
+
+Deadlines are not the engine's business beyond the connect (and, where the library has one,
+write) timeout it is given: the exchange bounds every phase itself. To do so it needs one fact
+only the engine knows, *when* a phase begins, which the engine reports through ``progress``:
+
+- ``progress("connect")``: a new connection is being opened (the pool wait, if any, is over);
+- ``progress("request")``: the request starts going out on a connection; from here the
+  exchange waits for the complete response head (``Timeout.first_byte``, else ``read``).
+
+An engine that cannot tell connect from request reports ``"request"`` alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+from .._errors import ParamValidationError, ResponseHeaders
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .._models import Timeout
+
+__all__ = ["Engine", "EngineResponse", "Progress", "TransportName", "make_engine"]
+
+TransportName = Literal["aiohttp", "httpx"]
+
+Progress = Callable[[str], None]
+"""Called by an engine with ``"connect"`` or ``"request"`` as a phase of a send begins."""
+
+
+@runtime_checkable
+class EngineResponse(Protocol):
+    """A response whose head has arrived; the body is read with ``read_chunk``."""
+
+    status: int
+    """The HTTP status code."""
+    headers: ResponseHeaders
+    """The response headers (case-insensitive names; values decoded as ISO-8859-1)."""
+
+    async def read_chunk(self) -> bytes:
+        """The next bytes of the body as they arrive; ``b""`` once it ended cleanly.
+
+        Raises ``TransportError`` when the connection breaks or the body's framing is wrong.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release the response: a body read to its end gives the connection back to the pool,
+        anything else closes the connection. Idempotent; never raises."""
+        ...
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """Sends requests. Implementations: aiohttp, httpx/httpx2, the test kit's fake."""
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        timeout: Timeout,
+        progress: Progress,
+    ) -> EngineResponse:
+        """Send one request exactly as given; return once the response head is complete.
+
+        ``url`` is already encoded (the engine must not re-quote it); ``headers`` are sent as
+        given, in order, and the engine adds none of its own beyond what HTTP/1.1 framing needs.
+        Raises ``TransportError`` (``request_sent=False`` when the request provably never left;
+        ``closed_before_response`` when the connection closed or reset before any response
+        byte) and never follows a redirect.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Close the engine's connections (a lent client is left open)."""
+        ...
+
+
+def make_engine(
+    *,
+    backend: str,
+    transport: TransportName | None,
+    http_client: httpx.AsyncClient | None,
+    max_connections: int,
+    keepalive_expiry: float,
+    http2: bool,
+) -> Engine:
+    """Build the engine for the running async library (blocking: run it in a worker thread).
+
+    Importing an engine's library (~40-110 ms) and building a TLS context (CA files read from
+    disk) would otherwise stall the event loop.
+    """
+    if http_client is not None:
+        from .httpx_engine import HttpxEngine
+
+        return HttpxEngine(http_client, owned=False)
+    chosen = transport or ("aiohttp" if backend == "asyncio" else "httpx")
+    if chosen == "aiohttp":
+        if backend != "asyncio":
+            raise ParamValidationError(
+                "transport", f"the aiohttp transport needs asyncio; under {backend} use 'httpx'"
+            )
+        if http2:
+            raise ParamValidationError(
+                "http2", "the aiohttp transport speaks HTTP/1.1 only; pass transport='httpx'"
+            )
+        from .aiohttp_engine import AiohttpEngine
+
+        return AiohttpEngine(max_connections=max_connections, keepalive_expiry=keepalive_expiry)
+    from .httpx_engine import HttpxEngine, new_httpx_client
+
+    client = new_httpx_client(
+        max_connections=max_connections, keepalive_expiry=keepalive_expiry, http2=http2
+    )
+    return HttpxEngine(client, owned=True)

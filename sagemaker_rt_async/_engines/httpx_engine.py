@@ -1,0 +1,330 @@
+"""An ``httpx.AsyncClient`` as engine: ours on trio and for HTTP/2, or one lent to us.
+
+A lent client may come from httpx or from its maintained fork httpx2 (aiobotocore and
+openai-python moved to it): the request, its body stream and the exception names are taken
+from the lent client's own package, so both work the same. Users who mock HTTP with respx lend
+an ``httpx.AsyncClient`` and keep their mocks.
+
+Phases: httpcore reports through the request's ``trace`` extension when it starts a new
+connection and when it starts writing the request; those are the ``progress`` the exchange
+needs to bound the pool wait, the connect and the head separately. httpx's own pool timeout is
+not relied on (it restarts after ``ConnectionNotAvailable``, encode/httpcore#822), nor its read
+timeout: the exchange bounds both. Connect and write deadlines are httpx's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .._errors import (
+    ParamValidationError,
+    RequestTimeout,
+    ResponseHeaders,
+    SageMakerRuntimeError,
+    TransportError,
+)
+from .base import Progress
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .._models import Timeout
+
+__all__ = ["HttpxEngine", "httpx_version", "is_httpx_client", "new_httpx_client"]
+
+_SLICE_SIZE = 256 * 1024
+# Closing must finish even when the surrounding scope is being cancelled, and not hang.
+_CLOSE_TIMEOUT_S = 5.0
+# A closed response ends within a chunk or two (what the engine had already buffered).
+_MAX_DRAIN_CHUNKS = 64
+
+
+def httpx_version() -> str:
+    """The version of httpx in use (for the User-Agent)."""
+    import httpx
+
+    return str(httpx.__version__)
+
+
+def new_httpx_client(
+    *, max_connections: int, keepalive_expiry: float, http2: bool
+) -> httpx.AsyncClient:
+    """Our own ``httpx.AsyncClient``: its pool sized like the aiohttp engine's, no env proxies."""
+    import httpx
+
+    transport = httpx.AsyncHTTPTransport(
+        limits=httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=keepalive_expiry,
+        ),
+        http2=http2,
+    )
+    return httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
+
+
+def is_httpx_client(value: object) -> bool:
+    """True for an ``httpx.AsyncClient`` or an ``httpx2.AsyncClient`` (not importing either)."""
+    for cls in type(value).__mro__:
+        if cls.__name__ == "AsyncClient" and cls.__module__.partition(".")[0] in (
+            "httpx",
+            "httpx2",
+        ):
+            return True
+    return False
+
+
+class _Slices:
+    """The request body in slices, iterated by a class: a send cancelled mid-write leaves no
+    suspended generator for the garbage collector (trio warns; nothing may rely on GC)."""
+
+    def __init__(self, body: bytes) -> None:
+        self._view = memoryview(body)
+        self._pos = 0
+
+    def __aiter__(self) -> _Slices:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._pos >= len(self._view):
+            raise StopAsyncIteration
+        start, self._pos = self._pos, self._pos + _SLICE_SIZE
+        return bytes(self._view[start : self._pos])
+
+
+@functools.cache
+def _body_class(package: ModuleType) -> Callable[[bytes], Any]:
+    # A subclass of the lent client's own stream type (httpx's or httpx2's).
+    class Body(package.AsyncByteStream):  # type: ignore[name-defined,misc]
+        def __init__(self, body: bytes) -> None:
+            self._body = body
+
+        def __aiter__(self) -> _Slices:
+            return _Slices(self._body)
+
+        async def aclose(self) -> None:
+            """Nothing to release: the bytes are in memory."""
+
+    return Body
+
+
+class HttpxEngine:
+    """Sends through an ``httpx.AsyncClient`` (or ``httpx2.AsyncClient``)."""
+
+    def __init__(self, client: httpx.AsyncClient, *, owned: bool) -> None:
+        self.client = client
+        self._owned = owned
+        self._package = importlib.import_module(type(client).__module__.partition(".")[0])
+        self._body = _body_class(self._package)
+
+    def __repr__(self) -> str:
+        return f"<HttpxEngine {self._package.__name__} {'owned' if self._owned else 'lent'}>"
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        timeout: Timeout,
+        progress: Progress,
+    ) -> _Response:
+        """Send as given; see ``Engine.send``."""
+        started = False
+
+        async def trace(name: str, info: object) -> None:
+            nonlocal started
+            if name == "connection.connect_tcp.started":
+                progress("connect")
+            elif name.endswith(".send_request_headers.started"):
+                started = True
+                progress("request")
+
+        package = self._package
+        try:
+            request = package.Request(
+                method,
+                url,
+                headers=headers,
+                stream=self._body(body) if body or method in ("POST", "PUT") else None,
+                extensions={
+                    "timeout": {
+                        "connect": timeout.connect,
+                        "read": None,
+                        "write": timeout.write,
+                        "pool": None,
+                    },
+                    "trace": trace,
+                },
+            )
+            response = await self.client.send(request, stream=True, follow_redirects=False)
+        except Exception as exc:
+            err = _translate(exc, started=started, head=False)
+            if err is None:
+                raise
+            raise err from exc
+        return _Response(response)
+
+    async def aclose(self) -> None:
+        """Close our own client; a lent one stays open."""
+        if self._owned:
+            await self.client.aclose()
+
+
+class _Response:
+    __slots__ = ("_done", "_raw", "_response", "headers", "status")
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.status = response.status_code
+        self.headers = ResponseHeaders.from_pairs(response.headers.raw)
+        self._response = response
+        self._raw: AsyncIterator[bytes] = response.stream.__aiter__()  # type: ignore[union-attr]
+        self._done = False
+
+    async def read_chunk(self) -> bytes:
+        if self._done:
+            return b""
+        try:
+            while True:
+                chunk = await self._raw.__anext__()
+                if chunk:
+                    return chunk
+        except StopAsyncIteration:
+            self._done = True
+            return b""
+        except Exception as exc:
+            self._done = True
+            err = _translate(exc, started=True, head=True)
+            if err is None:
+                raise
+            raise err from exc
+
+    def abort(self) -> None:
+        """Close soon, from synchronous code (a response dropped without being closed).
+
+        httpx can only close asynchronously: the close runs as a task of its own, on the
+        running event loop, rather than whenever the garbage collector gets to it.
+        """
+        if self._done and self._response.is_closed:
+            return
+        self._done = True
+        _spawn(self.aclose)
+
+    async def aclose(self) -> None:
+        self._done = True
+        with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT_S):
+            with contextlib.suppress(Exception):
+                await self._response.aclose()
+            await _finish(self._raw)
+
+
+# Tasks spawned by ``abort`` on asyncio: the loop keeps only weak references to tasks.
+_CLOSING: set[Any] = set()
+
+
+def _spawn(close: Callable[[], Any]) -> None:
+    """Run ``close()`` as a task of its own on the running event loop (asyncio or trio)."""
+    import sniffio
+
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return  # no loop (interpreter shutdown): nothing can run; the socket closes with it
+    if library == "trio":
+        import trio
+
+        trio.lowlevel.spawn_system_task(close)
+        return
+    import asyncio
+
+    task = asyncio.get_running_loop().create_task(close())
+    _CLOSING.add(task)
+    task.add_done_callback(_CLOSING.discard)
+
+
+async def _finish(raw: AsyncIterator[bytes]) -> None:
+    """Run a chain of async generators over a *closed* response to its end, then close it.
+
+    httpx stacks async generators (``BoundAsyncStream.__aiter__`` over the transport's
+    ``__aiter__``). ``aclose()`` on the outer one leaves the inner ones suspended for the
+    garbage collector (trio warns; nothing may rely on GC). Once the response is closed, the
+    next read ends or fails at the bottom and unwinds every level normally.
+    """
+    with contextlib.suppress(Exception):
+        for _ in range(_MAX_DRAIN_CHUNKS):
+            await raw.__anext__()
+    closer = getattr(raw, "aclose", None)
+    if closer is not None:
+        with contextlib.suppress(Exception):
+            await closer()
+
+
+def _describe(exc: BaseException) -> str:
+    # httpx often wraps the real failure (an SSL or socket error) in an exception whose own
+    # text is empty: say what the first cause with words says.
+    text = ""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None or text:
+            break
+        text = str(seen).replace("\n", " ")
+        if text and seen is not exc:
+            text = f"{type(seen).__name__}: {text}"
+        seen = seen.__cause__ or seen.__context__
+    text = text or type(exc).__name__
+    return text if len(text) < 300 else text[:297] + "..."
+
+
+def _names(exc: BaseException) -> set[str]:
+    # httpx and httpx2 share their exception names: matched by name, neither is imported here.
+    return {
+        cls.__name__
+        for cls in type(exc).__mro__
+        if cls.__module__.partition(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2")
+    }
+
+
+def _translate(exc: BaseException, *, started: bool, head: bool) -> SageMakerRuntimeError | None:
+    """httpx's (or httpx2's) exceptions as ours, classified by what happened on the wire.
+
+    ``started``: the request had started going out. ``head``: the response head had arrived.
+    None for an exception that is no transport failure (a bug: raised as it is).
+    """
+    if isinstance(exc, SageMakerRuntimeError):
+        return exc
+    names = _names(exc)
+    if not names and not isinstance(exc, OSError):
+        return None
+    if "UnsupportedProtocol" in names or "InvalidURL" in names:
+        return ParamValidationError("endpoint_url", _describe(exc))
+    if "LocalProtocolError" in names:
+        # Validation keeps members and credentials well-formed, so this is a header a lent
+        # client added. h11's message quotes the value, which may be a token: not repeated.
+        return ParamValidationError("request", "a header value could not be sent")
+    if "ConnectTimeout" in names:
+        return RequestTimeout(
+            f"connecting timed out ({_describe(exc)})", timeout="connect", request_sent=False
+        )
+    if "PoolTimeout" in names:
+        return RequestTimeout(
+            "no free connection in the pool in time", timeout="pool", request_sent=False
+        )
+    if "WriteTimeout" in names:
+        return RequestTimeout("sending the request timed out", timeout="write")
+    if ("ConnectError" in names or "ProxyError" in names) and not started:
+        return TransportError(f"could not connect: {_describe(exc)}", request_sent=False)
+    if "RemoteProtocolError" in names and "without sending a response" not in str(exc):
+        # The server answered with bytes we cannot read: sending again could repeat what the
+        # model already did.
+        return TransportError(f"malformed response: {_describe(exc)}")
+    err = TransportError(f"{type(exc).__name__}: {_describe(exc)}", request_sent=started)
+    if not head and ("NetworkError" in names or "RemoteProtocolError" in names):
+        err.closed_before_response = True  # closed or reset with no answer
+    return err
