@@ -9,8 +9,11 @@ async with SageMakerRuntimeClient(region="us-east-1") as rt:
 ```
 """
 
+from contextlib import suppress as _suppress
+
 from ._async_inference import AsyncInferenceJob, AsyncInferenceResult
 from ._client import SageMakerRuntimeClient
+from ._engines import Engine, EngineResponse
 from ._errors import (
     AccessDeniedError,
     AsyncInferenceFailure,
@@ -30,6 +33,7 @@ from ._errors import (
     ParamValidationError,
     RequestTimeout,
     RequestTimeoutError,
+    ResponseTooLarge,
     S3Error,
     SageMakerRuntimeError,
     ServiceError,
@@ -72,6 +76,8 @@ __all__ = [
     "ContainerError",
     "Credentials",
     "CredentialsError",
+    "Engine",
+    "EngineResponse",
     "Event",
     "EventHook",
     "EventStreamProtocolError",
@@ -92,6 +98,7 @@ __all__ = [
     "RequestTimeoutError",
     "ResponseReceived",
     "ResponseStream",
+    "ResponseTooLarge",
     "Retry",
     "RetryScheduled",
     "S3Error",
@@ -111,3 +118,12 @@ __all__ = [
     "ValidationError",
     "__version__",
 ]
+
+# Public names say where users import them from (as httpx's do): ``sagemaker_rt_async.ModelError``
+# in reprs, tracebacks and docs, never the private module that defines them.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) or callable(_obj):
+        with _suppress(AttributeError, TypeError):  # e.g. a typing alias
+            _obj.__module__ = __name__
+del _name, _obj

@@ -817,4 +817,4 @@ def _parse_upload_to(upload_to: object) -> tuple[str, str]:
 
 
 def _compact_json(value: Any) -> str:
-    return _json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

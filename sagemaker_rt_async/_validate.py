@@ -102,7 +102,14 @@ def session_id(param: str, value: object, *, allow_new: bool) -> str:
 def body(param: str, value: object, limit: int) -> bytes:
     """Bytes-like or str (sent as UTF-8), at most ``limit`` bytes."""
     if isinstance(value, str):
-        data = value.encode("utf-8")
+        try:
+            data = value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ParamValidationError(
+                param,
+                f"is text that cannot be sent as UTF-8 (a lone surrogate at index {exc.start}); "
+                "pass bytes, or repair the text",
+            ) from None
     elif isinstance(value, bytes):
         data = value
     elif isinstance(value, bytearray | memoryview):
@@ -119,9 +126,16 @@ def body(param: str, value: object, limit: int) -> bytes:
 
 
 def json_body(value: Any, dumps: Callable[[Any], str] = json.dumps) -> bytes:
-    """Serialise ``json=`` to compact UTF-8 JSON."""
+    """Serialise ``json=`` to compact UTF-8 JSON (strict: NaN and infinities are refused, as
+    JSON has no such values and the container's parser may reject them)."""
     try:
         return dumps(value).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ParamValidationError(
+            "json", f"holds text that cannot be sent as UTF-8 (a lone surrogate): {exc.reason}"
+        ) from None
+    except RecursionError:
+        raise ParamValidationError("json", "nests too deeply to serialise") from None
     except (TypeError, ValueError) as exc:
         raise ParamValidationError("json", f"is not JSON-serialisable: {exc}") from exc
 

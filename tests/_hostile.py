@@ -107,8 +107,8 @@ class Hostile:
             # A script that returns leaves the connection to the client: keep reading until it
             # goes, so open_connections counts what the client still holds.
             await conn.idle()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # the client went, or the server is shutting down
         finally:
             self.open_connections -= 1
             writer.transport.abort()

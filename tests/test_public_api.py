@@ -73,3 +73,17 @@ def test_import_is_lazy_about_botocore() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "False"
+
+
+def test_public_names_show_the_package_as_their_module() -> None:
+    """``repr(sm.ModelError)`` says ``sagemaker_rt_async.ModelError``, not a private module,
+    and the classes still pickle by that name."""
+    import pickle
+
+    for name in sm.__all__:
+        obj = getattr(sm, name)
+        if inspect.isclass(obj):
+            assert obj.__module__ == "sagemaker_rt_async", name
+    assert repr(sm.ModelError) == "<class 'sagemaker_rt_async.ModelError'>"
+    err = pickle.loads(pickle.dumps(sm.TransportError("x", request_sent=False)))  # noqa: S301
+    assert type(err) is sm.TransportError and not err.request_sent

@@ -381,6 +381,8 @@ def error_instance(cls: type[BaseException]) -> BaseException:
         return cls("m", job=None, waited=1.0)
     if issubclass(cls, sm.ParamValidationError):
         return cls("param", "m")
+    if issubclass(cls, sm.ResponseTooLarge):
+        return cls("m", limit=1, content_length=None, request_id=None)
     return cls("m")
 
 

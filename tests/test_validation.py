@@ -11,6 +11,14 @@ from sagemaker_rt_async.testing import FakeSageMakerRuntime
 
 pytestmark = pytest.mark.anyio
 
+
+def _nested(depth: int) -> Any:
+    value: Any = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 _63 = "a" * 63
 _64 = "a" * 64
 
@@ -33,6 +41,14 @@ INVALID = [
     ("ep", b"x", {"json": {"a": 1}}, "json"),
     ("ep", None, {"json": {1, 2}}, "json"),
     ("ep", None, {"json": "x" * 6_291_456}, "json"),
+    # Text that cannot be UTF-8, JSON nested past the interpreter's limit, and values JSON has
+    # no spelling for: each a ParamValidationError, never a UnicodeEncodeError / RecursionError,
+    # and NaN is never sent as the non-JSON token NaN under application/json.
+    ("ep", "lone \ud800 surrogate", {}, "body"),
+    ("ep", None, {"json": {"t": "lone \udfff"}}, "json"),
+    ("ep", None, {"json": _nested(100_000)}, "json"),
+    ("ep", None, {"json": float("nan")}, "json"),
+    ("ep", None, {"json": {"x": [float("inf")]}}, "json"),
     ("ep", b"", {"content_type": "text/plain\r\nX-Evil: 1"}, "content_type"),
     ("ep", b"", {"content_type": "x" * 1025}, "content_type"),
     ("ep", b"", {"content_type": "tëxt/plain"}, "content_type"),
