@@ -24,7 +24,9 @@ def _reverse(invocation: Invocation) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _local_endpoint() -> Iterator[tuple[LoopbackServer, FakeSageMakerRuntime]]:
+def _local_endpoint() -> Iterator[
+    tuple[LoopbackServer[FakeSageMakerRuntime], FakeSageMakerRuntime]
+]:
     fake = FakeSageMakerRuntime()
     fake.add_endpoint("demo-endpoint", _reverse)
     with fake.serve() as server:

@@ -38,6 +38,7 @@ from ._errors import (
     SageMakerRuntimeError,
     ServiceError,
     ServiceUnavailable,
+    SessionClosedError,
     StreamError,
     ThrottlingError,
     TransportError,
@@ -58,7 +59,7 @@ from ._hooks import (
 )
 from ._models import Credentials, InvokeEndpointResult, NewSession, Timeout
 from ._retry import Retry
-from ._sessions import Session, SessionClosedError
+from ._sessions import Session
 from ._streaming import ResponseStream, TokenStream
 from ._version import __version__
 

@@ -9,8 +9,8 @@ recorded in place of that item's result.
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, Protocol
 
 import anyio
 
@@ -25,10 +25,17 @@ from ._models import InvokeEndpointResult
 if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio depends on
     from exceptiongroup import BaseExceptionGroup
 
-if TYPE_CHECKING:
-    from ._client import SageMakerRuntimeClient
+__all__ = ["Invoker", "map_invoke"]
 
-__all__ = ["map_invoke"]
+
+class Invoker(Protocol):
+    """What a batch needs of a client: ``invoke_endpoint``."""
+
+    @property
+    def invoke_endpoint(self) -> Callable[..., Awaitable[InvokeEndpointResult]]:
+        """``SageMakerRuntimeClient.invoke_endpoint``."""
+        ...
+
 
 Progress = Callable[[int, int | None], None]
 """Called as ``progress(done, total)`` after each item (``total`` None when unknown)."""
@@ -87,7 +94,7 @@ def _about_the_item(exc: SageMakerRuntimeError) -> bool:
 
 
 async def map_invoke(
-    client: SageMakerRuntimeClient,
+    client: Invoker,
     endpoint_name: str,
     inputs: Iterable[Any] | AsyncIterable[Any],
     *,

@@ -41,6 +41,10 @@ CredentialsLike: TypeAlias = (
 ADVISORY_REFRESH_S = 15 * 60
 MANDATORY_REFRESH_S = 10 * 60
 REFRESH_TIMEOUT_S = 60.0
+# After a failed refresh inside the advisory window, wait this long before the next attempt,
+# doubling up to the maximum (the mandatory point always forces an attempt).
+_FIRST_BACKOFF_S = 1.0
+_MAX_BACKOFF_S = 60.0
 _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
 
@@ -109,6 +113,12 @@ class CredentialResolver:
         self._advisory: float = ADVISORY_REFRESH_S
         self._mandatory: float = MANDATORY_REFRESH_S
         self._lock = anyio.Lock()
+        # The last attempt's failure, how many attempts ended, and when an advisory refresh may
+        # be tried again (a failing provider is not called on every request).
+        self._failure: CredentialsError | None = None
+        self._attempts = 0
+        self._retry_at = 0.0
+        self._backoff = _FIRST_BACKOFF_S
         self.refresh_count = 0
         """How many times the provider was called (observable for tests and hooks)."""
 
@@ -129,39 +139,66 @@ class CredentialResolver:
         return creds.expiry.timestamp() - self._clock()
 
     async def get(self) -> Credentials:
-        """Current credentials; refreshes (one refresh shared by all callers) when near expiry."""
+        """Current credentials; refreshes (one refresh shared by all callers) when near expiry.
+
+        As botocore does: in the advisory window (the credentials still have more than the
+        mandatory margin) a refresh is attempted by one caller at a time and never waited for;
+        after a failed attempt the next waits a backoff, and the current credentials are used
+        meanwhile. Past the mandatory point every caller waits for the refresh; callers that
+        waited on an attempt that failed share its outcome instead of each calling the provider.
+        """
         creds = self._current
-        if creds is not None and self._remaining(creds) > self._advisory:
-            return creds
+        if creds is not None:
+            remaining = self._remaining(creds)
+            if remaining > self._advisory:
+                return creds
+            if remaining > self._mandatory and (
+                self._lock.locked() or self._clock() < self._retry_at
+            ):
+                return creds  # a refresh is under way, or one failed moments ago
+        seen = self._attempts
         async with self._lock:
             creds = self._current
             if creds is not None and self._remaining(creds) > self._advisory:
                 return creds  # another caller refreshed while we waited
+            if self._attempts != seen and self._failure is not None:
+                return self._keep_or_raise(creds, self._failure)  # the one we waited on failed
             try:
-                with anyio.fail_after(self._refresh_timeout):
-                    fresh = _coerce(await self._provider())
-                self.refresh_count += 1
-            except CredentialsError as exc:
-                return self._keep_or_raise(creds, exc)
-            except ParamValidationError as exc:
-                raise CredentialsError(f"the credentials provider returned {exc.reason}") from exc
-            except TimeoutError as exc:
-                err = CredentialsError(
-                    f"resolving credentials ({self._description}) took longer than "
-                    f"{self._refresh_timeout:g} s"
-                )
-                return self._keep_or_raise(creds, err, exc)
-            except Exception as exc:  # a provider may raise anything; never leak it raw
-                err = CredentialsError(
-                    f"resolving credentials ({self._description}) failed: "
-                    f"{type(exc).__name__}: {exc}"
-                )
-                return self._keep_or_raise(creds, err, exc)
-            lifetime = self._remaining(fresh)
-            if lifetime <= 0:
-                raise CredentialsError(
-                    f"the credentials from {self._description} are already expired"
-                )
+                try:
+                    with anyio.fail_after(self._refresh_timeout):
+                        fresh = _coerce(await self._provider())
+                    self.refresh_count += 1
+                except CredentialsError:
+                    raise
+                except ParamValidationError as exc:
+                    raise CredentialsError(
+                        f"the credentials provider returned {exc.reason}"
+                    ) from exc
+                except TimeoutError as exc:
+                    raise CredentialsError(
+                        f"resolving credentials ({self._description}) took longer than "
+                        f"{self._refresh_timeout:g} s"
+                    ) from exc
+                except Exception as exc:  # a provider may raise anything; never leak it raw
+                    raise CredentialsError(
+                        f"resolving credentials ({self._description}) failed: "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
+                lifetime = self._remaining(fresh)
+                if lifetime <= 0:
+                    raise CredentialsError(
+                        f"the credentials from {self._description} are already expired"
+                    )
+            except CredentialsError as err:
+                self._attempts += 1
+                self._failure = err
+                self._retry_at = self._clock() + self._backoff
+                self._backoff = min(self._backoff * 2, _MAX_BACKOFF_S)
+                return self._keep_or_raise(creds, err, err.__cause__)
+            self._attempts += 1
+            self._failure = None
+            self._retry_at = 0.0
+            self._backoff = _FIRST_BACKOFF_S
             self._current = fresh
             self._advisory = min(ADVISORY_REFRESH_S, lifetime / 2)
             self._mandatory = min(MANDATORY_REFRESH_S, lifetime / 4)

@@ -21,6 +21,7 @@ The tree::
     │   ├── AuthenticationError           the signature or credentials were rejected
     │   ├── RequestTimeoutError           408, the service timed out reading the request
     │   └── S3Error                       an S3 error response (async inference input/output)
+    ├── SessionClosedError                a stateful session was closed or has expired
     ├── AsyncInferenceFailure             the async job wrote a failure object
     ├── AsyncInferenceTimeout             the async job's result did not appear in time
     └── StreamError                       raised while iterating a response stream
@@ -67,6 +68,7 @@ __all__ = [
     "SageMakerRuntimeError",
     "ServiceError",
     "ServiceUnavailable",
+    "SessionClosedError",
     "StreamError",
     "ThrottlingError",
     "TransportError",
@@ -149,6 +151,10 @@ class ResponseTooLarge(SageMakerRuntimeError):
         self.limit = limit
         self.content_length = content_length
         self.request_id = request_id
+
+
+class SessionClosedError(SageMakerRuntimeError):
+    """The session was closed (the service said so) or has expired; open a new one."""
 
 
 class ServiceError(SageMakerRuntimeError):

@@ -8,21 +8,31 @@ reports ``ClosedSessionId`` for our id, the session is over.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ._errors import SageMakerRuntimeError
+from ._errors import SageMakerRuntimeError, SessionClosedError
 from ._models import InvokeEndpointResult
 
 if TYPE_CHECKING:
-    from ._client import SageMakerRuntimeClient
     from ._streaming import ResponseStream
 
-__all__ = ["Session", "SessionClosedError"]
+__all__ = ["Session", "SessionClient", "SessionClosedError"]
 
 
-class SessionClosedError(SageMakerRuntimeError):
-    """The session was closed (the service said so) or has expired; open a new one."""
+class SessionClient(Protocol):
+    """What a session needs of a client: its two real-time operations."""
+
+    @property
+    def invoke_endpoint(self) -> Callable[..., Awaitable[InvokeEndpointResult]]:
+        """``SageMakerRuntimeClient.invoke_endpoint``."""
+        ...
+
+    @property
+    def invoke_endpoint_with_response_stream(self) -> Callable[..., ResponseStream]:
+        """``SageMakerRuntimeClient.invoke_endpoint_with_response_stream``."""
+        ...
 
 
 class Session:
@@ -30,7 +40,7 @@ class Session:
 
     def __init__(
         self,
-        client: SageMakerRuntimeClient,
+        client: SessionClient,
         endpoint_name: str,
         session_id: str,
         expires: datetime | None,
@@ -84,7 +94,7 @@ class Session:
 
 
 async def open_session(
-    client: SageMakerRuntimeClient, endpoint_name: str, body: Any = None, **options: Any
+    client: SessionClient, endpoint_name: str, body: Any = None, **options: Any
 ) -> Session:
     """Open a session with a first ``invoke_endpoint`` call; see the client method."""
     result = await client.invoke_endpoint(endpoint_name, body, session_id="NEW_SESSION", **options)

@@ -185,3 +185,132 @@ def assert_same_request(
         assert invocation_id is not None
         assert UUID_RE.fullmatch(invocation_id)
         assert (req.header("amz-sdk-request") or "").startswith("attempt=1")
+
+
+# ---------------------------------------------------------------------------------------------
+# The calls the oracle tests make, ours and boto3's, defined once for the three operations.
+
+# Our keyword -> botocore's member (the service model's names, spec §2.2-§2.4).
+BOTO_MEMBER = {
+    "body": "Body",
+    "content_type": "ContentType",
+    "accept": "Accept",
+    "custom_attributes": "CustomAttributes",
+    "target_model": "TargetModel",
+    "target_variant": "TargetVariant",
+    "target_container_hostname": "TargetContainerHostname",
+    "inference_id": "InferenceId",
+    "enable_explanations": "EnableExplanations",
+    "inference_component_name": "InferenceComponentName",
+    "session_id": "SessionId",
+    "prefix_aware_id": "PrefixAwareId",
+    "input_location": "InputLocation",
+    "request_ttl_seconds": "RequestTTLSeconds",
+    "invocation_timeout_seconds": "InvocationTimeoutSeconds",
+    "s3_output_path_extension": "S3OutputPathExtension",
+    "filename": "Filename",
+}
+# Which of our keywords each operation takes as a member (the rest of BOTO_MEMBER is others').
+_COMMON = ("body", "content_type", "accept", "custom_attributes", "inference_id")
+_REAL_TIME = (
+    *_COMMON,
+    "target_variant",
+    "target_container_hostname",
+    "inference_component_name",
+    "session_id",
+    "prefix_aware_id",
+)
+OPERATION_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "InvokeEndpoint": (*_REAL_TIME, "target_model", "enable_explanations"),
+    "InvokeEndpointWithResponseStream": _REAL_TIME,
+    "InvokeEndpointAsync": (
+        *_COMMON,
+        "input_location",
+        "request_ttl_seconds",
+        "invocation_timeout_seconds",
+        "s3_output_path_extension",
+        "filename",
+    ),
+}
+
+
+def members_of(operation: str) -> dict[str, str]:
+    """Our keyword -> botocore's member, for one operation."""
+    return {k: BOTO_MEMBER[k] for k in OPERATION_KEYWORDS[operation]}
+
+
+# Per-call options that are no member: nothing of them reaches boto3's arguments.
+NOT_SENT = frozenset({"timeout", "retry"})
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call: our keywords, and boto3's (derived from ours unless given).
+
+    ``rejected``: the fake, like the service, answers 400 ValidationError to both.
+    """
+
+    ours: dict[str, Any]
+    endpoint: str = "echo"
+    boto_override: dict[str, Any] | None = None
+    session_token: bool = False
+    rejected: bool = False
+
+    def boto_args(self) -> dict[str, Any]:
+        """boto3's keyword arguments for the same call."""
+        if self.boto_override is not None:
+            return {"EndpointName": self.endpoint, **self.boto_override}
+        args: dict[str, Any] = {"EndpointName": self.endpoint}
+        for key, value in self.ours.items():
+            if key in NOT_SENT:
+                continue
+            args[BOTO_MEMBER[key]] = (
+                bytes(value) if key == "body" and not isinstance(value, str) else value
+            )
+        return args
+
+    def body_bytes(self) -> bytes:
+        """The body boto3 sends."""
+        body = self.boto_args()["Body"]
+        return body.encode() if isinstance(body, str) else bytes(body)
+
+
+# Every member of each operation at once, with values the service accepts.
+EVERY_MEMBER: dict[str, dict[str, Any]] = {
+    "InvokeEndpoint": {
+        "body": b'{"inputs":"every member"}',
+        "content_type": "application/json",
+        "accept": "application/json",
+        "custom_attributes": "trace=abc",
+        "target_model": "model-1.tar.gz",
+        "target_variant": "blue-1",
+        "target_container_hostname": "container-2",
+        "inference_id": "inf-0001",
+        "enable_explanations": "`true`",
+        "inference_component_name": "ic-llama-7b",
+        "session_id": "sess-abc-123",
+        "prefix_aware_id": "conversation-42",
+    },
+    "InvokeEndpointWithResponseStream": {
+        "body": b'{"inputs":"every member"}',
+        "content_type": "application/json",
+        "accept": "text/event-stream",
+        "custom_attributes": "trace=abc",
+        "target_variant": "blue-1",
+        "target_container_hostname": "container-2",
+        "inference_id": "inf-0001",
+        "inference_component_name": "ic-llama-7b",
+        "session_id": "sess-abc-123",
+        "prefix_aware_id": "conversation-42",
+    },
+    "InvokeEndpointAsync": {
+        "content_type": "application/json",
+        "accept": "application/json",
+        "custom_attributes": "trace=abc, k=v",
+        "inference_id": "inf-0001",
+        "request_ttl_seconds": 120,
+        "invocation_timeout_seconds": 600,
+        "s3_output_path_extension": "batch/7",
+        "filename": "r-1.json",
+    },
+}

@@ -41,14 +41,17 @@ import botocore.session
 import httpx
 import pytest
 from _oracles import (
+    EVERY_MEMBER,
     REGION,
     TOKEN_CREDENTIALS,
+    Call,
     Peer,
     RecordingFake,
     assert_same_request,
     boto3_client,
     botocore_authorization,
     compact_json,
+    members_of,
 )
 from botocore.config import Config
 
@@ -56,7 +59,7 @@ import sagemaker_rt_async as sm
 from sagemaker_rt_async.testing import TEST_CREDENTIALS, FakeResponse, RecordedRequest
 
 OPERATION = "InvokeEndpointAsync"
-ASYNC_EP = "async-ep"
+ASYNC_EP = "echo"  # Call's default endpoint
 NO_FAILURE_PATH_EP = "async-no-failure-path"
 OUT = "s3://results-bucket/async/out"
 FAIL = "s3://results-bucket/async/failures"
@@ -166,18 +169,6 @@ async def _boto_error(client: Any, args: dict[str, Any]) -> Any:
 
 
 # Our keyword -> botocore's member (the service model's names, spec §2.4).
-BOTO_MEMBER = {
-    "input_location": "InputLocation",
-    "body": "Body",
-    "content_type": "ContentType",
-    "accept": "Accept",
-    "custom_attributes": "CustomAttributes",
-    "inference_id": "InferenceId",
-    "request_ttl_seconds": "RequestTTLSeconds",
-    "invocation_timeout_seconds": "InvocationTimeoutSeconds",
-    "s3_output_path_extension": "S3OutputPathExtension",
-    "filename": "Filename",
-}
 # Our keywords that are no member of their own (a case using them spells out boto3's side).
 NOT_A_MEMBER = {
     "json": "serialised into Body; ContentType defaults to application/json",
@@ -187,45 +178,9 @@ NOT_A_MEMBER = {
 }
 
 
-@dataclass(frozen=True)
-class Call:
-    """One InvokeEndpointAsync call: our keywords, and boto3's (derived unless given).
-
-    ``rejected``: the fake, like the service, answers 400 ValidationError to both.
-    """
-
-    ours: dict[str, Any]
-    boto_override: dict[str, Any] | None = None
-    endpoint: str = ASYNC_EP
-    session_token: bool = False
-    rejected: bool = False
-
-    def boto_args(self) -> dict[str, Any]:
-        if self.boto_override is not None:
-            return {"EndpointName": self.endpoint, **self.boto_override}
-        args: dict[str, Any] = {"EndpointName": self.endpoint}
-        for key, value in self.ours.items():
-            if key in ("timeout", "retry"):
-                continue
-            args[BOTO_MEMBER[key]] = (
-                bytes(value) if key == "body" and not isinstance(value, str) else value
-            )
-        return args
-
-
 IN = "s3://in-bucket/x/req.json"
 JSON_VALUE = {"inputs": "héllo ☃ 🦀", "n": [1, 2.5, None, True], "nested": {"k": "\u00a0"}}
 BIG_JSON = {"pad": "x" * 200_000}
-EVERY_MEMBER = {
-    "content_type": "application/json",
-    "accept": "application/json",
-    "custom_attributes": "trace=abc, k=v",
-    "inference_id": "inf-0001",
-    "request_ttl_seconds": 120,
-    "invocation_timeout_seconds": 600,
-    "s3_output_path_extension": "batch/7",
-    "filename": "r-1.json",
-}
 # The largest JSON value whose compact form is exactly the inline limit.
 JSON_AT_LIMIT = {"p": "x" * (MAX_ASYNC_BODY - len(b'{"p":""}'))}
 
@@ -310,9 +265,14 @@ REQUEST_CASES = [
         id="s3-output-path-extension",
     ),
     pytest.param(Call({"input_location": IN, "filename": "out-1.json"}), id="filename"),
-    pytest.param(Call({"input_location": IN, **EVERY_MEMBER}), id="every-member-by-location"),
     pytest.param(
-        Call({"body": b'{"x":1}', **EVERY_MEMBER, "timeout": 30, "retry": 1}),
+        Call({"input_location": IN, **EVERY_MEMBER["InvokeEndpointAsync"]}),
+        id="every-member-by-location",
+    ),
+    pytest.param(
+        Call(
+            {"body": b'{"x":1}', **EVERY_MEMBER["InvokeEndpointAsync"], "timeout": 30, "retry": 1}
+        ),
         id="every-member-inline",
     ),
     pytest.param(
@@ -488,10 +448,10 @@ def test_cases_cover_every_invoke_endpoint_async_member() -> None:
         used_members |= set(call.boto_args())
         used_keywords |= set(call.ours)
     assert used_members == members
-    assert members == {"EndpointName", *BOTO_MEMBER.values()}
+    assert members == {"EndpointName", *members_of("InvokeEndpointAsync").values()}
     signature = inspect.signature(sm.SageMakerRuntimeClient.invoke_endpoint_async)
     keywords = set(signature.parameters) - {"self", "endpoint_name"}
-    assert keywords == set(BOTO_MEMBER) | set(NOT_A_MEMBER)
+    assert keywords == set(members_of("InvokeEndpointAsync")) | set(NOT_A_MEMBER)
     assert used_keywords == keywords
 
 

@@ -25,12 +25,15 @@ import botocore.exceptions
 import botocore.session
 import pytest
 from _oracles import (
+    EVERY_MEMBER,
     TOKEN_CREDENTIALS,
+    Call,
     Peer,
     RecordingFake,
     assert_same_request,
     botocore_authorization,
     compact_json,
+    members_of,
 )
 from _oracles import boto3_client as _boto3_client
 
@@ -95,56 +98,8 @@ async def _boto_error(client: Any, args: dict[str, Any]) -> Any:
 
 
 # Our keyword -> botocore member (the service model's names, spec §2.2).
-BOTO_MEMBER = {
-    "body": "Body",
-    "content_type": "ContentType",
-    "accept": "Accept",
-    "custom_attributes": "CustomAttributes",
-    "target_model": "TargetModel",
-    "target_variant": "TargetVariant",
-    "target_container_hostname": "TargetContainerHostname",
-    "inference_id": "InferenceId",
-    "enable_explanations": "EnableExplanations",
-    "inference_component_name": "InferenceComponentName",
-    "session_id": "SessionId",
-    "prefix_aware_id": "PrefixAwareId",
-}
 
 
-@dataclass(frozen=True)
-class Call:
-    """One InvokeEndpoint call: our keywords, and boto3's (derived unless given)."""
-
-    ours: dict[str, Any]
-    endpoint: str = "echo"
-    boto_override: dict[str, Any] | None = None
-    session_token: bool = False
-
-    def boto_args(self) -> dict[str, Any]:
-        if self.boto_override is not None:
-            return {"EndpointName": self.endpoint, **self.boto_override}
-        args: dict[str, Any] = {"EndpointName": self.endpoint}
-        for key, value in self.ours.items():
-            args[BOTO_MEMBER[key]] = (
-                bytes(value) if key == "body" and not isinstance(value, str) else value
-            )
-        return args
-
-
-EVERY_MEMBER = {
-    "body": b'{"inputs":"every member"}',
-    "content_type": "application/json",
-    "accept": "application/json",
-    "custom_attributes": "trace=abc",
-    "target_model": "model-1.tar.gz",
-    "target_variant": "blue-1",
-    "target_container_hostname": "container-2",
-    "inference_id": "inf-0001",
-    "enable_explanations": "`true`",
-    "inference_component_name": "ic-llama-7b",
-    "session_id": "sess-abc-123",
-    "prefix_aware_id": "conversation-42",
-}
 JSON_VALUE = {"inputs": "héllo ☃ 🦀", "n": [1, 2.5, None, True], "nested": {"k": "\u00a0"}}
 MAX_BODY = 6_291_456  # spec §2.2: InvokeEndpoint accepts at most 6 MiB
 AIOHTTP_LARGE_BODY = 2**20  # aiohttp.payload.TOO_LARGE_BYTES_BODY: raw bytes above it warn
@@ -175,7 +130,7 @@ REQUEST_CASES = [
         ),
         id="json-keyword-explicit-content-type",
     ),
-    pytest.param(Call(EVERY_MEMBER), id="every-member"),
+    pytest.param(Call(EVERY_MEMBER["InvokeEndpoint"]), id="every-member"),
     pytest.param(Call({"body": b"x", "session_id": "NEW_SESSION"}), id="new-session"),
     pytest.param(Call({"body": b"x", "custom_attributes": ""}), id="custom-attributes-empty"),
     pytest.param(
@@ -281,7 +236,7 @@ def test_cases_cover_every_invoke_endpoint_member() -> None:
         assert isinstance(call, Call)
         used |= set(call.boto_args())
     assert members == used
-    assert members == {"EndpointName", *BOTO_MEMBER.values()}
+    assert members == {"EndpointName", *members_of("InvokeEndpoint").values()}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ POOL_OF_ONE: dict[str, Any] = {"max_connections": 1, "timeout": sm.Timeout(pool=
 
 
 @pytest.fixture
-def server() -> Iterator[LoopbackServer]:
+def server() -> Iterator[LoopbackServer[FakeSageMakerRuntime]]:
     """A fake with a quick endpoint, a slow one, a slow stream and a slow async endpoint."""
     fake = FakeSageMakerRuntime()
     fake.add_endpoint("quick")
@@ -59,7 +59,9 @@ async def _cancel_after(delay: float, call: Any) -> None:
     assert scope.cancelled_caught, "the call should still have been running"
 
 
-async def test_cancel_while_waiting_for_headers(server: LoopbackServer, transport: str) -> None:
+async def test_cancel_while_waiting_for_headers(
+    server: LoopbackServer[FakeSageMakerRuntime], transport: str
+) -> None:
     """Cancelled while the model thinks: the connection is dropped, the pool stays usable."""
     async with server.fake.client(
         endpoint_url=server.url, transport=transport, **POOL_OF_ONE
@@ -68,7 +70,9 @@ async def test_cancel_while_waiting_for_headers(server: LoopbackServer, transpor
         await _still_usable(rt)
 
 
-async def test_cancel_while_waiting_for_the_pool(server: LoopbackServer, transport: str) -> None:
+async def test_cancel_while_waiting_for_the_pool(
+    server: LoopbackServer[FakeSageMakerRuntime], transport: str
+) -> None:
     """A call cancelled while queued for the only connection takes nothing with it."""
     async with server.fake.client(
         endpoint_url=server.url, transport=transport, **POOL_OF_ONE
@@ -81,7 +85,7 @@ async def test_cancel_while_waiting_for_the_pool(server: LoopbackServer, transpo
 
 
 async def test_cancel_mid_stream_and_before_the_first_part(
-    server: LoopbackServer, transport: str
+    server: LoopbackServer[FakeSageMakerRuntime], transport: str
 ) -> None:
     """Cancelled inside the stream, or while opening it: released either way."""
     async with server.fake.client(
@@ -99,7 +103,9 @@ async def test_cancel_mid_stream_and_before_the_first_part(
         await _still_usable(rt)
 
 
-async def test_cancel_while_polling_an_async_job(server: LoopbackServer, transport: str) -> None:
+async def test_cancel_while_polling_an_async_job(
+    server: LoopbackServer[FakeSageMakerRuntime], transport: str
+) -> None:
     """Cancelling job.result() between or during polls leaves nothing open."""
     async with server.fake.client(
         endpoint_url=server.url, transport=transport, **POOL_OF_ONE
@@ -172,7 +178,9 @@ async def test_cancel_while_sending_a_large_body(deaf_server: DeafServer, transp
         await anyio.sleep(0.1)  # let the engine see the reset before this loop ends
 
 
-async def test_cancel_during_a_retry_backoff(server: LoopbackServer, transport: str) -> None:
+async def test_cancel_during_a_retry_backoff(
+    server: LoopbackServer[FakeSageMakerRuntime], transport: str
+) -> None:
     """Cancelled while sleeping before the next attempt: nothing is held, nothing else is sent."""
     from sagemaker_rt_async.testing import ServiceFailure
 

@@ -42,7 +42,13 @@ from sagemaker_rt_async import (
     ValidationError,
 )
 from sagemaker_rt_async.cli import demo_fake, exit_code_for, main
-from sagemaker_rt_async.testing import TEST_CREDENTIALS, Invocation, LoopbackServer, ServiceFailure
+from sagemaker_rt_async.testing import (
+    TEST_CREDENTIALS,
+    FakeSageMakerRuntime,
+    Invocation,
+    LoopbackServer,
+    ServiceFailure,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = TEST_CREDENTIALS.secret_access_key
@@ -65,7 +71,7 @@ _AWS_VARS = (
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LoopbackServer]:
+def server() -> Iterator[LoopbackServer[FakeSageMakerRuntime]]:
     """What `serve-fake` serves (async results after 0.2 s), plus endpoints that fail on purpose."""
     fake = demo_fake(processing_time=0.2)
 
@@ -117,7 +123,7 @@ CLI = Callable[..., Run]
 
 @pytest.fixture
 def cli(
-    server: LoopbackServer,
+    server: LoopbackServer[FakeSageMakerRuntime],
     aws_env: pytest.MonkeyPatch,
     capsysbinary: pytest.CaptureFixture[bytes],
 ) -> CLI:
@@ -194,7 +200,7 @@ def test_invoke_verbose_shows_members_on_stderr(cli: CLI) -> None:
 
 
 def test_endpoint_url_from_the_environment(
-    cli: CLI, server: LoopbackServer, aws_env: pytest.MonkeyPatch
+    cli: CLI, server: LoopbackServer[FakeSageMakerRuntime], aws_env: pytest.MonkeyPatch
 ) -> None:
     """AWS_ENDPOINT_URL (what serve-fake tells you to export) stands in for --endpoint-url."""
     aws_env.setenv("AWS_ENDPOINT_URL", server.url)
@@ -563,7 +569,10 @@ def _examples(help_text: str) -> list[tuple[list[str], bytes | None, int]]:
 
 @pytest.mark.parametrize("command", ["invoke", "stream", "async"])
 def test_help_examples_work_against_the_fake(
-    cli: CLI, server: LoopbackServer, aws_env: pytest.MonkeyPatch, command: str
+    cli: CLI,
+    server: LoopbackServer[FakeSageMakerRuntime],
+    aws_env: pytest.MonkeyPatch,
+    command: str,
 ) -> None:
     """Every example in the help runs against serve-fake's models with its documented code."""
     aws_env.setenv("AWS_ENDPOINT_URL", server.url)  # as serve-fake tells you to export

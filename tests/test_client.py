@@ -42,7 +42,7 @@ def fake() -> FakeSageMakerRuntime:
 
 
 @pytest.fixture
-def server(fake: FakeSageMakerRuntime) -> Iterator[LoopbackServer]:
+def server(fake: FakeSageMakerRuntime) -> Iterator[LoopbackServer[FakeSageMakerRuntime]]:
     """The fake on a real loopback socket."""
     with fake.serve() as srv:
         yield srv
@@ -85,7 +85,7 @@ async def test_each_member_travels_in_its_header(
 
 
 async def test_unset_members_send_no_headers(
-    fake: FakeSageMakerRuntime, server: LoopbackServer
+    fake: FakeSageMakerRuntime, server: LoopbackServer[FakeSageMakerRuntime]
 ) -> None:
     """With no options, neither httpx's nor aiohttp's default Accept/Content-Type is sent."""
     for transport in ("httpx", "aiohttp"):
@@ -180,7 +180,9 @@ async def test_new_session_parse_tolerates_odd_expiry() -> None:
     assert sm.NewSession.parse("abc") == sm.NewSession("abc", None)
 
 
-async def test_lifecycle_owned_client(server: LoopbackServer, fake: FakeSageMakerRuntime) -> None:
+async def test_lifecycle_owned_client(
+    server: LoopbackServer[FakeSageMakerRuntime], fake: FakeSageMakerRuntime
+) -> None:
     """aclose() is safe twice; any use after close raises ClientClosedError, before any I/O."""
     rt = fake.client(endpoint_url=server.url, transport="httpx")
     await rt.invoke_endpoint("echo", b"1")
@@ -213,7 +215,9 @@ async def test_lent_http_client_is_never_closed(fake: FakeSageMakerRuntime) -> N
     await lent.aclose()
 
 
-async def test_owned_http_client_closed_on_exit(server: LoopbackServer) -> None:
+async def test_owned_http_client_closed_on_exit(
+    server: LoopbackServer[FakeSageMakerRuntime],
+) -> None:
     """The client closes the pool it created, and the server sees the connection go away."""
     fake = server.fake
     async with fake.client(endpoint_url=server.url, transport="httpx") as rt:
@@ -234,7 +238,7 @@ async def _until(condition: Any, timeout: float = 5.0) -> None:
             await anyio.sleep(0.01)
 
 
-async def test_trio_rejects_aiohttp_transport(server: LoopbackServer) -> None:
+async def test_trio_rejects_aiohttp_transport(server: LoopbackServer[FakeSageMakerRuntime]) -> None:
     """Asking for the aiohttp engine under trio is a clear configuration error."""
     if _on_asyncio():
         pytest.skip("trio only")
@@ -243,7 +247,7 @@ async def test_trio_rejects_aiohttp_transport(server: LoopbackServer) -> None:
             await rt.invoke_endpoint("echo", b"1")
 
 
-async def test_default_transport_per_backend(server: LoopbackServer) -> None:
+async def test_default_transport_per_backend(server: LoopbackServer[FakeSageMakerRuntime]) -> None:
     """asyncio gets the aiohttp engine by default, trio gets httpx's own."""
     async with sm.SageMakerRuntimeClient(
         region="us-east-1", endpoint_url=server.url, credentials=TEST_CREDENTIALS
@@ -377,7 +381,7 @@ def test_endpoint_url_from_environment(
 
 
 async def test_region_from_profile(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, server: LoopbackServer
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, server: LoopbackServer[FakeSageMakerRuntime]
 ) -> None:
     """With no argument and no env, the profile's region is read (off the event loop)."""
     config = tmp_path / "config"
@@ -418,7 +422,7 @@ def test_secrets_not_in_reprs() -> None:
     assert "AKIAEXAMPLEKEY123456" not in repr(creds)
 
 
-async def test_tuple_credentials_with_token(server: LoopbackServer) -> None:
+async def test_tuple_credentials_with_token(server: LoopbackServer[FakeSageMakerRuntime]) -> None:
     """An (access, secret, token) tuple signs with the token (the fake checks it)."""
     fake = FakeSageMakerRuntime(credentials=sm.Credentials("AKIDTOKEN00000000001", "sec", "tok"))
     fake.add_endpoint("echo")
@@ -435,7 +439,9 @@ async def test_tuple_credentials_with_token(server: LoopbackServer) -> None:
     assert "x-amz-security-token" in (fake.requests[-1].header("authorization") or "")
 
 
-async def test_wrong_secret_is_authentication_error(server: LoopbackServer) -> None:
+async def test_wrong_secret_is_authentication_error(
+    server: LoopbackServer[FakeSageMakerRuntime],
+) -> None:
     """A bad signature comes back as AuthenticationError with the service's code."""
     async with sm.SageMakerRuntimeClient(
         region="us-east-1",
@@ -486,7 +492,9 @@ async def test_a_crashing_handler_is_a_model_error(
 
 
 async def test_engine_is_built_once_off_the_event_loop(
-    server: LoopbackServer, fake: FakeSageMakerRuntime, monkeypatch: pytest.MonkeyPatch
+    server: LoopbackServer[FakeSageMakerRuntime],
+    fake: FakeSageMakerRuntime,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """20 concurrent first calls build one HTTP engine, in a worker thread (imports, TLS files)."""
     import threading
@@ -514,7 +522,9 @@ async def test_engine_is_built_once_off_the_event_loop(
 
 
 async def test_close_while_the_engine_is_built(
-    server: LoopbackServer, fake: FakeSageMakerRuntime, monkeypatch: pytest.MonkeyPatch
+    server: LoopbackServer[FakeSageMakerRuntime],
+    fake: FakeSageMakerRuntime,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A client closed while its engine is being built raises ClientClosedError and closes it."""
     import time

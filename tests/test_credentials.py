@@ -49,8 +49,13 @@ async def test_static_credentials_never_call_anything() -> None:
     assert resolver.refresh_count == 0
 
 
-async def test_refreshed_once_for_many_concurrent_callers() -> None:
-    """500 callers arriving as credentials near expiry trigger exactly one provider call."""
+@pytest.mark.parametrize("window", ["advisory", "mandatory"])
+async def test_refreshed_once_for_many_concurrent_callers(window: str) -> None:
+    """500 callers arriving as credentials near expiry trigger exactly one provider call.
+
+    In the advisory window nobody waits for it (the current credentials are still good, as
+    botocore does); past the mandatory point everyone waits and gets the fresh ones.
+    """
     clock = Clock()
     calls = 0
 
@@ -63,17 +68,81 @@ async def test_refreshed_once_for_many_concurrent_callers() -> None:
     resolver = CredentialResolver(provider, description="test", clock=clock)
     first = await resolver.get()
     assert first.access_key_id == "K1"
-    clock.now += 3600 - ADVISORY_REFRESH_S + 1  # inside the advisory window
+    margin = ADVISORY_REFRESH_S if window == "advisory" else MANDATORY_REFRESH_S
+    clock.now += 3600 - margin + 1
     results: list[sm.Credentials] = []
 
     async def one() -> None:
         results.append(await resolver.get())
 
+    start = anyio.current_time()
     async with anyio.create_task_group() as tg:
         for _ in range(500):
             tg.start_soon(one)
     assert calls == 2
-    assert {c.access_key_id for c in results} == {"K2"}
+    if window == "mandatory":
+        assert {c.access_key_id for c in results} == {"K2"}
+    else:
+        assert {c.access_key_id for c in results} == {"K1", "K2"}
+        assert (await resolver.get()).access_key_id == "K2"
+    assert anyio.current_time() - start < 1
+
+
+async def test_a_failing_refresh_is_not_a_storm() -> None:
+    """The provider fails inside the advisory window: 500 concurrent calls make one provider
+    call (not 500 serial ones), all get the still-valid credentials, and the next attempt
+    waits a backoff. Past the mandatory point, waiters share one failed attempt's error."""
+    clock = Clock()
+    calls = 0
+    fail = False
+
+    async def provider() -> sm.Credentials:
+        nonlocal calls
+        calls += 1
+        if fail:
+            await anyio.sleep(0.02)
+            raise RuntimeError("sts is down")
+        return _creds("OLD", clock.now + 3600)
+
+    resolver = CredentialResolver(provider, description="test", clock=clock)
+    await resolver.get()
+    fail = True
+    calls = 0
+    clock.now += 3600 - ADVISORY_REFRESH_S + 1
+    results: list[str] = []
+
+    async def one() -> None:
+        results.append((await resolver.get()).access_key_id)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(500):
+            tg.start_soon(one)
+    assert results == ["OLD"] * 500
+    assert calls == 1
+    for _ in range(50):  # within the backoff: no new attempt
+        assert (await resolver.get()).access_key_id == "OLD"
+    assert calls == 1
+    clock.now += 1.5  # the backoff passed: one more attempt, then a longer backoff
+    await resolver.get()
+    clock.now += 1.5
+    await resolver.get()
+    assert calls == 2
+
+    clock.now += ADVISORY_REFRESH_S - MANDATORY_REFRESH_S  # inside the mandatory window
+    calls = 0
+    errors: list[BaseException] = []
+
+    async def must() -> None:
+        try:
+            await resolver.get()
+        except sm.CredentialsError as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(100):
+            tg.start_soon(must)
+    assert len(errors) == 100
+    assert calls == 1
 
 
 async def test_failed_advisory_refresh_keeps_valid_credentials() -> None:

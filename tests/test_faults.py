@@ -51,14 +51,14 @@ class Script:
 
 
 @pytest.fixture
-def served() -> Iterator[tuple[FakeSageMakerRuntime, LoopbackServer]]:
+def served() -> Iterator[tuple[FakeSageMakerRuntime, LoopbackServer[FakeSageMakerRuntime]]]:
     """A fake on loopback; tests register their scripted endpoints on it."""
     fake = FakeSageMakerRuntime()
     with fake.serve() as server:
         yield fake, server
 
 
-async def _no_leaks(server: LoopbackServer) -> None:
+async def _no_leaks(server: LoopbackServer[FakeSageMakerRuntime]) -> None:
     with anyio.fail_after(5):
         while server.open_connections:
             await anyio.sleep(0.01)
@@ -81,7 +81,9 @@ RETRIED = [
 
 @pytest.mark.parametrize("fault", RETRIED)
 async def test_transient_faults_are_retried(
-    served: tuple[FakeSageMakerRuntime, LoopbackServer], transport: str, fault: BaseException
+    served: tuple[FakeSageMakerRuntime, LoopbackServer[FakeSageMakerRuntime]],
+    transport: str,
+    fault: BaseException,
 ) -> None:
     """Two failures then success: the call succeeds on attempt 3, each attempt labelled."""
     fake, server = served
@@ -116,7 +118,7 @@ NOT_RETRIED = [
 
 @pytest.mark.parametrize(("fault", "cls"), NOT_RETRIED)
 async def test_client_faults_are_not_retried(
-    served: tuple[FakeSageMakerRuntime, LoopbackServer],
+    served: tuple[FakeSageMakerRuntime, LoopbackServer[FakeSageMakerRuntime]],
     transport: str,
     fault: BaseException,
     cls: type[Exception],
@@ -133,7 +135,7 @@ async def test_client_faults_are_not_retried(
 
 
 async def test_attempts_are_bounded(
-    served: tuple[FakeSageMakerRuntime, LoopbackServer], transport: str
+    served: tuple[FakeSageMakerRuntime, LoopbackServer[FakeSageMakerRuntime]], transport: str
 ) -> None:
     """A persistent 503 is tried max_attempts times, then raised; retry=False tries once."""
     fake, server = served
@@ -150,7 +152,7 @@ async def test_attempts_are_bounded(
 
 
 async def test_read_timeouts_are_retried_only_on_request(
-    served: tuple[FakeSageMakerRuntime, LoopbackServer], transport: str
+    served: tuple[FakeSageMakerRuntime, LoopbackServer[FakeSageMakerRuntime]], transport: str
 ) -> None:
     """A model that may have run is not invoked again unless Retry(retry_timeouts=True)."""
     fake, server = served
@@ -198,7 +200,7 @@ async def test_connection_refused_is_retried_then_typed(
 
 
 async def test_retry_after_is_honoured(
-    served: tuple[FakeSageMakerRuntime, LoopbackServer], transport: str
+    served: tuple[FakeSageMakerRuntime, LoopbackServer[FakeSageMakerRuntime]], transport: str
 ) -> None:
     """x-amz-retry-after (ms) sets the wait before the next attempt."""
     fake, server = served
@@ -215,7 +217,7 @@ async def test_retry_after_is_honoured(
 
 
 async def test_wait_for_capacity_outlasts_max_attempts(
-    served: tuple[FakeSageMakerRuntime, LoopbackServer], transport: str
+    served: tuple[FakeSageMakerRuntime, LoopbackServer[FakeSageMakerRuntime]], transport: str
 ) -> None:
     """Scale from zero: opt-in, ModelNotReady is retried past max_attempts until the deadline."""
     fake, server = served
@@ -233,7 +235,7 @@ async def test_wait_for_capacity_outlasts_max_attempts(
 
 
 async def test_streams_retry_only_before_the_first_part(
-    served: tuple[FakeSageMakerRuntime, LoopbackServer], transport: str
+    served: tuple[FakeSageMakerRuntime, LoopbackServer[FakeSageMakerRuntime]], transport: str
 ) -> None:
     """A 503 before the stream starts is retried; a reset after a part is raised, never retried."""
     fake, server = served
@@ -263,7 +265,7 @@ async def test_streams_retry_only_before_the_first_part(
 
 
 async def test_adaptive_mode_rate_limits_after_throttling(
-    served: tuple[FakeSageMakerRuntime, LoopbackServer], transport: str
+    served: tuple[FakeSageMakerRuntime, LoopbackServer[FakeSageMakerRuntime]], transport: str
 ) -> None:
     """Adaptive mode: after throttling the client paces itself, and still succeeds."""
     fake, server = served

@@ -42,6 +42,7 @@ from sagemaker_rt_async._errors import (
     ResponseTooLarge,
     S3Error,
     SageMakerRuntimeError,
+    SessionClosedError,
     StreamError,
     TransportError,
     error_from_response,
@@ -97,6 +98,7 @@ CLASSIFY = [
     pytest.param(lambda: ParamValidationError("p", "bad"), *NEVER, id="param-validation"),
     pytest.param(lambda: CredentialsError("none"), *NEVER, id="credentials"),
     pytest.param(lambda: ClientClosedError("closed"), *NEVER, id="client-closed"),
+    pytest.param(lambda: SessionClosedError("over"), *NEVER, id="session-closed"),
     # The model answered, only too much: another attempt would do the same work again.
     pytest.param(
         lambda: ResponseTooLarge("x", limit=1, content_length=2, request_id=None),

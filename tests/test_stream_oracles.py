@@ -29,14 +29,18 @@ import botocore.exceptions
 import botocore.session
 import pytest
 from _oracles import (
+    BOTO_MEMBER,
+    EVERY_MEMBER,
     REGION,
     TOKEN_CREDENTIALS,
+    Call,
     Peer,
     RecordingFake,
     assert_same_request,
     boto3_client,
     botocore_authorization,
     compact_json,
+    members_of,
 )
 
 import sagemaker_rt_async as sm
@@ -54,7 +58,7 @@ from sagemaker_rt_async.testing import (
 )
 
 OPERATION = "InvokeEndpointWithResponseStream"
-ECHO = "echo-stream"
+ECHO = "echo"  # Call's default endpoint
 STREAM = "stream"
 # The echo endpoint answers the request body in parts of this size (several parts for the
 # larger bodies, none for an empty body).
@@ -279,56 +283,8 @@ async def _both(peer: Peer, oracle: Oracle, transport: str, stream: Any) -> tupl
 
 
 # Our keyword -> botocore member of InvokeEndpointWithResponseStream (spec §2.3).
-STREAM_BOTO_MEMBER = {
-    "body": "Body",
-    "content_type": "ContentType",
-    "accept": "Accept",
-    "custom_attributes": "CustomAttributes",
-    "target_variant": "TargetVariant",
-    "target_container_hostname": "TargetContainerHostname",
-    "inference_id": "InferenceId",
-    "inference_component_name": "InferenceComponentName",
-    "session_id": "SessionId",
-    "prefix_aware_id": "PrefixAwareId",
-}
 
 
-@dataclass(frozen=True)
-class Call:
-    """One streaming call: our keywords, and boto3's (derived from ours unless given)."""
-
-    ours: dict[str, Any]
-    endpoint: str = ECHO
-    boto_override: dict[str, Any] | None = None
-    session_token: bool = False
-
-    def boto_args(self) -> dict[str, Any]:
-        if self.boto_override is not None:
-            return {"EndpointName": self.endpoint, **self.boto_override}
-        args: dict[str, Any] = {"EndpointName": self.endpoint}
-        for key, value in self.ours.items():
-            args[STREAM_BOTO_MEMBER[key]] = (
-                bytes(value) if key == "body" and not isinstance(value, str) else value
-            )
-        return args
-
-    def body_bytes(self) -> bytes:
-        body = self.boto_args()["Body"]
-        return body.encode() if isinstance(body, str) else bytes(body)
-
-
-EVERY_MEMBER = {
-    "body": b'{"inputs":"every member"}',
-    "content_type": "application/json",
-    "accept": "text/event-stream",
-    "custom_attributes": "trace=abc",
-    "target_variant": "blue-1",
-    "target_container_hostname": "container-2",
-    "inference_id": "inf-0001",
-    "inference_component_name": "ic-llama-7b",
-    "session_id": "sess-abc-123",
-    "prefix_aware_id": "conversation-42",
-}
 JSON_VALUE = {"inputs": "héllo ☃ 🦀", "parameters": {"max_new_tokens": 8, "stream": True}}
 MAX_BODY = 6_291_456  # spec §2.3: the body is at most 6 MiB
 SLICED_BODY = 2**20 + 1  # above 1 MiB our client hands the engine the body in slices
@@ -352,7 +308,7 @@ REQUEST_CASES = [
         ),
         id="json-keyword",
     ),
-    pytest.param(Call(EVERY_MEMBER), id="every-member"),
+    pytest.param(Call(EVERY_MEMBER["InvokeEndpointWithResponseStream"]), id="every-member"),
     pytest.param(
         Call({"body": b"x", "accept": "application/jsonlines"}),
         id="accept-as-x-amzn-sagemaker-accept",
@@ -456,23 +412,27 @@ def test_cases_cover_every_stream_member() -> None:
         assert isinstance(call, Call)
         used |= set(call.boto_args())
     assert members == used
-    assert members == {"EndpointName", *STREAM_BOTO_MEMBER.values()}
+    assert members == {"EndpointName", *members_of("InvokeEndpointWithResponseStream").values()}
     assert not members & {"TargetModel", "EnableExplanations"}
     method = sm.SageMakerRuntimeClient.invoke_endpoint_with_response_stream
     keywords = set(inspect.signature(method).parameters) - {"self", "endpoint_name"}
-    assert keywords - {"json", "timeout", "retry"} == set(STREAM_BOTO_MEMBER)
+    assert keywords - {"json", "timeout", "retry"} == set(
+        members_of("InvokeEndpointWithResponseStream")
+    )
 
 
 @pytest.mark.anyio
 async def test_every_member_travels_in_its_modeled_header(peer: Peer, transport: str) -> None:
     """Each header member goes out under the wire name botocore's model gives it (Accept as
     X-Amzn-SageMaker-Accept, and no plain Accept header at all), with the value verbatim."""
-    _, ours = await _exchange(peer, Call(EVERY_MEMBER), transport)
+    _, ours = await _exchange(
+        peer, Call(EVERY_MEMBER["InvokeEndpointWithResponseStream"]), transport
+    )
     shapes = _stream_operation().input_shape.members
-    for key, value in EVERY_MEMBER.items():
+    for key, value in EVERY_MEMBER["InvokeEndpointWithResponseStream"].items():
         if key == "body":
             continue
-        serialization = shapes[STREAM_BOTO_MEMBER[key]].serialization
+        serialization = shapes[BOTO_MEMBER[key]].serialization
         assert serialization["location"] == "header"
         assert ours.header(serialization["name"]) == value
     assert shapes["Accept"].serialization["name"] == "X-Amzn-SageMaker-Accept"

@@ -63,7 +63,7 @@ def fake() -> FakeSageMakerRuntime:
 
 
 @pytest.fixture
-def server(fake: FakeSageMakerRuntime) -> Iterator[LoopbackServer]:
+def server(fake: FakeSageMakerRuntime) -> Iterator[LoopbackServer[FakeSageMakerRuntime]]:
     """The fake on loopback."""
     with fake.serve() as srv:
         yield srv
@@ -71,7 +71,7 @@ def server(fake: FakeSageMakerRuntime) -> Iterator[LoopbackServer]:
 
 @pytest.fixture(params=["inprocess", "aiohttp", "httpx"])
 def client_kwargs(
-    request: pytest.FixtureRequest, anyio_backend: str, server: LoopbackServer
+    request: pytest.FixtureRequest, anyio_backend: str, server: LoopbackServer[FakeSageMakerRuntime]
 ) -> dict[str, Any]:
     """Each way of reaching the fake: in-process transport, or each engine over loopback."""
     if request.param == "inprocess":
@@ -320,7 +320,7 @@ async def test_every_exit_returns_the_connection(
 
 
 async def test_loopback_server_sees_no_leftover_connections(
-    fake: FakeSageMakerRuntime, server: LoopbackServer, anyio_backend: str
+    fake: FakeSageMakerRuntime, server: LoopbackServer[FakeSageMakerRuntime], anyio_backend: str
 ) -> None:
     """After abandoned streams and client close, the server holds no connection open."""
     transport = "aiohttp" if anyio_backend == "asyncio" else "httpx"

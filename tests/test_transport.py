@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def server() -> Iterator[LoopbackServer]:
+def server() -> Iterator[LoopbackServer[FakeSageMakerRuntime]]:
     """A loopback fake with an endpoint that sleeps as long as the body says."""
     fake = FakeSageMakerRuntime()
 
@@ -41,7 +41,9 @@ async def _until(condition: Any, timeout: float = 5.0) -> None:
             await anyio.sleep(0.01)
 
 
-async def test_max_connections_bounds_sockets(server: LoopbackServer, transport: str) -> None:
+async def test_max_connections_bounds_sockets(
+    server: LoopbackServer[FakeSageMakerRuntime], transport: str
+) -> None:
     """max_connections=2: six concurrent calls all succeed over at most two sockets."""
     peak = 0
 
@@ -71,7 +73,7 @@ async def test_max_connections_bounds_sockets(server: LoopbackServer, transport:
     await _until(lambda: server.open_connections == 0)
 
 
-async def test_read_timeout(server: LoopbackServer, transport: str) -> None:
+async def test_read_timeout(server: LoopbackServer[FakeSageMakerRuntime], transport: str) -> None:
     """A model slower than the read deadline raises RequestTimeout(timeout='read')."""
     async with server.fake.client(endpoint_url=server.url, transport=transport) as rt:
         with pytest.raises(sm.RequestTimeout) as info:
@@ -84,7 +86,9 @@ async def test_read_timeout(server: LoopbackServer, transport: str) -> None:
         assert (await rt.invoke_endpoint("slow", b"0")).body == b"done"
 
 
-async def test_per_call_timeout_overrides_client(server: LoopbackServer, transport: str) -> None:
+async def test_per_call_timeout_overrides_client(
+    server: LoopbackServer[FakeSageMakerRuntime], transport: str
+) -> None:
     """A generous per-call timeout wins over a tight client default, and vice versa."""
     async with server.fake.client(
         endpoint_url=server.url, transport=transport, timeout=sm.Timeout(read=0.1)
@@ -203,7 +207,7 @@ async def test_redirects_are_never_followed_even_by_a_lent_client() -> None:
 
 
 async def test_bodiless_responses_end_at_once_every_time(
-    server: LoopbackServer, anyio_backend: str
+    server: LoopbackServer[FakeSageMakerRuntime], anyio_backend: str
 ) -> None:
     """On the aiohttp engine, HEAD answers (no body) each end at once, the third as the first.
 
@@ -235,7 +239,7 @@ async def test_bodiless_responses_end_at_once_every_time(
 
 
 @pytest.fixture
-def paced() -> Iterator[LoopbackServer]:
+def paced() -> Iterator[LoopbackServer[FakeSageMakerRuntime]]:
     """Endpoints with a slow start and a steady or stalled trickle of parts."""
     from sagemaker_rt_async.testing import ModelStream
 
@@ -271,7 +275,7 @@ DEADLINES = [
 
 @pytest.mark.parametrize(("op", "body", "timeout", "which", "parts"), DEADLINES)
 async def test_each_deadline_says_which_passed(
-    paced: LoopbackServer,
+    paced: LoopbackServer[FakeSageMakerRuntime],
     transport: str,
     op: str,
     body: str,

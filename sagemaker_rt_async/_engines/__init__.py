@@ -13,6 +13,7 @@ Each engine translates its library's exceptions into ours in one function of its
 deadlines are enforced above, by the exchange (``_exchange``), the same way for every engine.
 """
 
-from .base import Engine, EngineResponse, Progress, TransportName, make_engine
+from .base import Engine, EngineResponse, Progress, TransportName
+from .factory import make_engine
 
 __all__ = ["Engine", "EngineResponse", "Progress", "TransportName", "make_engine"]

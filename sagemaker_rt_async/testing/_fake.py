@@ -16,7 +16,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import unquote
 
@@ -24,6 +23,13 @@ from .._endpoints import parse_s3_uri
 from .._eventstream import error_message, exception_message, payload_part
 from .._models import Credentials
 from .._sigv4 import canonical_headers, parse_query, sha256_hex, sign_headers
+from ._base import (
+    RESET,
+    TEST_CREDENTIALS,
+    FakeResponse,
+    RecordedRequest,
+    parse_authorization,
+)
 
 if TYPE_CHECKING:
     from .._client import SageMakerRuntimeClient
@@ -47,43 +53,12 @@ __all__ = [
     "StreamFault",
 ]
 
-TEST_CREDENTIALS = Credentials("AKIDFAKEEXAMPLE00001", "fake/secret/key/for/tests/only/0000000001")
-"""The credentials the fake accepts by default (and ``fake.client()`` signs with)."""
-
 _OPERATIONS = {
     "invocations": "InvokeEndpoint",
     "invocations-response-stream": "InvokeEndpointWithResponseStream",
     "async-invocations": "InvokeEndpointAsync",
 }
 _MAX_SKEW_S = 15 * 60  # SigV4: a request must arrive within 15 minutes of X-Amz-Date
-
-
-def _redact(name: str, value: str) -> str:
-    lower = name.lower()
-    if lower == "x-amz-security-token":
-        return "<hidden>"
-    if lower == "authorization" and "Signature=" in value:
-        return value.split("Signature=", 1)[0] + "Signature=<hidden>"
-    return value
-
-
-@dataclass(frozen=True, repr=False)
-class RecordedRequest:
-    """A request exactly as the fake received it."""
-
-    method: str
-    path: str
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-
-    def __repr__(self) -> str:
-        shown = [(k, _redact(k, v)) for k, v in self.headers]
-        return f"RecordedRequest({self.method} {self.path}, headers={shown}, body={self.body!r})"
-
-    def header(self, name: str) -> str | None:
-        """The first value of a header (case-insensitive), or None."""
-        lower = name.lower()
-        return next((v for k, v in self.headers if k.lower() == lower), None)
 
 
 @dataclass(frozen=True)
@@ -268,20 +243,6 @@ class _PendingJob:
     failure: str | None
 
 
-RESET = object()
-"""In a FakeResponse body stream: reset the connection here."""
-
-
-@dataclass
-class FakeResponse:
-    """An HTTP response from the fake: a status, headers and a body (bytes or an async stream)."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes | AsyncIterator[bytes | object] = b""
-    """Bytes, or an async iterator of wire chunks (the ``RESET`` sentinel resets the socket)."""
-
-
 Handler: TypeAlias = Callable[[Invocation], Any]
 
 
@@ -411,13 +372,14 @@ class FakeSageMakerRuntime:
 
         return register
 
-    def transport(self) -> FakeTransport:
-        """An in-process ``httpx.AsyncBaseTransport`` answering from this fake."""
+    def transport(self) -> FakeTransport[FakeSageMakerRuntime]:
+        """This fake in-process: the client's engine (``transport=``), or an
+        ``httpx.AsyncBaseTransport`` for an ``httpx.AsyncClient``."""
         from ._transport import FakeTransport
 
         return FakeTransport(self)
 
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> LoopbackServer:
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> LoopbackServer[FakeSageMakerRuntime]:
         """A real HTTP/1.1 server on loopback (a context manager; ``.url`` once started)."""
         from ._server import LoopbackServer
 
@@ -718,37 +680,6 @@ class FakeSageMakerRuntime:
                 f"Check your AWS Secret Access Key and signing method. (signed headers we "
                 f"used: {expected_names})",
             )
-        return None
-
-
-@dataclass(frozen=True)
-class ParsedAuthorization:
-    """The fields of a SigV4 ``Authorization`` header (what the fakes verify)."""
-
-    scope: tuple[str, str, str, str, str, str]
-    """algorithm, access key, date, region, service, terminal."""
-    signed_names: list[str]
-    signature: str = field(repr=False)
-    amz_date: str
-    when: datetime
-
-
-def parse_authorization(lower: Mapping[str, str]) -> ParsedAuthorization | None:
-    """Split a SigV4 Authorization header (header names lower-cased); None when malformed."""
-    try:
-        algorithm, rest = lower["authorization"].split(" ", 1)
-        fields = dict(part.strip().split("=", 1) for part in rest.split(","))
-        access_key, date, region, service, terminal = fields["Credential"].split("/")
-        amz_date = lower["x-amz-date"]
-        when = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
-        return ParsedAuthorization(
-            (algorithm, access_key, date, region, service, terminal),
-            fields["SignedHeaders"].split(";"),
-            fields["Signature"],
-            amz_date,
-            when,
-        )
-    except (ValueError, KeyError):
         return None
 
 

@@ -28,7 +28,7 @@ from xml.sax.saxutils import escape
 
 from .._models import Credentials
 from .._sigv4 import UNSIGNED_PAYLOAD, build_header_signature, parse_query, sha256_hex
-from ._fake import TEST_CREDENTIALS, FakeResponse, RecordedRequest, parse_authorization
+from ._base import TEST_CREDENTIALS, FakeResponse, RecordedRequest, parse_authorization
 
 __all__ = ["FakeS3", "StoredObject"]
 

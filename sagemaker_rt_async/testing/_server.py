@@ -19,7 +19,7 @@ from typing import Any, Generic
 
 import h11
 
-from ._transport import FakeT
+from ._base import FakeT
 
 _READ_SIZE = 64 * 1024
 _START_TIMEOUT_S = 10.0

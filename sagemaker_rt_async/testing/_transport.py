@@ -13,36 +13,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Generic, Protocol
+from typing import Any, Generic
 
 import anyio
 import httpx
 
 from .._errors import ResponseHeaders, TransportError
+from ._base import FakeService, FakeT
 
-if TYPE_CHECKING:
-    from typing_extensions import TypeVar
-
-    from ._fake import FakeResponse, FakeSageMakerRuntime
-else:
-    from typing import TypeVar
-
-
-class FakeService(Protocol):
-    """What the front doors (transport, loopback server) need from a fake: ``handle``."""
-
-    async def handle(
-        self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes
-    ) -> FakeResponse:
-        """Answer one request; ``target`` is the raw request target (path and query)."""
-        ...
-
-
-if TYPE_CHECKING:
-    # A bare ``FakeTransport`` / ``LoopbackServer`` annotation still means the SageMaker fake.
-    FakeT = TypeVar("FakeT", bound=FakeService, default=FakeSageMakerRuntime)
-else:  # typing.TypeVar takes ``default`` only from Python 3.13
-    FakeT = TypeVar("FakeT")
+__all__ = ["FakeService", "FakeTransport"]
 
 
 def _read_timeout(request: httpx.Request) -> float | None:

@@ -86,7 +86,9 @@ def sagemaker_fake(request: pytest.FixtureRequest) -> FakeSageMakerRuntime:
 
 
 @pytest.fixture
-def sagemaker_server(sagemaker_fake: FakeSageMakerRuntime) -> Iterator[LoopbackServer]:
+def sagemaker_server(
+    sagemaker_fake: FakeSageMakerRuntime,
+) -> Iterator[LoopbackServer[FakeSageMakerRuntime]]:
     """``sagemaker_fake`` served over HTTP/1.1 on 127.0.0.1 for the test (``.url``).
 
     The server runs in a background thread, so sync code (boto3, ``requests``) and async code
@@ -115,7 +117,7 @@ def sagemaker_client(
 @pytest.fixture
 def sagemaker_loopback_client(
     sagemaker_fake: FakeSageMakerRuntime,
-    sagemaker_server: LoopbackServer,
+    sagemaker_server: LoopbackServer[FakeSageMakerRuntime],
     request: pytest.FixtureRequest,
 ) -> SageMakerRuntimeClient:
     """A ``SageMakerRuntimeClient`` calling ``sagemaker_server`` over a real socket.
