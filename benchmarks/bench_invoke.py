@@ -540,13 +540,23 @@ def _report(series: Series, rounds: int) -> tuple[list[Target], list[Figure]]:
         Target(
             "invoke_c64 req/s ours-aiohttp/aiobotocore",
             _ratios(series, "invoke_c64", "req_per_s", "ours-aiohttp", "aiobotocore"),
+            3.0,
+        ),
+        Target(
+            "invoke_c64 CPU/req ours-aiohttp/raw-aiohttp",
+            _ratios(series, "invoke_c64", "cpu_us_per_req", "ours-aiohttp", "raw-aiohttp"),
+            2.0,
+            at_most=True,
+        ),
+        Target(
+            "invoke_c1 req/s ours-aiohttp/aiobotocore",
+            _ratios(series, "invoke_c1", "req_per_s", "ours-aiohttp", "aiobotocore"),
             2.0,
         ),
         Target(
-            "invoke_c64 CPU/req ours-aiohttp/raw-httpx-aiohttp",
-            _ratios(series, "invoke_c64", "cpu_us_per_req", "ours-aiohttp", "raw-httpx-aiohttp"),
-            1.25,
-            at_most=True,
+            "async_c64 req/s ours-aiohttp/aiobotocore",
+            _ratios(series, "async_c64", "req_per_s", "ours-aiohttp", "aiobotocore"),
+            3.0,
         ),
     ]
     return targets, figures

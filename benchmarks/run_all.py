@@ -45,9 +45,19 @@ TARGETS = {
         "InvokeEndpoint, 64 concurrent: req/s, ours ÷ aiobotocore",
         "x",
     ),
-    "invoke_c64 CPU/req ours-aiohttp/raw-httpx-aiohttp": (
+    "invoke_c64 CPU/req ours-aiohttp/raw-aiohttp": (
         "invoke",
-        "InvokeEndpoint, 64 concurrent: client CPU/request, ours ÷ raw httpx-aiohttp (ceiling)",
+        "InvokeEndpoint, 64 concurrent: client CPU/request, ours ÷ raw unsigned aiohttp",
+        "x",
+    ),
+    "invoke_c1 req/s ours-aiohttp/aiobotocore": (
+        "invoke",
+        "InvokeEndpoint, one at a time: req/s, ours ÷ aiobotocore",
+        "x",
+    ),
+    "async_c64 req/s ours-aiohttp/aiobotocore": (
+        "invoke",
+        "InvokeEndpointAsync, 64 concurrent: req/s, ours ÷ aiobotocore",
         "x",
     ),
     "stream_64B ours-aiohttp/aiobotocore": (

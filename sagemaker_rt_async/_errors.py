@@ -42,7 +42,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, overload
+
+_T = TypeVar("_T")
 
 __all__ = [
     "AccessDeniedError",
@@ -506,6 +508,18 @@ class ResponseHeaders(Mapping[str, str]):
         if not isinstance(name, str):
             raise KeyError(name)
         return self._items[name.lower()]
+
+    @overload
+    def get(self, name: str, /) -> str | None: ...
+
+    @overload
+    def get(self, name: str, /, default: str | _T) -> str | _T: ...
+
+    def get(self, name: str, /, default: object = None) -> object:
+        """The value of ``name`` (any case), or ``default``."""
+        if not isinstance(name, str):
+            return default
+        return self._items.get(name.lower(), default)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)

@@ -160,6 +160,10 @@ def _client_timeout(connect: float | None) -> aiohttp.ClientTimeout:
 class AiohttpEngine:
     """The default engine on asyncio: one ``aiohttp.ClientSession`` and its pool."""
 
+    first_phase = None
+    """No deadline of the exchange's until the request goes out: aiohttp's own pool never
+    waits (its limit is the exchange's gate) and aiohttp bounds the connect itself."""
+
     def __init__(
         self,
         *,
@@ -207,7 +211,6 @@ class AiohttpEngine:
             session = self._session = self._new_session()
         send = _Send(progress)
         token = _CURRENT.set(send)
-        progress("connect")  # our gate admitted the call: aiohttp's own pool never waits
         data: Any = None
         if body:
             data = body if len(body) <= _WHOLE_BODY_MAX else _Slices(body)
@@ -246,6 +249,9 @@ class _Response:
 
     __slots__ = ("_at_boundary", "_content", "_done", "_lost", "_response", "headers", "status")
 
+    closes_at_once = True
+    """``aclose`` never suspends (aiohttp releases or closes synchronously)."""
+
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self.status = response.status
         self.headers = ResponseHeaders.from_pairs(response.raw_headers)
@@ -271,6 +277,20 @@ class _Response:
             content.set_exception(
                 aiohttp.ClientPayloadError("the connection closed before the body ended")
             )
+
+    def read_buffered(self) -> bytes | None:
+        """What has arrived already, without waiting: ``b""`` at the clean end of the body,
+        None when a read would have to wait (or the connection failed: ``read_chunk`` says)."""
+        if self._done:
+            return b""
+        content = self._content
+        if content.exception() is not None:
+            return None
+        if content.at_eof():
+            self._done = True
+            return b""
+        data = content.read_nowait()
+        return data or None
 
     async def read_chunk(self) -> bytes:
         """The next body bytes; ``b""`` at the clean end of the body."""

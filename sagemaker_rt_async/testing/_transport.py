@@ -84,6 +84,9 @@ class FakeTransport(httpx.AsyncBaseTransport, Generic[FakeT]):
         self.open_streams = 0
         """Responses handed out and not yet closed."""
 
+    first_phase = "request"
+    """The fake has no connection to wait for or open."""
+
     async def send(
         self,
         method: str,
@@ -94,7 +97,6 @@ class FakeTransport(httpx.AsyncBaseTransport, Generic[FakeT]):
         progress: Callable[[str], None],
     ) -> _EngineResponse:
         """Answer one request as the client's engine (``Engine.send``)."""
-        progress("request")
         target = "/" + url.split("://", 1)[-1].partition("/")[2]
         answer = await self.fake.handle(method, target, list(headers), body)
         if answer.status == 0:  # ResetConnection: a peer that hung up before answering
