@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
 
+from ._engines.base import gap_limit
 from ._errors import (
     RequestTimeout,
     ResponseHeaders,
@@ -314,8 +315,8 @@ class Response:
         self._closed = True
         try:
             raw = self._raw
-            if getattr(raw, "closes_at_once", False):
-                await raw.aclose()  # never suspends: nothing to shield or bound
+            if getattr(raw, "shields_close", False):
+                await raw.aclose()  # the engine shields its close itself, where it must
             else:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT_S):
                     await raw.aclose()
@@ -450,7 +451,12 @@ class Exchange:
             if isinstance(exc, TransportError):
                 _locate(exc, where)
             raise
-        response = Response(raw, where=where, idle=timeout.read, gate=gate)
+        # The gap between body bytes: bounded by the engine itself when it can (no timer of
+        # ours per read), by us when it cannot or when ``read`` is shorter than the head's wait.
+        idle = timeout.read
+        if getattr(raw, "bounds_gaps", False) and gap_limit(timeout) == idle:
+            idle = None
+        response = Response(raw, where=where, idle=idle, gate=gate)
         status = response.status
         if trace is not None:
             h = response.headers

@@ -37,7 +37,7 @@ import aiohttp
 import yarl
 
 from .._errors import ParamValidationError, RequestTimeout, ResponseHeaders, TransportError
-from .base import Progress
+from .base import Progress, gap_limit
 
 if TYPE_CHECKING:
     from aiohttp.client_proto import ResponseHandler
@@ -152,9 +152,11 @@ def _url(url: str) -> yarl.URL:
 
 
 @functools.lru_cache(maxsize=64)
-def _client_timeout(connect: float | None) -> aiohttp.ClientTimeout:
-    # Only the connect phase (DNS, TCP, TLS) is aiohttp's to bound; the exchange bounds the rest.
-    return aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=None, sock_read=None)
+def _client_timeout(connect: float | None, gap: float | None) -> aiohttp.ClientTimeout:
+    # aiohttp bounds the connect (DNS, TCP, TLS) and each gap between bytes it receives
+    # (sock_read restarts on every read, and stops while the consumer is not reading): no
+    # timer of ours per body read. The exchange bounds the response head itself.
+    return aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=None, sock_read=gap)
 
 
 class AiohttpEngine:
@@ -193,7 +195,7 @@ class AiohttpEngine:
             auto_decompress=False,
             trust_env=False,
             cookie_jar=aiohttp.DummyCookieJar(),
-            timeout=_client_timeout(None),
+            timeout=_client_timeout(None, None),
         )
 
     async def send(
@@ -221,7 +223,7 @@ class AiohttpEngine:
                 headers=headers,
                 data=data,
                 allow_redirects=False,
-                timeout=_client_timeout(timeout.connect),
+                timeout=_client_timeout(timeout.connect, gap_limit(timeout)),
             )
         except TransportError:
             raise
@@ -249,8 +251,11 @@ class _Response:
 
     __slots__ = ("_at_boundary", "_content", "_done", "_lost", "_response", "headers", "status")
 
-    closes_at_once = True
-    """``aclose`` never suspends (aiohttp releases or closes synchronously)."""
+    shields_close = True
+    """``aclose`` never suspends (aiohttp releases or closes synchronously): nothing to
+    shield or bound."""
+    bounds_gaps = True
+    """aiohttp enforces ``gap_limit(timeout)`` between body bytes itself."""
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self.status = response.status
@@ -308,7 +313,7 @@ class _Response:
                     return b""
                 self._at_boundary = True
                 chunk, end = await content.readchunk()
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
+        except (aiohttp.ClientError, OSError, ValueError, asyncio.TimeoutError) as exc:
             self._done = True
             raise _translate(exc, connected=True, head=True) from exc
         whole = end and self._at_boundary
@@ -368,6 +373,12 @@ def _translate(
         return ParamValidationError("request", "a header value could not be sent")
     if not connected:
         return TransportError(f"could not connect: {_describe(exc)}", request_sent=False)
+    if isinstance(exc, aiohttp.SocketTimeoutError | asyncio.TimeoutError):
+        # sock_read: no byte for the whole gap (the head's own wait is the exchange's).
+        return RequestTimeout(
+            "no bytes from the server for longer than the read deadline",
+            timeout="idle" if head else "first_byte",
+        )
     if isinstance(exc, aiohttp.ClientResponseError):
         # The parser refused the response head: the server did answer, with bytes we cannot
         # read. Sending again could repeat what the model already did.

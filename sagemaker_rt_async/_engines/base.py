@@ -1,8 +1,10 @@
 """The engine interface: what the exchange hands an HTTP engine, and what it gets back.
 
-Deadlines are not the engine's business beyond the connect (and, where the library has one,
-write) timeout it is given: the exchange bounds every phase itself. To do so it needs one fact
-only the engine knows, *when* a phase begins, which the engine reports through ``progress``:
+An engine enforces the connect deadline, the write deadline where its library has one, and, if
+its response says ``bounds_gaps``, the gap between body bytes (``gap_limit``: a timer its
+library restarts on every read costs less than one of ours per read). Everything else the
+exchange bounds itself. To do so it needs one fact only the engine knows, *when* a phase begins,
+which the engine reports through ``progress``:
 
 - ``progress("connect")``: a new connection is being opened (the pool wait, if any, is over);
 - ``progress("request")``: the request starts going out on a connection; from here the
@@ -21,7 +23,7 @@ from .._errors import ResponseHeaders
 if TYPE_CHECKING:
     from .._models import Timeout
 
-__all__ = ["Engine", "EngineResponse", "Progress", "TransportName"]
+__all__ = ["Engine", "EngineResponse", "Progress", "TransportName", "gap_limit"]
 
 TransportName = Literal["aiohttp", "httpx"]
 
@@ -77,3 +79,12 @@ class Engine(Protocol):
     async def aclose(self) -> None:
         """Close the engine's connections (a lent client is left open)."""
         ...
+
+
+def gap_limit(timeout: Timeout) -> float | None:
+    """The gap deadline an engine enforces natively: ``read``, but never shorter than the wait
+    for the head (that wait is the exchange's; a shorter ``read`` is enforced by it too)."""
+    read, head = timeout.read, timeout.header_wait
+    if read is None or head is None:
+        return None
+    return max(read, head)

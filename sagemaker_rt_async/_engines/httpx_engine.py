@@ -30,7 +30,7 @@ from .._errors import (
     SageMakerRuntimeError,
     TransportError,
 )
-from .base import Progress
+from .base import Progress, gap_limit
 
 if TYPE_CHECKING:
     import httpx
@@ -157,7 +157,8 @@ class HttpxEngine:
                 extensions={
                     "timeout": {
                         "connect": timeout.connect,
-                        "read": None,
+                        # Each socket read: the gap between bytes (the head's wait is ours).
+                        "read": gap_limit(timeout),
                         "write": timeout.write,
                         "pool": None,
                     },
@@ -179,7 +180,13 @@ class HttpxEngine:
 
 
 class _Response:
-    __slots__ = ("_done", "_raw", "_response", "headers", "status")
+    __slots__ = ("_done", "_ended", "_raw", "_response", "headers", "status")
+
+    shields_close = True
+    """``aclose`` shields itself where it has to (a body not read to its end)."""
+
+    bounds_gaps = True
+    """httpx's read timeout (``gap_limit``) bounds each socket read of the body."""
 
     def __init__(self, response: httpx.Response) -> None:
         self.status = response.status_code
@@ -187,6 +194,7 @@ class _Response:
         self._response = response
         self._raw: AsyncIterator[bytes] = response.stream.__aiter__()  # type: ignore[union-attr]
         self._done = False
+        self._ended = False  # the body was read to its clean end
 
     async def read_chunk(self) -> bytes:
         if self._done:
@@ -197,7 +205,7 @@ class _Response:
                 if chunk:
                     return chunk
         except StopAsyncIteration:
-            self._done = True
+            self._done = self._ended = True
             return b""
         except Exception as exc:
             self._done = True
@@ -218,11 +226,16 @@ class _Response:
         _spawn(self.aclose)
 
     async def aclose(self) -> None:
+        if self._ended:
+            # Read to its end: httpx releases the connection at once (as its own aread does).
+            with contextlib.suppress(Exception):
+                await self._response.aclose()
+            return
         self._done = True
         with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT_S):
             with contextlib.suppress(Exception):
                 await self._response.aclose()
-            await _finish(self._raw)
+            await _finish(self._raw)  # generators left suspended mid-body: unwound now, not at GC
 
 
 # Tasks spawned by ``abort`` on asyncio: the loop keeps only weak references to tasks.
@@ -318,6 +331,11 @@ def _translate(exc: BaseException, *, started: bool, head: bool) -> SageMakerRun
         )
     if "WriteTimeout" in names:
         return RequestTimeout("sending the request timed out", timeout="write")
+    if "ReadTimeout" in names:
+        return RequestTimeout(
+            "no bytes from the server for longer than the read deadline",
+            timeout="idle" if head else "first_byte",
+        )
     if ("ConnectError" in names or "ProxyError" in names) and not started:
         return TransportError(f"could not connect: {_describe(exc)}", request_sent=False)
     if "RemoteProtocolError" in names and "without sending a response" not in str(exc):
