@@ -10,6 +10,8 @@ Clients (every pool sized for 64 connections):
 
 * ``ours-aiohttp``       ``SageMakerRuntimeClient(transport="aiohttp")``, the asyncio default;
 * ``ours-httpx``         ``SageMakerRuntimeClient(transport="httpx")`` (httpx's own pool);
+* ``ours-httpx2``        ``SageMakerRuntimeClient(http_client=httpx2.AsyncClient(...))``: a lent
+                         client of the maintained httpx fork;
 * ``aiobotocore``        ``AioConfig(max_pool_connections=64)``, one attempt per call;
 * ``boto3-threads``      one boto3 client shared by 1 or 64 plain threads (``max_pool_connections``
                          64): boto3's best case, no event loop handing calls to the threads;
@@ -67,6 +69,7 @@ from _common import (
 CLIENTS = (
     "ours-aiohttp",
     "ours-httpx",
+    "ours-httpx2",
     "aiobotocore",
     "boto3-threads",
     "raw-httpx",
@@ -121,11 +124,19 @@ def _check_job(inference_id: object, output: object) -> None:
 def _ours(url: str, transport: str) -> _Client:
     from sagemaker_rt_async import SageMakerRuntimeClient
 
+    lent: Any = None
+    if transport == "httpx2":
+        # A lent client of the maintained httpx fork, sized like ours.
+        import httpx2
+
+        limits = httpx2.Limits(max_connections=POOL, max_keepalive_connections=POOL)
+        lent = httpx2.AsyncClient(limits=limits, trust_env=False)
     rt = SageMakerRuntimeClient(
         region="us-east-1",
         endpoint_url=url,
         credentials=(AKID, SECRET),
-        transport=transport,  # type: ignore[arg-type]
+        transport=None if lent is not None else transport,  # type: ignore[arg-type]
+        http_client=lent,
         max_connections=POOL,
     )
 
@@ -144,6 +155,8 @@ def _ours(url: str, transport: str) -> _Client:
 
         async def aclose(self) -> None:
             await rt.aclose()
+            if lent is not None:
+                await lent.aclose()
 
     return Ours()
 
@@ -296,6 +309,8 @@ async def _make_client(name: str, url: str) -> _Client:
         return _ours(url, "aiohttp")
     if name == "ours-httpx":
         return _ours(url, "httpx")
+    if name == "ours-httpx2":
+        return _ours(url, "httpx2")
     if name == "aiobotocore":
         return await _aiobotocore(url)
     if name == "boto3-threads":
@@ -528,14 +543,16 @@ def _report(series: Series, rounds: int) -> tuple[list[Target], list[Figure]]:
                 f"[{min(ceiling):.2f}–{max(ceiling):.2f}]"
             )
             figures.append(Figure(f"{phase} req/s raw-httpx-aiohttp/aiobotocore", ceiling))
-        if "ours-httpx" in clients:
+        for engine in ("ours-httpx", "ours-httpx2"):
+            if engine not in clients:
+                continue
             for other in ("aiobotocore", "raw-httpx"):
-                speed = _ratios(series, phase, "req_per_s", "ours-httpx", other)
+                speed = _ratios(series, phase, "req_per_s", engine, other)
                 print(
-                    f"    ours-httpx vs {other:<10} req/s {median(speed):5.2f}x "
+                    f"    {engine} vs {other:<10} req/s {median(speed):5.2f}x "
                     f"[{min(speed):.2f}–{max(speed):.2f}]"
                 )
-                figures.append(Figure(f"{phase} req/s ours-httpx/{other}", speed))
+                figures.append(Figure(f"{phase} req/s {engine}/{other}", speed))
     targets = [
         Target(
             "invoke_c64 req/s ours-aiohttp/aiobotocore",
