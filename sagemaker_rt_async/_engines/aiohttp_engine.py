@@ -37,7 +37,7 @@ import aiohttp
 import yarl
 
 from .._errors import ParamValidationError, RequestTimeout, ResponseHeaders, TransportError
-from .base import Progress, gap_limit
+from .base import BodySlices, Progress, describe, gap_limit
 
 if TYPE_CHECKING:
     from aiohttp.client_proto import ResponseHandler
@@ -52,7 +52,6 @@ _SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
 
 # Request bodies above this go out in slices: aiohttp warns that writing more raw bytes at once
 # may block the event loop.
-_SLICE_SIZE = 256 * 1024
 _WHOLE_BODY_MAX = 1024 * 1024
 # A whole HTTP chunk shorter than this is read together with whatever else is buffered: below
 # it a trip through the iterator layers costs more than the copy that batching makes.
@@ -128,23 +127,6 @@ class _CheckedConnector(aiohttp.TCPConnector):
         return sock is not None and _readable(sock)
 
 
-class _Slices:
-    """A large request body handed to aiohttp in slices (a class, not a generator)."""
-
-    def __init__(self, body: bytes) -> None:
-        self._view = memoryview(body)
-        self._pos = 0
-
-    def __aiter__(self) -> _Slices:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self._pos >= len(self._view):
-            raise StopAsyncIteration
-        start, self._pos = self._pos, self._pos + _SLICE_SIZE
-        return bytes(self._view[start : self._pos])
-
-
 @functools.lru_cache(maxsize=512)
 def _url(url: str) -> yarl.URL:
     # Encoded once by us and signed as it is: yarl must not re-quote it (STYLE.md §8).
@@ -215,7 +197,7 @@ class AiohttpEngine:
         token = _CURRENT.set(send)
         data: Any = None
         if body:
-            data = body if len(body) <= _WHOLE_BODY_MAX else _Slices(body)
+            data = body if len(body) <= _WHOLE_BODY_MAX else BodySlices(body)
         try:
             response = await session.request(
                 method,
@@ -346,11 +328,6 @@ class _Response:
             response.close()
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc).replace("\n", " ") or type(exc).__name__
-    return text if len(text) < 300 else text[:297] + "..."
-
-
 def _translate(
     exc: BaseException, *, connected: bool, head: bool
 ) -> TransportError | ParamValidationError:
@@ -361,18 +338,18 @@ def _translate(
     """
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return RequestTimeout(
-            f"connecting timed out ({_describe(exc)})", timeout="connect", request_sent=False
+            f"connecting timed out ({describe(exc)})", timeout="connect", request_sent=False
         )
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return TransportError(f"could not connect: {_describe(exc)}", request_sent=False)
+        return TransportError(f"could not connect: {describe(exc)}", request_sent=False)
     if isinstance(exc, aiohttp.InvalidURL):
-        return ParamValidationError("endpoint_url", _describe(exc))
+        return ParamValidationError("endpoint_url", describe(exc))
     if not isinstance(exc, aiohttp.ClientError | OSError | asyncio.TimeoutError):
         # aiohttp refused to build the request. Validation keeps members and credentials
         # well-formed; its message may quote a header value (a token): not repeated.
         return ParamValidationError("request", "a header value could not be sent")
     if not connected:
-        return TransportError(f"could not connect: {_describe(exc)}", request_sent=False)
+        return TransportError(f"could not connect: {describe(exc)}", request_sent=False)
     if isinstance(exc, aiohttp.SocketTimeoutError | asyncio.TimeoutError):
         # sock_read: no byte for the whole gap (the head's own wait is the exchange's).
         return RequestTimeout(
@@ -382,10 +359,10 @@ def _translate(
     if isinstance(exc, aiohttp.ClientResponseError):
         # The parser refused the response head: the server did answer, with bytes we cannot
         # read. Sending again could repeat what the model already did.
-        return TransportError(f"malformed response: {_describe(exc)}")
+        return TransportError(f"malformed response: {describe(exc)}")
     if isinstance(exc, aiohttp.ClientPayloadError):
-        return TransportError(f"the response body broke off: {_describe(exc)}")
-    err = TransportError(f"{type(exc).__name__}: {_describe(exc)}")
+        return TransportError(f"the response body broke off: {describe(exc)}")
+    err = TransportError(f"{type(exc).__name__}: {describe(exc)}")
     if not head and isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
         # Closed or reset with no response: mostly a pooled connection the server had closed.
         # aiohttp puts a partly parsed head in the message: then bytes of an answer arrived.

@@ -23,7 +23,15 @@ from .._errors import ResponseHeaders
 if TYPE_CHECKING:
     from .._models import Timeout
 
-__all__ = ["Engine", "EngineResponse", "Progress", "TransportName", "gap_limit"]
+__all__ = [
+    "BodySlices",
+    "Engine",
+    "EngineResponse",
+    "Progress",
+    "TransportName",
+    "describe",
+    "gap_limit",
+]
 
 TransportName = Literal["aiohttp", "httpx"]
 
@@ -88,3 +96,47 @@ def gap_limit(timeout: Timeout) -> float | None:
     if read is None or head is None:
         return None
     return max(read, head)
+
+
+_SLICE_SIZE = 256 * 1024
+
+
+class BodySlices:
+    """A request body handed to an engine in 256 KiB slices, iterated by a class.
+
+    aiohttp warns that writing over 1 MiB of raw bytes at once may block the loop; and a send
+    cancelled mid-write leaves no suspended generator for the garbage collector (trio warns;
+    nothing may rely on GC).
+    """
+
+    def __init__(self, body: bytes) -> None:
+        self._view = memoryview(body)
+        self._pos = 0
+
+    def __aiter__(self) -> BodySlices:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._pos >= len(self._view):
+            raise StopAsyncIteration
+        start, self._pos = self._pos, self._pos + _SLICE_SIZE
+        return bytes(self._view[start : self._pos])
+
+
+def describe(exc: BaseException) -> str:
+    """An engine exception's text for our messages: one line, at most 300 characters.
+
+    Libraries often wrap the real failure (an SSL or socket error) in an exception whose own
+    text is empty: then the first cause with words says what happened.
+    """
+    text = ""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None or text:
+            break
+        text = str(seen).replace("\n", " ")
+        if text and seen is not exc:
+            text = f"{type(seen).__name__}: {text}"
+        seen = seen.__cause__ or seen.__context__
+    text = text or type(exc).__name__
+    return text if len(text) < 300 else text[:297] + "..."

@@ -30,7 +30,7 @@ from .._errors import (
     SageMakerRuntimeError,
     TransportError,
 )
-from .base import Progress, gap_limit
+from .base import BodySlices, Progress, describe, gap_limit
 
 if TYPE_CHECKING:
     import httpx
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 __all__ = ["HttpxEngine", "httpx_version", "is_httpx_client", "new_httpx_client"]
 
-_SLICE_SIZE = 256 * 1024
 # Closing must finish even when the surrounding scope is being cancelled, and not hang.
 _CLOSE_TIMEOUT_S = 5.0
 # A closed response ends within a chunk or two (what the engine had already buffered).
@@ -81,24 +80,6 @@ def is_httpx_client(value: object) -> bool:
     return False
 
 
-class _Slices:
-    """The request body in slices, iterated by a class: a send cancelled mid-write leaves no
-    suspended generator for the garbage collector (trio warns; nothing may rely on GC)."""
-
-    def __init__(self, body: bytes) -> None:
-        self._view = memoryview(body)
-        self._pos = 0
-
-    def __aiter__(self) -> _Slices:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self._pos >= len(self._view):
-            raise StopAsyncIteration
-        start, self._pos = self._pos, self._pos + _SLICE_SIZE
-        return bytes(self._view[start : self._pos])
-
-
 @functools.cache
 def _body_class(package: ModuleType) -> Callable[[bytes], Any]:
     # A subclass of the lent client's own stream type (httpx's or httpx2's).
@@ -106,8 +87,8 @@ def _body_class(package: ModuleType) -> Callable[[bytes], Any]:
         def __init__(self, body: bytes) -> None:
             self._body = body
 
-        def __aiter__(self) -> _Slices:
-            return _Slices(self._body)
+        def __aiter__(self) -> BodySlices:
+            return BodySlices(self._body)
 
         async def aclose(self) -> None:
             """Nothing to release: the bytes are in memory."""
@@ -279,22 +260,6 @@ async def _finish(raw: AsyncIterator[bytes]) -> None:
             await closer()
 
 
-def _describe(exc: BaseException) -> str:
-    # httpx often wraps the real failure (an SSL or socket error) in an exception whose own
-    # text is empty: say what the first cause with words says.
-    text = ""
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None or text:
-            break
-        text = str(seen).replace("\n", " ")
-        if text and seen is not exc:
-            text = f"{type(seen).__name__}: {text}"
-        seen = seen.__cause__ or seen.__context__
-    text = text or type(exc).__name__
-    return text if len(text) < 300 else text[:297] + "..."
-
-
 def _names(exc: BaseException) -> set[str]:
     # httpx and httpx2 share their exception names: matched by name, neither is imported here.
     return {
@@ -316,14 +281,14 @@ def _translate(exc: BaseException, *, started: bool, head: bool) -> SageMakerRun
     if not names and not isinstance(exc, OSError):
         return None
     if "UnsupportedProtocol" in names or "InvalidURL" in names:
-        return ParamValidationError("endpoint_url", _describe(exc))
+        return ParamValidationError("endpoint_url", describe(exc))
     if "LocalProtocolError" in names:
         # Validation keeps members and credentials well-formed, so this is a header a lent
         # client added. h11's message quotes the value, which may be a token: not repeated.
         return ParamValidationError("request", "a header value could not be sent")
     if "ConnectTimeout" in names:
         return RequestTimeout(
-            f"connecting timed out ({_describe(exc)})", timeout="connect", request_sent=False
+            f"connecting timed out ({describe(exc)})", timeout="connect", request_sent=False
         )
     if "PoolTimeout" in names:
         return RequestTimeout(
@@ -337,12 +302,12 @@ def _translate(exc: BaseException, *, started: bool, head: bool) -> SageMakerRun
             timeout="idle" if head else "first_byte",
         )
     if ("ConnectError" in names or "ProxyError" in names) and not started:
-        return TransportError(f"could not connect: {_describe(exc)}", request_sent=False)
+        return TransportError(f"could not connect: {describe(exc)}", request_sent=False)
     if "RemoteProtocolError" in names and "without sending a response" not in str(exc):
         # The server answered with bytes we cannot read: sending again could repeat what the
         # model already did.
-        return TransportError(f"malformed response: {_describe(exc)}")
-    err = TransportError(f"{type(exc).__name__}: {_describe(exc)}", request_sent=started)
+        return TransportError(f"malformed response: {describe(exc)}")
+    err = TransportError(f"{type(exc).__name__}: {describe(exc)}", request_sent=started)
     if not head and ("NetworkError" in names or "RemoteProtocolError" in names):
         err.closed_before_response = True  # closed or reset with no answer
     return err
