@@ -75,6 +75,7 @@ __all__ = [
     "ThrottlingError",
     "TransportError",
     "ValidationError",
+    "error_from_event",
     "error_from_response",
 ]
 
@@ -605,3 +606,34 @@ def error_from_response(
         body=body,
         fields=fields,
     )
+
+
+def error_from_event(headers: Mapping[str, object], payload: bytes) -> StreamError:
+    """The typed error of an in-stream ``exception`` or ``error`` event-stream message.
+
+    An ``exception`` message names its modeled type (``:exception-type``) and carries a JSON
+    body (``Message``, and ``ErrorCode`` for ModelStreamError, which botocore drops); an
+    ``error`` message carries ``:error-code`` / ``:error-message`` headers. The same classes as
+    an HTTP-level answer of those codes (``error_from_response``): one mapping for both.
+    """
+    if headers.get(":message-type") == "exception":
+        name = str(headers.get(":exception-type", ""))
+        fields: dict[str, Any] = {}
+        try:
+            parsed = json.loads(payload) if payload else {}
+            if isinstance(parsed, dict):
+                fields = parsed
+        except (ValueError, RecursionError):
+            fields = {"Message": payload.decode("utf-8", "replace")}
+        text = fields.get("Message", fields.get("message", ""))
+        text = text if isinstance(text, str) else str(text)
+        cls = _STREAM_CODES.get(name)
+        if cls is ModelStreamError:
+            code = fields.get("ErrorCode")
+            return ModelStreamError(text, error_code=code if isinstance(code, str) else None)
+        if cls is not None:
+            return cls(text, error_code=name)
+        return StreamError(text, error_code=name or "UnknownException")
+    code = str(headers.get(":error-code", "UnknownError"))
+    text = str(headers.get(":error-message", ""))
+    return StreamError(text, error_code=code)

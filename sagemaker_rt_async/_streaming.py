@@ -13,7 +13,6 @@ them at the end of the stream.
 
 from __future__ import annotations
 
-import json
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -22,13 +21,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 
-from ._errors import (
-    FramingError,
-    InternalStreamFailure,
-    ModelStreamError,
-    StreamError,
-    TransportError,
-)
+from ._errors import FramingError, StreamError, TransportError, error_from_event
 from ._eventstream import EventStreamDecoder, EventStreamMessage, HeaderValue
 from ._exchange import Response, deadline_error
 from ._framing import (
@@ -272,31 +265,7 @@ class ResponseStream:
             # Other event types are new union members: skipped for forward compatibility.
             return
         # An exception or error message ends the stream; the parts before it go out first.
-        self._error = self._stream_error(message)
-
-    def _stream_error(self, message: EventStreamMessage) -> StreamError:
-        headers = message.headers
-        kind = headers.get(":message-type")
-        if kind == "exception":
-            name = str(headers.get(":exception-type", ""))
-            fields: dict[str, Any] = {}
-            try:
-                parsed = json.loads(message.payload) if message.payload else {}
-                if isinstance(parsed, dict):
-                    fields = parsed
-            except (ValueError, RecursionError):
-                fields = {"Message": message.payload.decode("utf-8", "replace")}
-            text = fields.get("Message", fields.get("message", ""))
-            text = text if isinstance(text, str) else str(text)
-            if name == "ModelStreamError":
-                code = fields.get("ErrorCode")
-                return ModelStreamError(text, error_code=code if isinstance(code, str) else None)
-            if name == "InternalStreamFailure":
-                return InternalStreamFailure(text, error_code=name)
-            return StreamError(text, error_code=name or "UnknownException")
-        code = str(headers.get(":error-code", "UnknownError"))
-        text = str(headers.get(":error-message", ""))
-        return StreamError(text, error_code=code)
+        self._error = error_from_event(message.headers, message.payload)
 
     # -- framings -------------------------------------------------------------------------
 
