@@ -18,8 +18,9 @@ wrong for us is mended here, each with its reason:
   stored or sent (a load balancer's stickiness cookie must not follow us), the URL handed over
   as already encoded (yarl would re-quote a signed S3 key), never a redirect, never decompressed.
 
-aiohttp has no read deadline we use (the exchange bounds the head and each body read) and no
-write deadline (sending counts against the head's deadline).
+Deadlines: aiohttp bounds the connect and each gap between body bytes (``sock_read``, restarted
+on every read: no timer of ours per read); the exchange bounds the wait for a free connection
+and the response head. aiohttp has no write deadline: sending counts against the head's.
 """
 
 from __future__ import annotations
