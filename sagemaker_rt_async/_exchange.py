@@ -303,11 +303,6 @@ class Response:
             request_id=self.request_id,
         )
 
-    @property
-    def closed(self) -> bool:
-        """True once closed (or aborted)."""
-        return self._closed
-
     async def aclose(self) -> None:
         """Release the connection, whatever is going on around us (shielded, bounded)."""
         if self._closed:
@@ -463,9 +458,8 @@ class Exchange:
             trace.headers(
                 status, h.get("x-amzn-RequestId"), h.get("x-Amzn-Invoked-Production-Variant")
             )
+        logger.debug("%s -> %s request_id=%s", where, status, response.request_id)
         if status >= 300:
             body = await response.read_all(MAX_ERROR_BODY, cut=True)
-            logger.debug("%s -> %s request_id=%s", where, status, response.request_id)
             raise errors(status, response.headers, body)
-        logger.debug("%s -> %s request_id=%s", where, status, response.request_id)
         return response

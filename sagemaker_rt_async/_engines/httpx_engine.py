@@ -37,19 +37,12 @@ if TYPE_CHECKING:
 
     from .._models import Timeout
 
-__all__ = ["HttpxEngine", "httpx_version", "is_httpx_client", "new_httpx_client"]
+__all__ = ["HttpxEngine", "is_httpx_client", "new_httpx_client"]
 
 # Closing must finish even when the surrounding scope is being cancelled, and not hang.
 _CLOSE_TIMEOUT_S = 5.0
 # A closed response ends within a chunk or two (what the engine had already buffered).
 _MAX_DRAIN_CHUNKS = 64
-
-
-def httpx_version() -> str:
-    """The version of httpx in use (for the User-Agent)."""
-    import httpx
-
-    return str(httpx.__version__)
 
 
 def new_httpx_client(
