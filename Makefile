@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 # (interpreters found by tools/python_for.sh: on PATH or under pyenv; a missing one fails).
 MATRIX ?= 3.10 3.11 3.12 3.13
 
-.PHONY: demo test lint format venv clean bench fuzz load matrix
+.PHONY: demo test lint format venv clean bench fuzz load matrix docs
 
 $(CORE): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+# The documentation site, built offline into site/ (strict: warnings are errors); the tests run
+# the same build. After a CLI change, regenerate its page: python tools/cli_reference.py.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # CI runs `make test` (the default interpreter, lint included), then this for the others.
 matrix:
@@ -61,4 +66,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .venv-3.* .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-3.* site .mypy_cache .pytest_cache .ruff_cache .hypothesis
