@@ -15,6 +15,7 @@ import inspect
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,9 @@ def test_every_public_name_has_its_own_docstring(module: object) -> None:
     for name in module.__all__:  # type: ignore[attr-defined]
         obj = getattr(module, name)
         documented = bool((obj.__doc__ or "").strip())
-        if (inspect.isclass(obj) or inspect.isfunction(obj)) and not documented:
+        # A type alias (``EventHook``) is no class, though 3.10 says ``list[int]`` is one.
+        alias = isinstance(obj, types.GenericAlias)
+        if (inspect.isclass(obj) or inspect.isfunction(obj)) and not alias and not documented:
             bare.append(name)
     assert not bare, f"public names without a docstring: {bare}"
 
