@@ -132,12 +132,9 @@ async def test_bearer_tokens_never_show_outside_the_authorization_header(
                 "llm", json={"messages": [{"role": "user", "content": "x"}]}
             ) as stream:
                 keep(stream, [t async for t in stream.tokens()])
-            for call in (
-                lambda: rt.chat_completions("echoes-auth", json={"messages": []}),
-                lambda: rt.chat_completions("missing", json={"messages": []}),
-            ):
+            for name in ("echoes-auth", "missing"):
                 try:
-                    await call()
+                    await rt.chat_completions(name, json={"messages": []})
                 except sm.SageMakerRuntimeError as exc:
                     keep(exc, exc.__cause__, getattr(exc, "body", b""))
             rt._clock = lambda: time.time() - 50_000  # expired tokens: 401, re-mint, 401
