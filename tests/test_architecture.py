@@ -153,7 +153,7 @@ def test_only_engines_import_http_libraries() -> None:
 def test_features_do_not_import_the_client() -> None:
     """Batch, sessions and async inference depend on a small protocol, not on the client."""
     graph = _graph()
-    for name in ("_batch", "_sessions", "_async_inference"):
+    for name in ("_batch", "_sessions", "_async_inference", "_openai"):
         assert "sagemaker_rt_async._client" not in graph[f"sagemaker_rt_async.{name}"], name
 
 
