@@ -505,3 +505,35 @@ async def test_sigv4_on_the_route_is_refused_by_the_fake() -> None:
                 headers={"Authorization": f"Bearer {await rt.bearer_token()}"},
             )
             assert r.status_code == 404
+
+
+_SSE_WIRE = (
+    b": keep-alive\r\n\r\n"
+    + _CHUNK.replace(b"data: ", b"data:")
+    + _FINAL
+    + b'data: {"object":"chat.completion.chunk","choices":[],"usage":{"total_tokens":3}}\n\n'
+    + b"data: [DONE]\n\n"
+)
+_LMI_WIRE = _LINE + _LAST + b"\n"
+
+
+@pytest.mark.parametrize(
+    ("wire", "content_type"),
+    [(_SSE_WIRE, "text/event-stream"), (_LMI_WIRE, "application/jsonlines"), (_LMI_WIRE, None)],
+)
+def test_end_detection_at_every_split_and_every_cut(wire: bytes, content_type: str | None) -> None:
+    """The end marker is found however the body is split; every shorter body is truncated."""
+    from sagemaker_rt_async._streaming import _ChatEnd
+
+    for split in range(len(wire) + 1):
+        end = _ChatEnd(content_type)
+        end.feed(wire[:split])
+        end.feed(wire[split:])
+        end.close()
+        assert end.failure() is None, split
+    last_line = wire.rstrip(b"\n").rfind(b"\n") + 1
+    for cut in range(last_line):
+        end = _ChatEnd(content_type)
+        end.feed(wire[:cut])
+        end.close()
+        assert isinstance(end.failure(), sm.StreamTruncated), cut
