@@ -358,6 +358,7 @@ class SageMakerRuntimeClient:
         read_body: bool = True,
         trace: CallTrace | None = None,
         bearer: int | None = None,
+        component: str | None = None,
     ) -> Response:
         """Run one call: attempts until success or a final error, within ``deadline.total``.
 
@@ -372,7 +373,7 @@ class SageMakerRuntimeClient:
         instead of SigV4, its error shapes, and one re-mint after a 401/403.
         """
         if trace is None and read_body:
-            trace = self._trace(operation, endpoint_name, member_headers)
+            trace = self._trace(operation, endpoint_name, member_headers, component=component)
             if trace is None:
                 return await self._deadlined(
                     operation,
@@ -759,7 +760,14 @@ class SageMakerRuntimeClient:
         )
         deadline = self._timeout if timeout is None else Timeout.of(timeout)
         response = await self._call(
-            operation, endpoint_name, members, payload, deadline, retry, bearer=self._token_lifetime
+            operation,
+            endpoint_name,
+            members,
+            payload,
+            deadline,
+            retry,
+            bearer=self._token_lifetime,
+            component=inference_component_name,
         )
         h = response.headers
         return ChatCompletionResult(

@@ -537,3 +537,24 @@ def test_end_detection_at_every_split_and_every_cut(wire: bytes, content_type: s
         end.feed(wire[:cut])
         end.close()
         assert isinstance(end.failure(), sm.StreamTruncated), cut
+
+
+async def test_hook_events_name_the_route_and_the_component() -> None:
+    """CallStarted/CallEnded report ChatCompletions, the component and whether it streamed."""
+    fake = _fake()
+    events: list[sm.Event] = []
+    async with fake.client(event_hooks=[events.append]) as rt:
+        await rt.chat_completions("shared", json=REQUEST, inference_component_name="ic-a")
+        async with rt.chat_completions_stream("llm", json=REQUEST) as stream:
+            async for _ in stream.tokens():
+                pass
+    ended = [e for e in events if isinstance(e, sm.CallEnded)]
+    assert [e.outcome for e in ended] == ["ok", "ok"]
+    first, second = (e.call for e in ended)
+    assert (first.operation, first.inference_component_name, first.streaming) == (
+        "ChatCompletions",
+        "ic-a",
+        False,
+    )
+    assert (second.endpoint_name, second.streaming) == ("llm", True)
+    assert any(isinstance(e, sm.FirstToken) for e in events)
