@@ -12,6 +12,7 @@ async with SageMakerRuntimeClient(region="us-east-1") as rt:
 from contextlib import suppress as _suppress
 
 from ._async_inference import AsyncInferenceJob, AsyncInferenceResult
+from ._bearer import BearerToken
 from ._client import SageMakerRuntimeClient
 from ._engines import Engine, EngineResponse
 from ._errors import (
@@ -22,6 +23,7 @@ from ._errors import (
     ClientClosedError,
     ContainerError,
     CredentialsError,
+    EndpointNotFoundError,
     EventStreamProtocolError,
     FramingError,
     InternalDependencyException,
@@ -30,6 +32,7 @@ from ._errors import (
     ModelError,
     ModelNotReadyException,
     ModelStreamError,
+    NoCapacityError,
     ParamValidationError,
     RequestTimeout,
     RequestTimeoutError,
@@ -40,6 +43,7 @@ from ._errors import (
     ServiceUnavailable,
     SessionClosedError,
     StreamError,
+    StreamTruncated,
     ThrottlingError,
     TransportError,
     ValidationError,
@@ -57,10 +61,10 @@ from ._hooks import (
     ResponseReceived,
     RetryScheduled,
 )
-from ._models import Credentials, InvokeEndpointResult, NewSession, Timeout
+from ._models import ChatCompletionResult, Credentials, InvokeEndpointResult, NewSession, Timeout
 from ._retry import Retry
 from ._sessions import Session
-from ._streaming import ResponseStream, TokenStream
+from ._streaming import ChatCompletionStream, ResponseStream, TokenStream
 from ._version import __version__
 
 __all__ = [
@@ -70,13 +74,17 @@ __all__ = [
     "AsyncInferenceResult",
     "AsyncInferenceTimeout",
     "AuthenticationError",
+    "BearerToken",
     "CallEnded",
     "CallInfo",
     "CallStarted",
+    "ChatCompletionResult",
+    "ChatCompletionStream",
     "ClientClosedError",
     "ContainerError",
     "Credentials",
     "CredentialsError",
+    "EndpointNotFoundError",
     "Engine",
     "EngineResponse",
     "Event",
@@ -93,6 +101,7 @@ __all__ = [
     "ModelNotReadyException",
     "ModelStreamError",
     "NewSession",
+    "NoCapacityError",
     "ParamValidationError",
     "RequestSent",
     "RequestTimeout",
@@ -111,6 +120,7 @@ __all__ = [
     "Session",
     "SessionClosedError",
     "StreamError",
+    "StreamTruncated",
     "ThrottlingError",
     "Timeout",
     "Token",

@@ -8,7 +8,9 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -16,6 +18,7 @@ import sniffio
 
 from . import _validate as v
 from ._async_inference import AsyncInferenceJob
+from ._bearer import DEFAULT_LIFETIME_S, BearerToken, TokenCache, check_lifetime
 from ._credentials import (
     REFRESH_TIMEOUT_S,
     CredentialResolver,
@@ -36,19 +39,27 @@ from ._engines.httpx_engine import is_httpx_client
 from ._errors import (
     ClientClosedError,
     CredentialsError,
+    ModelError,
     ParamValidationError,
     SageMakerRuntimeError,
     ServiceError,
+    chat_error_from_response,
     error_from_response,
 )
 from ._exchange import Exchange, Response, deadline_error, prepare
 from ._hooks import CallInfo, CallTrace, EventHook, check_hooks
-from ._models import Credentials, InvokeEndpointResult, Timeout
-from ._operations import INVOKE_ENDPOINT, INVOKE_ENDPOINT_ASYNC, INVOKE_ENDPOINT_STREAM, Operation
+from ._models import ChatCompletionResult, Credentials, InvokeEndpointResult, Timeout
+from ._operations import (
+    CHAT_COMPLETIONS,
+    INVOKE_ENDPOINT,
+    INVOKE_ENDPOINT_ASYNC,
+    INVOKE_ENDPOINT_STREAM,
+    Operation,
+)
 from ._retry import RateLimiter, Retry, RetryQuota, RetryState, is_throttle
 from ._s3 import S3Client
 from ._sessions import Session
-from ._streaming import ResponseStream
+from ._streaming import ChatCompletionStream, ResponseStream
 
 if TYPE_CHECKING:
     import httpx  # imported by the first request, not with this module (see _engines)
@@ -103,6 +114,9 @@ class SageMakerRuntimeClient:
             ``FirstToken``, ``CallEnded``): timings, request ids, the invoked variant. They run
             synchronously on the event loop; one that raises is logged and ignored.
             ``sagemaker_rt_async.otel.OpenTelemetryHook`` is one.
+        bearer_token_expires_in: the lifetime, in whole seconds (1 to 43,200, the default), of
+            the ``sagemaker-api-key-…`` tokens minted for the OpenAI-compatible route
+            (``chat_completions``); cut to the credentials' own expiry, re-minted before they end.
     """
 
     def __init__(
@@ -128,6 +142,7 @@ class SageMakerRuntimeClient:
         retry: Retry | int | bool | None = None,
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
         event_hooks: Sequence[EventHook] | None = None,
+        bearer_token_expires_in: int | timedelta = DEFAULT_LIFETIME_S,
     ) -> None:
         engine: Engine | None = None
         if isinstance(transport, Engine):
@@ -151,6 +166,9 @@ class SageMakerRuntimeClient:
         ):
             raise ParamValidationError("max_response_bytes", "must be a positive int or None")
         self._max_response_bytes = max_response_bytes
+        self._token_lifetime = check_lifetime("bearer_token_expires_in", bearer_token_expires_in)
+        self._tokens = TokenCache()
+        self._clock: Callable[[], float] = time.time  # epoch seconds: tokens carry a UTC date
         self._timeout = Timeout() if timeout is None else Timeout.of(timeout)
         self._resolver: CredentialResolver
         self._chain: DefaultChain
@@ -221,6 +239,11 @@ class SageMakerRuntimeClient:
     def endpoint_url(self) -> str | None:
         """The base URL requests go to, once known."""
         return self._endpoint.url if self._endpoint else None
+
+    @property
+    def timeout(self) -> Timeout:
+        """The client's default deadlines (each call may pass its own)."""
+        return self._timeout
 
     async def __aenter__(self) -> SageMakerRuntimeClient:
         """Enter the client's lifetime; it is closed on exit."""
@@ -301,6 +324,9 @@ class SageMakerRuntimeClient:
         operation: Operation,
         endpoint_name: str,
         member_headers: list[tuple[str, str]],
+        *,
+        streaming: bool | None = None,
+        component: str | None = None,
     ) -> CallTrace | None:
         """A new call's event emitter, or None (and no cost) when the client has no hooks."""
         if not self._hooks:
@@ -312,10 +338,11 @@ class SageMakerRuntimeClient:
                 operation=operation.name,
                 endpoint_name=endpoint_name,
                 invocation_id=str(uuid.uuid4()),
-                inference_component_name=given.get("X-Amzn-SageMaker-Inference-Component"),
+                inference_component_name=component
+                or given.get("X-Amzn-SageMaker-Inference-Component"),
                 target_variant=given.get("X-Amzn-SageMaker-Target-Variant"),
                 target_model=given.get("X-Amzn-SageMaker-Target-Model"),
-                streaming=operation is INVOKE_ENDPOINT_STREAM,
+                streaming=operation is INVOKE_ENDPOINT_STREAM if streaming is None else streaming,
             ),
         )
 
@@ -330,6 +357,8 @@ class SageMakerRuntimeClient:
         *,
         read_body: bool = True,
         trace: CallTrace | None = None,
+        bearer: int | None = None,
+        component: str | None = None,
     ) -> Response:
         """Run one call: attempts until success or a final error, within ``deadline.total``.
 
@@ -339,17 +368,36 @@ class SageMakerRuntimeClient:
 
         A stream passes its own ``trace`` and ends it itself (the call outlives this method);
         otherwise the call's trace is made, started and ended here.
+
+        ``bearer`` (a token lifetime) selects the OpenAI-compatible route's ways: a bearer token
+        instead of SigV4, its error shapes, and one re-mint after a 401/403.
         """
         if trace is None and read_body:
-            trace = self._trace(operation, endpoint_name, member_headers)
+            trace = self._trace(operation, endpoint_name, member_headers, component=component)
             if trace is None:
                 return await self._deadlined(
-                    operation, endpoint_name, member_headers, body, deadline, retry, True, None
+                    operation,
+                    endpoint_name,
+                    member_headers,
+                    body,
+                    deadline,
+                    retry,
+                    True,
+                    None,
+                    bearer,
                 )
             trace.start()
             try:
                 response = await self._deadlined(
-                    operation, endpoint_name, member_headers, body, deadline, retry, True, trace
+                    operation,
+                    endpoint_name,
+                    member_headers,
+                    body,
+                    deadline,
+                    retry,
+                    True,
+                    trace,
+                    bearer,
                 )
             except BaseException as exc:
                 trace.end(exc)
@@ -358,7 +406,15 @@ class SageMakerRuntimeClient:
             trace.end()
             return response
         return await self._deadlined(
-            operation, endpoint_name, member_headers, body, deadline, retry, read_body, trace
+            operation,
+            endpoint_name,
+            member_headers,
+            body,
+            deadline,
+            retry,
+            read_body,
+            trace,
+            bearer,
         )
 
     async def _deadlined(
@@ -371,16 +427,14 @@ class SageMakerRuntimeClient:
         retry: Retry | int | bool | None,
         read_body: bool,
         trace: CallTrace | None,
+        bearer: int | None = None,
     ) -> Response:
         policy = self._retry if retry is None else Retry.of(retry)
+        args = (operation, endpoint_name, member_headers, body, deadline, policy, read_body, trace)
         if deadline.total is None:
-            return await self._attempts(
-                operation, endpoint_name, member_headers, body, deadline, policy, read_body, trace
-            )
+            return await self._attempts(*args, bearer)
         with anyio.move_on_after(deadline.total) as scope:
-            return await self._attempts(
-                operation, endpoint_name, member_headers, body, deadline, policy, read_body, trace
-            )
+            return await self._attempts(*args, bearer)
         assert scope.cancelled_caught
         where = f"{operation.name} /endpoints/{endpoint_name}"
         raise deadline_error(where, "total", deadline.total)
@@ -395,6 +449,7 @@ class SageMakerRuntimeClient:
         policy: Retry,
         read_body: bool,
         trace: CallTrace | None,
+        bearer: int | None = None,
     ) -> Response:
         endpoint = await self._ready()
         url, path = operation_url(endpoint, encode_label(endpoint_name), operation.suffix)
@@ -416,6 +471,19 @@ class SageMakerRuntimeClient:
         # The same for every attempt, as boto3 sends it.
         invocation_id = str(uuid.uuid4()) if trace is None else trace.call.invocation_id
         limit = self._max_response_bytes
+        errors = error_from_response if bearer is None else chat_error_from_response
+        token = None
+        reminted = False
+        if bearer is not None:
+            region, lifetime, refresh = endpoint.signing_region, bearer, False
+
+            async def current_token() -> str:
+                nonlocal refresh
+                value = await self._token(lifetime, region, refresh=refresh)
+                refresh = False
+                return value
+
+            token = current_token
         while True:
             if policy.mode == "adaptive":
                 wait = self._limiter.acquire(anyio.current_time())
@@ -425,14 +493,27 @@ class SageMakerRuntimeClient:
                 response = await self._exchange.send(
                     prepared,
                     deadline,
-                    errors=error_from_response,
+                    errors=errors,
                     invocation_id=invocation_id,
                     attempt=state.header,
                     trace=trace,
+                    bearer=token,
                 )
                 if read_body:
                     await response.read_all(limit)
             except SageMakerRuntimeError as exc:
+                if (
+                    token is not None
+                    and not reminted
+                    and isinstance(exc, ServiceError)
+                    and exc.status_code in (401, 403)
+                    and not isinstance(exc, ModelError)
+                ):
+                    # The token was refused (expired, rotated credentials): mint a new one and
+                    # try once more, at once; the policy's attempts are not spent on it.
+                    reminted = refresh = True
+                    logger.debug("%s: bearer token refused (%s); re-minting", operation.name, exc)
+                    continue
                 if policy.mode == "adaptive":
                     self._limiter.update(anyio.current_time(), throttled=is_throttle(exc))
                 delay = state.next_delay(
@@ -596,6 +677,158 @@ class SageMakerRuntimeClient:
             operation=INVOKE_ENDPOINT_STREAM.name,
             total=deadline.total,
             trace=trace,
+        )
+
+    # -- the OpenAI-compatible route (spec openai-compatible.md) ------------------------------
+
+    async def _token(self, lifetime: int, region: str, *, refresh: bool = False) -> BearerToken:
+        creds = await self._resolver.get()  # one frozen snapshot: never two key versions mixed
+        return self._tokens.token(creds, region, lifetime, now=self._clock(), refresh=refresh)
+
+    async def bearer_token(
+        self, *, expires_in: int | timedelta | None = None, refresh: bool = False
+    ) -> BearerToken:
+        """A ``sagemaker-api-key-…`` bearer token for the OpenAI-compatible route, minted
+        locally (no network call) from the client's credentials and region, exactly as the
+        SageMaker Python SDK's ``generate_token`` mints it.
+
+        ``expires_in``: whole seconds from 1 to 43,200 (default: the client's
+        ``bearer_token_expires_in``); the token never outlives the credentials that sign it
+        (``token.expires_at`` says when it ends). Tokens are cached per credentials, region and
+        lifetime and re-minted when less than max(60 s, 10 %) of their life is left, so calling
+        this before every request is cheap; ``refresh=True`` mints a new one regardless (after a
+        401/403). The token is a credential: its ``repr`` is ``sagemaker-api-key-***``; never
+        log or store it. The signing identity needs ``sagemaker:CallWithBearerToken`` and
+        ``sagemaker:InvokeEndpoint``.
+        """
+        self._check_open()
+        if expires_in is None:
+            lifetime = self._token_lifetime
+        else:
+            lifetime = check_lifetime("expires_in", expires_in)
+        endpoint = await self._ready()
+        return await self._token(lifetime, endpoint.signing_region, refresh=refresh)
+
+    def _chat_operation(self, endpoint_name: str, component: str | None) -> Operation:
+        v.name("endpoint_name", endpoint_name)
+        if component is None:
+            return CHAT_COMPLETIONS
+        v.component_name("inference_component_name", component)
+        # The component travels in the path on this route, never in a header (spec §2, §4).
+        suffix = f"inference-components/{encode_label(component)}/{CHAT_COMPLETIONS.suffix}"
+        return replace(CHAT_COMPLETIONS, suffix=suffix)
+
+    async def openai_base_url(
+        self, endpoint_name: str, *, inference_component_name: str | None = None
+    ) -> str:
+        """The OpenAI SDK ``base_url`` of an endpoint (or one of its inference components):
+        ``https://runtime.sagemaker.<region>.amazonaws.com/endpoints/<name>/openai/v1`` (or
+        under the client's ``endpoint_url``). Pair it with ``bearer_token()`` as the API key."""
+        self._check_open()
+        operation = self._chat_operation(endpoint_name, inference_component_name)
+        endpoint = await self._ready()
+        url, _ = operation_url(endpoint, encode_label(endpoint_name), operation.suffix)
+        return url[: -len("/chat/completions")]
+
+    async def chat_completions(
+        self,
+        endpoint_name: str,
+        *,
+        json: Mapping[str, Any],
+        inference_component_name: str | None = None,
+        timeout: Timeout | float | None = None,
+        retry: Retry | int | bool | None = None,
+    ) -> ChatCompletionResult:
+        """POST an OpenAI Chat Completions request to the endpoint's OpenAI-compatible route
+        (``/endpoints/{name}[/inference-components/{ic}]/openai/v1/chat/completions``) and
+        return the container's answer (``result.json()``).
+
+        ``json`` is the request object, sent as is except that ``"model"`` defaults to ``""``
+        (vLLM refuses the endpoint's name there); ``"stream": true`` belongs to
+        ``chat_completions_stream``. Authenticated with a cached bearer token
+        (``bearer_token()``); a 401/403 re-mints it once, then raises ``AuthenticationError`` /
+        ``AccessDeniedError``. Errors are typed from the route's shapes: ``ModelError`` (the
+        container refused the request: its own status and message), ``EndpointNotFoundError``,
+        ``NoCapacityError`` (scaled to zero: retried, and waited for with
+        ``retry=Retry(wait_for_capacity=...)``). Retries as ``invoke_endpoint``.
+        """
+        self._check_open()
+        operation = self._chat_operation(endpoint_name, inference_component_name)
+        payload = _chat_body(json, stream=False)
+        members = operation.headers(
+            {"content_type": "application/json", "accept": "application/json"}
+        )
+        deadline = self._timeout if timeout is None else Timeout.of(timeout)
+        response = await self._call(
+            operation,
+            endpoint_name,
+            members,
+            payload,
+            deadline,
+            retry,
+            bearer=self._token_lifetime,
+            component=inference_component_name,
+        )
+        h = response.headers
+        return ChatCompletionResult(
+            body=response.content,
+            status_code=response.status,
+            headers=h,
+            content_type=h.get("Content-Type"),
+            request_id=h.get("x-amzn-RequestId"),
+        )
+
+    def chat_completions_stream(
+        self,
+        endpoint_name: str,
+        *,
+        json: Mapping[str, Any],
+        inference_component_name: str | None = None,
+        timeout: Timeout | float | None = None,
+        retry: Retry | int | bool | None = None,
+    ) -> ChatCompletionStream:
+        """Stream a Chat Completions answer from the OpenAI-compatible route; returns the
+        stream (not a coroutine).
+
+        ``async with rt.chat_completions_stream("llm", json={"messages": [...]}) as stream:``
+        sends the request on entry (``"stream": true`` and ``"model": ""`` added when absent;
+        error answers raise there, typed as for ``chat_completions``), then ``async for token
+        in stream.tokens()`` yields the text as the container writes it (SSE chat chunks, or
+        JSON lines from LMI containers); ``stream.sse()``, ``json_lines()``, ``lines()`` and raw
+        ``async for chunk in stream`` work too. A stream that ends before ``data: [DONE]`` (or
+        a final chunk with ``finish_reason``) raises ``StreamTruncated``. Only the opening is
+        ever retried; ``timeout.read`` bounds the gap between chunks, not the whole answer.
+        """
+        self._check_open()
+        operation = self._chat_operation(endpoint_name, inference_component_name)
+        payload = _chat_body(json, stream=True)
+        members = operation.headers(
+            {"content_type": "application/json", "accept": "text/event-stream"}
+        )
+        deadline = self._timeout if timeout is None else Timeout.of(timeout)
+        stream_deadline = replace(deadline, total=None)  # total is the stream's own
+        trace = self._trace(
+            operation, endpoint_name, members, streaming=True, component=inference_component_name
+        )
+        lifetime = self._token_lifetime
+
+        async def open_stream() -> Response:
+            if trace is not None:
+                trace.start()  # the call starts when the stream is opened, not made
+            return await self._call(
+                operation,
+                endpoint_name,
+                members,
+                payload,
+                stream_deadline,
+                retry,
+                read_body=False,
+                trace=trace,
+                bearer=lifetime,
+            )
+
+        return ChatCompletionStream(
+            open_stream, operation=operation.name, total=deadline.total, trace=trace
         )
 
     async def _s3_client(self) -> S3Client:
@@ -800,6 +1033,34 @@ def _payload(
     if body is None:
         raise ParamValidationError("body", "is required (pass body=... or json=...)")
     return v.body("body", body, limit), content_type
+
+
+def _chat_body(value: object, *, stream: bool) -> bytes:
+    """A Chat Completions request body: a JSON object, ``model`` defaulting to ``""``, and a
+    ``stream`` that agrees with the method called (spec openai-compatible.md §4)."""
+    if not isinstance(value, Mapping):
+        raise ParamValidationError(
+            "json", "must be a Chat Completions request: a JSON object (a dict with messages)"
+        )
+    given = value.get("stream")
+    if stream and given not in (None, True):
+        raise ParamValidationError(
+            "json", '"stream" must be true (or left out) with chat_completions_stream'
+        )
+    if not stream and given not in (None, False):
+        raise ParamValidationError(
+            "json", '"stream": true asks for a streamed answer: use chat_completions_stream'
+        )
+    request = dict(value)
+    request.setdefault("model", "")  # vLLM refuses the endpoint name, accepts "" (spec §9.5)
+    if stream:
+        request["stream"] = True
+    data = v.json_body(request, _compact_json)
+    if len(data) > v.MAX_BODY_BYTES:
+        raise ParamValidationError(
+            "json", f"serialises to {len(data):,} bytes; the service accepts {v.MAX_BODY_BYTES:,}"
+        )
+    return data
 
 
 def _parse_upload_to(upload_to: object) -> tuple[str, str]:

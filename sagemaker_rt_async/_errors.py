@@ -11,8 +11,10 @@ The tree::
     ├── ResponseTooLarge                  the response body is over max_response_bytes
     ├── ServiceError                      an HTTP error response (status_code, error_code, ...)
     │   ├── ValidationError               400, the service rejected the input
+    │   │   └── EndpointNotFoundError     OpenAI route: no such endpoint in the account
     │   ├── ModelError                    424, the model container answered with an error
     │   ├── ModelNotReadyException        429, the model is not ready (scale from zero, ...)
+    │   │   └── NoCapacityError           OpenAI route: the inference component has no capacity
     │   ├── InternalFailure               500
     │   ├── ServiceUnavailable            503
     │   ├── InternalDependencyException   530
@@ -29,6 +31,7 @@ The tree::
         ├── InternalStreamFailure         in-stream: the service failed mid-stream
         ├── EventStreamProtocolError      CRC mismatch, bad lengths, truncation, bad header type
         ├── ContainerError                the container's own error inside a 200 stream
+        ├── StreamTruncated               a chat stream ended before [DONE] / its final chunk
         └── FramingError                  bytes malformed for the framing (UTF-8, JSON, line size)
 
 Service errors keep the service's own names so users find them in the AWS documentation.
@@ -40,6 +43,7 @@ message: nothing here formats request headers.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from http import HTTPStatus
 from typing import Any, ClassVar, TypeVar, overload
@@ -54,6 +58,7 @@ __all__ = [
     "ClientClosedError",
     "ContainerError",
     "CredentialsError",
+    "EndpointNotFoundError",
     "EventStreamProtocolError",
     "FramingError",
     "InternalDependencyException",
@@ -62,6 +67,7 @@ __all__ = [
     "ModelError",
     "ModelNotReadyException",
     "ModelStreamError",
+    "NoCapacityError",
     "ParamValidationError",
     "RequestTimeout",
     "RequestTimeoutError",
@@ -72,9 +78,11 @@ __all__ = [
     "ServiceUnavailable",
     "SessionClosedError",
     "StreamError",
+    "StreamTruncated",
     "ThrottlingError",
     "TransportError",
     "ValidationError",
+    "chat_error_from_response",
     "error_from_event",
     "error_from_response",
 ]
@@ -198,9 +206,32 @@ class ServiceError(SageMakerRuntimeError):
         text = f": {self.message}" if self.message else ""
         return f"{self.error_code} (HTTP {self.status_code}{rid}){text}"
 
+    @property
+    def error_type(self) -> str | None:
+        """The OpenAI error envelope's ``type`` (OpenAI-compatible route), when there is one."""
+        value = self.fields.get("type")
+        return value if isinstance(value, str) else None
+
+    @property
+    def error_param(self) -> str | None:
+        """The OpenAI error envelope's ``param`` (OpenAI-compatible route), when there is one."""
+        value = self.fields.get("param")
+        return value if isinstance(value, str) else None
+
+    @property
+    def raw_message(self) -> str:
+        """The message exactly as the service sent it (``message`` may be the container's own,
+        unwrapped from the front door's text; this one keeps the CloudWatch URL and account)."""
+        value = self.fields.get("raw_message")
+        return value if isinstance(value, str) else self.message
+
 
 class ValidationError(ServiceError):
     """400 ValidationError: the service rejected a parameter."""
+
+
+class EndpointNotFoundError(ValidationError):
+    """400 on the OpenAI-compatible route: no endpoint of that name in the account and region."""
 
 
 class ModelError(ServiceError):
@@ -233,6 +264,12 @@ class ModelNotReadyException(ServiceError):
     """429 ModelNotReadyException: the model is not ready to serve (e.g. scaling from zero)."""
 
     retryable = True
+
+
+class NoCapacityError(ModelNotReadyException):
+    """400 on the OpenAI-compatible route: the inference component (or endpoint) has no capacity,
+    typically scaled to zero; the rejected request starts the scale-out. Retryable; pass
+    ``retry=Retry(wait_for_capacity=seconds)`` to keep retrying while capacity comes up."""
 
 
 class InternalFailure(ServiceError):
@@ -393,6 +430,11 @@ class FramingError(StreamError):
     Invalid UTF-8, a line longer than the limit, text that is not JSON where JSON is required,
     or a stream in which no value matched the container format.
     """
+
+
+class StreamTruncated(StreamError):
+    """A chat-completions stream ended (EOF or reset) before ``data: [DONE]`` (SSE) or a final
+    chunk carrying ``finish_reason`` (JSON lines): the answer is incomplete, not a success."""
 
 
 class ContainerError(StreamError):
@@ -637,3 +679,119 @@ def error_from_event(headers: Mapping[str, object], payload: bytes) -> StreamErr
     code = str(headers.get(":error-code", "UnknownError"))
     text = str(headers.get(":error-message", ""))
     return StreamError(text, error_code=code)
+
+
+# --- the OpenAI-compatible route (spec openai-compatible.md §7) ------------------------------
+
+# The front door quoting the container's whole body (DOTALL: the body may span lines).
+_FRONT_DOOR = re.compile(
+    r'^Received (client|server) error \((\d+)\) from (\S+) with message "(.*)"', re.DOTALL
+)
+# Matched on the service's own message only, at its start: a container may echo client text
+# holding the phrase, and that is never a cold start (spec §7).
+_NO_CAPACITY = re.compile(r"^(?:Inference Component|Endpoint)\b[^\n]*?\bhas no capacity")
+_NOT_FOUND = re.compile(r"^Endpoint \S+ of account \S+ not found\.?$")
+_TOKEN_TEXT = re.compile(r"sagemaker-api-key-[A-Za-z0-9+/=]+")
+_TOKEN_BYTES = re.compile(rb"sagemaker-api-key-[A-Za-z0-9+/=]+")
+_BY_STATUS: dict[int, type[ServiceError]] = {
+    400: ValidationError,
+    401: AuthenticationError,
+    403: AccessDeniedError,
+    408: RequestTimeoutError,
+    424: ModelError,
+    429: ThrottlingError,
+    500: InternalFailure,
+    503: ServiceUnavailable,
+}
+BEARER_ACTIONS = "sagemaker:CallWithBearerToken and sagemaker:InvokeEndpoint"
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _container_message(inner: str) -> tuple[str, Any]:
+    """The container's own message inside the body the front door quoted, and that body parsed."""
+    try:
+        parsed = json.loads(inner)
+    except (ValueError, RecursionError):
+        return inner, None
+    if isinstance(parsed, dict):
+        error = parsed.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return error["message"], parsed
+        for key in ("message", "detail", "error"):
+            if isinstance(parsed.get(key), str):
+                return parsed[key], parsed
+    return inner, parsed
+
+
+def chat_error_from_response(
+    status_code: int, headers: Mapping[str, str], body: bytes
+) -> ServiceError:
+    """The typed error of an error answer on the OpenAI-compatible route (spec §7).
+
+    Decided by the status; the OpenAI envelope (``error.message/type/code/param``) is read when
+    present, else botocore's rest-json rules, else the raw text. The front door's
+    ``Received client error (N) from … with message "…"`` becomes a ``ModelError`` whose
+    ``message`` is the container's own and ``original_status_code`` is N (``raw_message`` keeps
+    the whole text). ``NoCapacityError`` and ``EndpointNotFoundError`` are matched on status 400
+    and the start of the service's message only. A bearer token is never quoted back.
+    """
+    request_id = _header(headers, "x-amzn-RequestId") or _header(headers, "x-amz-request-id")
+    body = _TOKEN_BYTES.sub(b"sagemaker-api-key-***", body)
+    parsed, generic = parse_error_body(status_code, body)
+    fields: dict[str, Any] = {}
+    envelope = parsed.get("error")
+    if isinstance(envelope, dict):
+        raw = _text(envelope.get("message")) or ""
+        etype, code, param = (_text(envelope.get(k)) for k in ("type", "code", "param"))
+        fields.update({"type": etype, "code": code, "param": param})
+        error_code = code or etype or str(status_code)
+    elif generic:
+        raw, error_code = _reason(status_code), str(status_code)
+    else:
+        raw = _text(parsed.get("message", parsed.get("Message"))) or ""
+        raw_code: Any = _header(headers, "x-amzn-ErrorType")
+        if raw_code is None:
+            key = next((k for k in ("code", "Code", "__type") if k in parsed), None)
+            raw_code = parsed[key] if key is not None else str(status_code)
+        error_code = _sanitize_code(str(raw_code))
+    raw = _TOKEN_TEXT.sub("sagemaker-api-key-***", raw)
+    fields["raw_message"] = raw
+    message = raw
+    cls: type[ServiceError]
+    front = _FRONT_DOOR.match(raw)
+    if front is not None:
+        inner = front.group(4)
+        message, container_body = _container_message(inner)
+        fields.update(
+            OriginalStatusCode=int(front.group(2)),
+            OriginalMessage=inner,
+            container_body=container_body,
+        )
+        cls = ModelError
+    elif status_code == 400 and _NO_CAPACITY.match(raw):
+        cls = NoCapacityError
+    elif status_code == 400 and _NOT_FOUND.match(raw):
+        cls = EndpointNotFoundError
+    elif status_code in (401, 403):
+        cls = _BY_STATUS[status_code]
+        message = (
+            f"{raw.rstrip('. ') + '. ' if raw else ''}The bearer token was refused even after "
+            f"minting a new one: the identity that signs it needs {BEARER_ACTIONS} on the "
+            "endpoint, and its credentials must be valid for the endpoint's region"
+        )
+    else:
+        cls = _BY_CODE.get(error_code) or _BY_STATUS.get(status_code, ServiceError)
+    return cls(
+        message,
+        status_code=status_code,
+        error_code=error_code,
+        request_id=request_id,
+        headers=headers,
+        body=body,
+        fields=fields,
+    )

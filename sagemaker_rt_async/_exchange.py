@@ -1,7 +1,9 @@
 """One signed attempt, for every request the package makes (STYLE.md §1).
 
 credentials → SigV4 (SageMaker or S3 mode) → the engine → status and head → a typed error, or a
-``Response`` whose body is read through one capped reader, every read under a deadline.
+``Response`` whose body is read through one capped reader, every read under a deadline. The
+OpenAI-compatible route authenticates with a bearer token instead of SigV4 (``send(bearer=...)``,
+the token fetched per attempt); everything else about the attempt is the same.
 The client's attempt loop and the S3 client both send through ``Exchange.send``; nothing else
 signs or sends. What does not change between the attempts of a call (URL, the headers to sign,
 the payload hash) is a ``Prepared`` value made once per call.
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_ERROR_BODY",
+    "BearerSource",
     "Exchange",
     "Prepared",
     "Response",
@@ -69,6 +72,9 @@ _CLOSE_TIMEOUT_S = 5.0
 
 ErrorFactory = Callable[[int, Mapping[str, str], bytes], SageMakerRuntimeError]
 """Builds the typed error of an error response from its status, headers and (capped) body."""
+
+BearerSource = Callable[[], Awaitable[str]]
+"""Returns the bearer token for an attempt (``sagemaker-api-key-…``; cached by its owner)."""
 
 
 @functools.cache
@@ -400,19 +406,28 @@ class Exchange:
         invocation_id: str | None = None,
         attempt: str = "attempt=1; max=1",
         trace: CallTrace | None = None,
+        bearer: BearerSource | None = None,
     ) -> Response:
         """One signed attempt. A 2xx/1xx answer returns its ``Response`` (body not read yet);
-        an error status raises ``errors(status, headers, body)`` with the body read (capped)."""
+        an error status raises ``errors(status, headers, body)`` with the body read (capped).
+
+        With ``bearer``, the attempt carries ``Authorization: Bearer <token>`` (the token taken
+        from ``bearer()`` now, so a retry gets a fresh one) instead of a SigV4 signature.
+        """
         engine = await self._engine()
-        creds = await self._credentials.get()
-        # Exactly what boto3 signs: host, the modeled headers, x-amz-date and the token.
-        # Content-Length, User-Agent, Accept-Encoding and the telemetry headers stay unsigned.
+        if bearer is not None:
+            auth = [("Authorization", f"Bearer {await bearer()}")]
+        else:
+            creds = await self._credentials.get()
+            # Exactly what boto3 signs: host, the modeled headers, x-amz-date and the token.
+            # Content-Length, User-Agent, Accept-Encoding and the telemetry headers stay unsigned.
+            auth = self._signed_headers(
+                prepared, creds.access_key_id, creds.secret_access_key, creds.session_token
+            )
         headers = [
             ("Host", prepared.host),
             *prepared.members,
-            *self._signed_headers(
-                prepared, creds.access_key_id, creds.secret_access_key, creds.session_token
-            ),
+            *auth,
             *unsigned_headers(invocation_id, attempt),
         ]
         if prepared.content_length:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from ._errors import ParamValidationError
 
-__all__ = ["Credentials", "InvokeEndpointResult", "NewSession", "Timeout"]
+__all__ = ["ChatCompletionResult", "Credentials", "InvokeEndpointResult", "NewSession", "Timeout"]
 
 
 def _mask(value: str) -> str:
@@ -143,3 +144,27 @@ class InvokeEndpointResult:
             f"invoked_production_variant={self.invoked_production_variant!r}, "
             f"request_id={self.request_id!r})"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCompletionResult:
+    """The answer of ``chat_completions``: the container's Chat Completions JSON, as sent.
+
+    ``json()`` parses it (``choices[0]["message"]["content"]``, ``usage``, ...); ``headers``
+    match names case-insensitively; ``request_id`` is ``x-amzn-RequestId`` when SageMaker sent one.
+    """
+
+    body: bytes = field(repr=False)
+    status_code: int
+    headers: Mapping[str, str] = field(repr=False)
+    content_type: str | None = None
+    request_id: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8 (invalid bytes replaced)."""
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)

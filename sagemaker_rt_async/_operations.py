@@ -15,7 +15,13 @@ from functools import partial
 from . import _validate as v
 from ._errors import ParamValidationError
 
-__all__ = ["INVOKE_ENDPOINT", "INVOKE_ENDPOINT_ASYNC", "INVOKE_ENDPOINT_STREAM", "Operation"]
+__all__ = [
+    "CHAT_COMPLETIONS",
+    "INVOKE_ENDPOINT",
+    "INVOKE_ENDPOINT_ASYNC",
+    "INVOKE_ENDPOINT_STREAM",
+    "Operation",
+]
 
 Rule = Callable[[str, object], object]
 
@@ -132,4 +138,12 @@ INVOKE_ENDPOINT_ASYNC = Operation(
             partial(v.integer, low=1, high=3_600),
         ),
     ),
+)
+
+# The OpenAI-compatible route (spec openai-compatible.md §2, §4): a bearer token, no SageMaker
+# member headers (the inference component travels in the path), a plain JSON body.
+CHAT_COMPLETIONS = Operation(
+    "ChatCompletions",
+    "openai/v1/chat/completions",
+    (_CONTENT_TYPE, Member("accept", "Accept", _text)),
 )

@@ -1,4 +1,9 @@
-"""The response stream of InvokeEndpointWithResponseStream: open, iterate, always close.
+"""Response streams: open, iterate, always close — on both streaming routes.
+
+``ResponseStream`` (InvokeEndpointWithResponseStream: event-stream PayloadParts) and
+``ChatCompletionStream`` (the OpenAI-compatible route: the container's plain SSE / JSON-lines
+body) share one lifecycle and one set of framing helpers (``_PartStream``); each only says how
+its body becomes parts (``_fill``) and which response headers it reports (``_on_open``).
 
 ``ResponseStream`` is both an async context manager and an async iterator of PayloadPart bytes.
 Iteration is a plain ``__anext__`` over the sans-IO event-stream decoder, not an async
@@ -13,6 +18,7 @@ them at the end of the stream.
 
 from __future__ import annotations
 
+import json
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -21,7 +27,14 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 
-from ._errors import FramingError, StreamError, TransportError, error_from_event
+from ._errors import (
+    ContainerError,
+    FramingError,
+    StreamError,
+    StreamTruncated,
+    TransportError,
+    error_from_event,
+)
 from ._eventstream import EventStreamDecoder, EventStreamMessage, HeaderValue
 from ._exchange import Response, deadline_error
 from ._framing import (
@@ -34,9 +47,10 @@ from ._framing import (
 )
 from ._hooks import CallTrace
 
-__all__ = ["ResponseStream", "TokenStream"]
+__all__ = ["ChatCompletionStream", "ResponseStream", "TokenStream"]
 
 _T = TypeVar("_T")
+_S = TypeVar("_S", bound="_PartStream")
 
 
 class _Incremental(Protocol[_T]):
@@ -45,19 +59,11 @@ class _Incremental(Protocol[_T]):
     def close(self) -> list[_T]: ...
 
 
-class ResponseStream:
-    """The answer of InvokeEndpointWithResponseStream.
-
-    Use ``async with rt.invoke_endpoint_with_response_stream(...) as stream:`` then
-    ``async for part in stream`` (bytes of each PayloadPart as it arrives), or one of the
-    framings: ``stream.lines()``, ``stream.sse()``, ``stream.json_lines()``,
-    ``stream.tokens(format=...)``. Iterating without ``async with`` works too: the request is
-    sent on the first ``__anext__`` and the response closes itself at the end or on error.
-
-    Once a part has been handed out, nothing is retried: an in-stream failure raises
-    ``ModelStreamError`` / ``InternalStreamFailure`` / ``EventStreamProtocolError`` /
-    ``TransportError`` after the parts before it were delivered.
-    """
+class _PartStream:
+    """What every response stream shares: the request sent on entry (retried only there), parts
+    handed out one by one, the framing helpers, the call's trace, and the response closed on
+    every way out. A subclass turns body chunks into parts (``_fill``) and reads its response
+    headers (``_on_open``)."""
 
     def __init__(
         self,
@@ -76,33 +82,25 @@ class ResponseStream:
         self._response: Response | None = None
         # Closes the connection if the stream is dropped unclosed (``async for`` without
         # ``async with``, left by ``break``): CPython drops it at once, by reference count.
-        self._abandon: weakref.finalize[[], ResponseStream] | None = None
-        self._decoder = EventStreamDecoder()
-        # The headers of the last PayloadPart: the decoder hands every message with the same
-        # header block the same (read-only) mapping, so an identical one needs no lookups.
-        self._part_headers: Mapping[str, HeaderValue] | None = None
+        self._abandon: weakref.finalize[[], _PartStream] | None = None
         self._pending: deque[bytes] = deque()
         self._opened = False
-        self._complete = False  # the body ended cleanly after a whole message
+        self._complete = False  # the body ended cleanly, whole
         self._closed = False
         self._error: StreamError | None = None  # raised once the parts before it are handed out
         self.content_type: str | None = None
-        """The model's MIME type (``X-Amzn-SageMaker-Content-Type``)."""
-        self.invoked_production_variant: str | None = None
-        """The production variant that served the request."""
-        self.custom_attributes: str | None = None
-        """``X-Amzn-SageMaker-Custom-Attributes`` from the container."""
+        """The MIME type of what the model streams."""
         self.request_id: str | None = None
         """``x-amzn-RequestId`` of the call."""
         self.parts_received = 0
-        """PayloadParts handed out so far."""
+        """Parts handed out so far."""
         self.bytes_received = 0
         """Payload bytes handed out so far."""
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open" if self._opened else "not sent"
         return (
-            f"<ResponseStream {state} request_id={self.request_id} "
+            f"<{type(self).__name__} {state} request_id={self.request_id} "
             f"parts={self.parts_received} bytes={self.bytes_received}>"
         )
 
@@ -111,7 +109,7 @@ class ResponseStream:
         """True once the response has been closed (its connection released or discarded)."""
         return self._closed
 
-    async def __aenter__(self) -> ResponseStream:
+    async def __aenter__(self: _S) -> _S:
         """Send the request and read the status; error responses raise here."""
         await self._open()
         return self
@@ -174,18 +172,18 @@ class ResponseStream:
         # by the client's attempt loop, before any part existed.
         self._response = response
         self._abandon = weakref.finalize(self, response.abort)
-        h = response.headers
-        self.request_id = h.get("x-amzn-RequestId")
-        self.content_type = h.get("X-Amzn-SageMaker-Content-Type")
-        self.invoked_production_variant = h.get("x-Amzn-Invoked-Production-Variant")
-        self.custom_attributes = h.get("X-Amzn-SageMaker-Custom-Attributes")
+        self.request_id = response.headers.get("x-amzn-RequestId")
+        self._on_open(response.headers)
 
-    def __aiter__(self) -> ResponseStream:
-        """Iterate the PayloadPart bytes."""
+    def _on_open(self, headers: Mapping[str, str]) -> None:
+        raise NotImplementedError
+
+    def __aiter__(self: _S) -> _S:
+        """Iterate the parts."""
         return self
 
     async def __anext__(self) -> bytes:
-        """The next PayloadPart's bytes; sends the request first when not yet sent."""
+        """The next part's bytes; sends the request first when not yet sent."""
         try:
             if not self._opened:
                 await self._open()
@@ -221,27 +219,19 @@ class ResponseStream:
         return part
 
     async def _fill(self) -> None:
+        raise NotImplementedError
+
+    async def _read(self) -> bytes:
+        """The next body chunk (``b""`` at its clean end), under the stream's deadlines."""
         response = self._response
         if response is None:
             raise StreamError("this response stream is closed", request_id=self.request_id)
         try:
-            chunk = await response.read_chunk(self._deadline)
+            return await response.read_chunk(self._deadline)
         except TransportError as err:
             if err.closed_before_response:
                 err.closed_before_response = False  # the head came: the server answered
             raise self._count(err)  # noqa: B904 - the engine's error, with its own cause
-        if not chunk:
-            self._decoder.close()  # raises Truncated if the body ended mid-message
-            self._complete = self._error is None
-            return
-        pending = self._pending
-        for message in self._decoder.feed(chunk):
-            if message.headers is self._part_headers:
-                pending.append(message.payload)
-            else:
-                self._dispatch(message)
-                if self._error is not None:
-                    break  # the parts before the error go out; nothing after it
 
     def _count(self, err: TransportError) -> TransportError:
         err.request_id = self.request_id
@@ -254,20 +244,6 @@ class ResponseStream:
         exc.parts_received = self.parts_received
         exc.bytes_received = self.bytes_received
         return exc
-
-    def _dispatch(self, message: EventStreamMessage) -> None:
-        headers = message.headers
-        kind = headers.get(":message-type", "event")  # no :message-type means an event
-        if kind == "event":
-            if headers.get(":event-type") == "PayloadPart":
-                self._pending.append(message.payload)
-                self._part_headers = headers
-                # Later parts with these very header bytes skip the message objects.
-                self._decoder.route(headers, self._pending)
-            # Other event types are new union members: skipped for forward compatibility.
-            return
-        # An exception or error message ends the stream; the parts before it go out first.
-        self._error = error_from_event(message.headers, message.payload)
 
     # -- framings -------------------------------------------------------------------------
 
@@ -292,6 +268,212 @@ class ResponseStream:
         return TokenStream(self, format)
 
 
+class ResponseStream(_PartStream):
+    """The answer of InvokeEndpointWithResponseStream.
+
+    Use ``async with rt.invoke_endpoint_with_response_stream(...) as stream:`` then
+    ``async for part in stream`` (bytes of each PayloadPart as it arrives), or one of the
+    framings: ``stream.lines()``, ``stream.sse()``, ``stream.json_lines()``,
+    ``stream.tokens(format=...)``. Iterating without ``async with`` works too: the request is
+    sent on the first ``__anext__`` and the response closes itself at the end or on error.
+
+    Once a part has been handed out, nothing is retried: an in-stream failure raises
+    ``ModelStreamError`` / ``InternalStreamFailure`` / ``EventStreamProtocolError`` /
+    ``TransportError`` after the parts before it were delivered.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[], Awaitable[Response]],
+        *,
+        operation: str,
+        total: float | None = None,
+        trace: CallTrace | None = None,
+    ) -> None:
+        super().__init__(send, operation=operation, total=total, trace=trace)
+        self._decoder = EventStreamDecoder()
+        # The headers of the last PayloadPart: the decoder hands every message with the same
+        # header block the same (read-only) mapping, so an identical one needs no lookups.
+        self._part_headers: Mapping[str, HeaderValue] | None = None
+        self.invoked_production_variant: str | None = None
+        """The production variant that served the request."""
+        self.custom_attributes: str | None = None
+        """``X-Amzn-SageMaker-Custom-Attributes`` from the container."""
+
+    def _on_open(self, headers: Mapping[str, str]) -> None:
+        self.content_type = headers.get("X-Amzn-SageMaker-Content-Type")
+        self.invoked_production_variant = headers.get("x-Amzn-Invoked-Production-Variant")
+        self.custom_attributes = headers.get("X-Amzn-SageMaker-Custom-Attributes")
+
+    async def _fill(self) -> None:
+        chunk = await self._read()
+        if not chunk:
+            self._decoder.close()  # raises Truncated if the body ended mid-message
+            self._complete = self._error is None
+            return
+        pending = self._pending
+        for message in self._decoder.feed(chunk):
+            if message.headers is self._part_headers:
+                pending.append(message.payload)
+            else:
+                self._dispatch(message)
+                if self._error is not None:
+                    break  # the parts before the error go out; nothing after it
+
+    def _dispatch(self, message: EventStreamMessage) -> None:
+        headers = message.headers
+        kind = headers.get(":message-type", "event")  # no :message-type means an event
+        if kind == "event":
+            if headers.get(":event-type") == "PayloadPart":
+                self._pending.append(message.payload)
+                self._part_headers = headers
+                # Later parts with these very header bytes skip the message objects.
+                self._decoder.route(headers, self._pending)
+            # Other event types are new union members: skipped for forward compatibility.
+            return
+        # An exception or error message ends the stream; the parts before it go out first.
+        self._error = error_from_event(message.headers, message.payload)
+
+
+class ChatCompletionStream(_PartStream):
+    """The streamed answer of the OpenAI-compatible route (``rt.chat_completions_stream``).
+
+    The container's body as it arrives, in chunks (``async for chunk in stream``), or framed:
+    ``stream.tokens()`` (the text of each ``chat.completion.chunk``), ``stream.sse()``,
+    ``stream.json_lines()`` (LMI-style containers), ``stream.lines()`` — the same helpers, and
+    the same framing code, as ``ResponseStream``. The stream must end properly: with
+    ``data: [DONE]`` (SSE) or, for JSON lines, after a chunk carrying ``finish_reason``; a body
+    that ends or breaks before that raises ``StreamTruncated`` (or the container's in-band error
+    as ``ContainerError``), never a quiet success. Nothing is retried once a chunk was handed out.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[], Awaitable[Response]],
+        *,
+        operation: str,
+        total: float | None = None,
+        trace: CallTrace | None = None,
+    ) -> None:
+        super().__init__(send, operation=operation, total=total, trace=trace)
+        self._end: _ChatEnd | None = None
+        self.headers: Mapping[str, str] = {}
+        """The response headers (names match case-insensitively)."""
+        self.status_code = 0
+        """The HTTP status (2xx: error statuses raise on entry)."""
+
+    def _on_open(self, headers: Mapping[str, str]) -> None:
+        self.headers = headers
+        self.content_type = headers.get("Content-Type")
+        self.status_code = self._response.status if self._response is not None else 0
+        self._end = _ChatEnd(self.content_type)
+
+    async def _fill(self) -> None:
+        chunk = await self._read()
+        end = self._end
+        assert end is not None  # made on open, before any read
+        if not chunk:
+            end.close()
+            failure = end.failure()
+            if failure is not None:
+                raise failure
+            self._complete = True
+            return
+        end.feed(chunk)
+        self._pending.append(chunk)
+
+
+class _ChatEnd:
+    """Watches a chat stream's lines for its proper end (spec openai-compatible.md §6.2).
+
+    SSE ends with ``data: [DONE]``; JSON lines (LMI) end after a chunk whose ``finish_reason``
+    (``choices[].finish_reason`` or ``details.finish_reason``) is set. The lines come from the
+    one ``LineDecoder`` of ``_framing``; only lines that can matter are parsed as JSON. Bytes it
+    cannot read (not UTF-8, an endless line) only mean it cannot vouch for the end.
+    """
+
+    __slots__ = ("_broken", "_done", "_error", "_finished", "_lines", "_sse")
+
+    def __init__(self, content_type: str | None) -> None:
+        self._lines = LineDecoder()
+        self._sse = bool(content_type and "event-stream" in content_type.lower())
+        self._done = False
+        self._finished = False
+        self._broken = False
+        self._error: Any = None
+
+    def feed(self, data: bytes) -> None:
+        if self._done or self._broken:
+            return
+        try:
+            lines = self._lines.feed(data)
+        except StreamError:
+            self._broken = True
+            return
+        for line in lines:
+            self._line(line)
+
+    def close(self) -> None:
+        if self._done or self._broken:
+            return
+        try:
+            lines = self._lines.close()
+        except StreamError:
+            self._broken = True
+            return
+        for line in lines:
+            self._line(line)
+
+    def _line(self, line: str) -> None:
+        if self._done:
+            return
+        text = line.strip()
+        if text.startswith("data:"):
+            self._sse = True
+            text = text[5:].strip()
+        elif not text or text.startswith((":", "event:", "id:", "retry:")):
+            return
+        if text == "[DONE]":
+            self._done = True
+            return
+        if '"finish_reason"' not in text and '"error"' not in text:
+            return
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            return
+        if not isinstance(value, dict):
+            return
+        if "error" in value or value.get("object") == "error":
+            self._error = self._error or value
+        choices = value.get("choices")
+        details = value.get("details")
+        if (
+            isinstance(choices, list)
+            and any(isinstance(c, dict) and c.get("finish_reason") for c in choices)
+        ) or (isinstance(details, dict) and details.get("finish_reason")):
+            self._finished = True
+
+    def failure(self) -> StreamError | None:
+        """None when the stream ended properly, else the error to raise at its end."""
+        if self._done or (self._finished and not self._sse and self._error is None):
+            return None
+        if self._error is not None:
+            error = self._error.get("error")
+            message = error.get("message") if isinstance(error, dict) else error
+            if not isinstance(message, str):
+                message = self._error.get("message")
+            return ContainerError(
+                message if isinstance(message, str) else "the model container reported an error",
+                payload=self._error,
+            )
+        want = "data: [DONE]" if self._sse else "a final chunk with finish_reason"
+        return StreamTruncated(
+            f"the chat stream ended before {want}: the answer is incomplete",
+            error_code="StreamTruncated",
+        )
+
+
 class _Framed(Generic[_T]):
     """An async iterator of framed items over a stream's parts (no async generator).
 
@@ -299,7 +481,7 @@ class _Framed(Generic[_T]):
     content type known, even when iteration started without ``async with``.
     """
 
-    def __init__(self, stream: ResponseStream, make: Callable[[], _Incremental[_T]]) -> None:
+    def __init__(self, stream: _PartStream, make: Callable[[], _Incremental[_T]]) -> None:
         self._stream = stream
         self._make = make
         self._decoder: _Incremental[_T] | None = None
@@ -343,7 +525,7 @@ class TokenStream(_Framed[Token]):
     The container's own error shapes inside the 200 stream raise ``ContainerError``.
     """
 
-    def __init__(self, stream: ResponseStream, format: str) -> None:
+    def __init__(self, stream: _PartStream, format: str) -> None:
         TokenDecoder(format)  # an unknown format is refused now, before any I/O
         self._requested = format
         self._tokens: TokenDecoder | None = None

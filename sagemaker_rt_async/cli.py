@@ -1,11 +1,12 @@
 """The ``sagemaker-rt`` command: call SageMaker endpoints from a shell, or run a local fake one.
 
 ``invoke`` (InvokeEndpoint), ``stream`` (InvokeEndpointWithResponseStream, tokens printed as they
-arrive), ``async`` (InvokeEndpointAsync, optionally awaiting the result in S3) and ``serve-fake``
-(the test kit's fake SageMaker Runtime with the demo's toy models, on loopback). This module
-only parses arguments, reads the body, prints and maps the library's typed errors to one line on
-stderr and an exit code (``EXIT_*``); everything else is the library. The library never imports
-it.
+arrive), ``async`` (InvokeEndpointAsync, optionally awaiting the result in S3), ``chat`` (the
+OpenAI-compatible route, streamed live), ``token`` (a bearer token for that route) and
+``serve-fake`` (the test kit's fake SageMaker Runtime with the demo's toy models, on loopback).
+This module only parses arguments, reads the body, prints and maps the library's typed errors to
+one line on stderr and an exit code (``EXIT_*``); everything else is the library. The library
+never imports it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import (
+    AccessDeniedError,
     AsyncInferenceFailure,
     AsyncInferenceJob,
     AsyncInferenceTimeout,
@@ -32,6 +34,7 @@ from . import (
     FramingError,
     ModelError,
     ModelNotReadyException,
+    NoCapacityError,
     ParamValidationError,
     RequestTimeout,
     Retry,
@@ -48,7 +51,7 @@ from . import (
 from ._credentials import env_endpoint_url
 from ._framing import TOKEN_FORMATS
 from .demo import flaky_llm, sentiment_model, toy_llm, toy_summarizer
-from .testing import TEST_CREDENTIALS, FakeSageMakerRuntime, Invocation, ModelFailure
+from .testing import TEST_CREDENTIALS, FakeSageMakerRuntime, Invocation, ModelFailure, chat_model
 
 __all__ = [
     "EXIT_ASYNC_TIMEOUT",
@@ -115,6 +118,7 @@ _MAIN_EPILOG = f"""\
   sagemaker-rt invoke toy-sentiment '{{"inputs": "I love this library"}}' --json
   sagemaker-rt stream toy-llm '{{"inputs": "tell me a story"}}'
   sagemaker-rt async toy-summarizer '{{"document": "Async jobs write results to S3"}}' --wait
+  sagemaker-rt chat toy-llm "tell me a story" --system "be brief"
 
 Against AWS, credentials and region come from the usual places (AWS_PROFILE or --profile,
 AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, SSO, instance roles; AWS_REGION or --region).
@@ -168,12 +172,45 @@ or a larger one uploaded first with --upload-to, or an object already in S3 (--i
 
 Exit codes: see `sagemaker-rt --help`."""
 
+_CHAT_EPILOG = f"""\
+Sends PROMPT (text, @FILE, or - for stdin) as one user message to the endpoint's
+OpenAI-compatible route (/openai/v1/chat/completions, a bearer token minted from your AWS
+credentials) and prints the answer as it streams. The container must speak OpenAI Chat
+Completions (vLLM, SGLang, TGI Messages API, LMI); one that does not is reported as such.
+
+{_EXAMPLES_HEADER}
+  sagemaker-rt chat toy-llm "tell me a story"
+  sagemaker-rt chat toy-llm @question.txt --system "answer in one line" --max-tokens 64 -v
+  sagemaker-rt chat toy-chat "hi" --inference-component small --no-stream
+  echo "what is SageMaker?" | sagemaker-rt chat toy-chat --inference-component small
+  sagemaker-rt chat toy-sentiment "hi"      # not a chat container: ModelError, exit 4
+  sagemaker-rt chat toy-chat "hi"           # no --inference-component: ValidationError, exit 4
+
+The identity needs sagemaker:CallWithBearerToken and sagemaker:InvokeEndpoint.
+Exit codes: see `sagemaker-rt --help`."""
+
+_TOKEN_EPILOG = f"""\
+Prints a sagemaker-api-key-... bearer token for the OpenAI-compatible route of the region's
+endpoints, minted locally (no network call) from your AWS credentials, as the SageMaker Python
+SDK mints it: give it to any OpenAI-compatible client as its API key, with the base URL
+https://runtime.sagemaker.REGION.amazonaws.com/endpoints/ENDPOINT/openai/v1. It is a credential:
+do not log or store it. It never outlives the credentials that signed it.
+
+{_EXAMPLES_HEADER}
+  sagemaker-rt token
+  sagemaker-rt token --expires-in 900 -v
+  OPENAI_API_KEY=$(sagemaker-rt token --expires-in 3600) some-openai-tool ...
+
+Exit codes: see `sagemaker-rt --help`."""
+
 _SERVE_EPILOG = """\
-The fake verifies SigV4 signatures with its public test credentials (printed at start; they
-are not secrets) and answers S3 requests for async inference at the same URL. Endpoints:
+The fake verifies SigV4 signatures (and the chat route's bearer tokens) with its public test
+credentials (printed at start; they are not secrets) and answers S3 requests for async
+inference at the same URL. Endpoints:
   toy-sentiment   InvokeEndpoint: {"inputs": "<text>"} -> label and score (variant-a)
-  toy-llm         streams a story token by token (Hugging Face TGI format)
+  toy-llm         streams a story token by token (Hugging Face TGI format; `chat`: OpenAI)
   flaky-llm       a stream that breaks after 3 parts (ModelStreamError)
+  toy-chat        hosts inference component `small`: Chat Completions as LMI JSON lines
   toy-summarizer  async inference: {"document": "<text>"} -> a summary written to S3
 
 examples:
@@ -211,6 +248,7 @@ _FLAGS = {
     "upload_to": "--upload-to",
     "format": "--format",
     "poll_interval": "--poll-interval",
+    "expires_in": "--expires-in",
 }
 
 
@@ -354,7 +392,7 @@ def _subparser(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``sagemaker-rt`` argument parser with its four subcommands."""
+    """The ``sagemaker-rt`` argument parser with its subcommands."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Call Amazon SageMaker endpoints from the shell: real-time, streaming and\n"
@@ -449,6 +487,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_output(async_, json_flag=True)
     _add_connection(async_)
+
+    chat = _subparser(
+        sub,
+        "chat",
+        help="chat with an LLM through its OpenAI-compatible route, streamed live",
+        description="Send PROMPT as a Chat Completions request and print the answer as it\n"
+        "arrives.",
+        epilog=_CHAT_EPILOG,
+    )
+    chat.add_argument("endpoint", metavar="ENDPOINT", help="the endpoint name")
+    chat.add_argument(
+        "body",
+        metavar="PROMPT",
+        nargs="?",
+        help="the user message: text, @FILE, or - for stdin (default: stdin if piped)",
+    )
+    request = chat.add_argument_group("the request")
+    request.add_argument(
+        "--inference-component", metavar="NAME", help="inference component to call (in the path)"
+    )
+    request.add_argument("--system", metavar="TEXT", help="a system message first")
+    request.add_argument(
+        "--model", default="", help='the "model" field (default: empty, as vLLM wants it)'
+    )
+    request.add_argument("--max-tokens", type=_non_negative_int, metavar="N", help="max_tokens")
+    request.add_argument("--temperature", type=float, metavar="T", help="temperature")
+    request.add_argument(
+        "--no-stream", action="store_true", help="ask for the whole answer at once"
+    )
+    _add_output(chat, json_flag=False)
+    _add_connection(chat)
+
+    token = _subparser(
+        sub,
+        "token",
+        help="print a bearer token for the OpenAI-compatible route",
+        description="Mint a sagemaker-api-key-... bearer token from your AWS credentials and\n"
+        "print it.",
+        epilog=_TOKEN_EPILOG,
+    )
+    token.add_argument(
+        "--expires-in",
+        type=int,
+        default=43_200,
+        metavar="SECONDS",
+        help="lifetime in whole seconds, 1 to 43200 (default: 43200, 12 hours)",
+    )
+    _add_output(token, json_flag=False)
+    _add_connection(token)
 
     serve = _subparser(
         sub,
@@ -784,7 +871,92 @@ async def _async(args: argparse.Namespace, body: bytes | None) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"invoke": _invoke, "stream": _stream, "async": _async}
+def _chat_request(args: argparse.Namespace, prompt: bytes) -> dict[str, Any]:
+    messages: list[dict[str, str]] = []
+    if args.system:
+        messages.append({"role": "system", "content": args.system})
+    messages.append({"role": "user", "content": prompt.decode("utf-8", "replace")})
+    request: dict[str, Any] = {"model": args.model, "messages": messages}
+    if args.max_tokens is not None:
+        request["max_tokens"] = args.max_tokens
+    if args.temperature is not None:
+        request["temperature"] = args.temperature
+    return request
+
+
+def _chat_text(document: Any) -> str | None:
+    try:
+        content = document["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return content if isinstance(content, str) else None
+
+
+async def _chat(args: argparse.Namespace, body: bytes | None) -> int:
+    request = _chat_request(args, _require_body(body))
+    component = args.inference_component
+    out = _Stdout()
+    start = time.perf_counter()
+    async with _client(args) as rt:
+        if args.no_stream:
+            result = await rt.chat_completions(
+                args.endpoint, json=request, inference_component_name=component
+            )
+            try:
+                text = _chat_text(result.json())
+            except (ValueError, RecursionError):
+                text = None
+            if text is None:
+                _info("note: the answer is not a Chat Completions object; printed as is")
+                _print_response_body(out, result.body, pretty=False)
+            else:
+                out.text(text)
+                out.end_line()
+            if args.verbose:
+                elapsed = _ms(time.perf_counter() - start)
+                _info(*_members([("RequestId", result.request_id), ("Total", elapsed)]))
+            return EXIT_OK
+        first: float | None = None
+        finish: str | None = None
+        stream = rt.chat_completions_stream(
+            args.endpoint, json=request, inference_component_name=component
+        )
+        try:
+            async with stream:
+                async for token in stream.tokens():
+                    first = first or time.perf_counter()
+                    finish = token.finish_reason or finish
+                    out.text(token.text)
+        finally:
+            out.end_line()
+            if args.verbose and stream.request_id is not None:
+                _info(
+                    *_members(
+                        [
+                            ("Chunks", stream.parts_received),
+                            ("Bytes", stream.bytes_received),
+                            ("TimeToFirstToken", None if first is None else _ms(first - start)),
+                            ("Total", _ms(time.perf_counter() - start)),
+                            ("FinishReason", finish),
+                            ("ContentType", stream.content_type),
+                            ("RequestId", stream.request_id),
+                        ]
+                    )
+                )
+    return EXIT_OK
+
+
+async def _token(args: argparse.Namespace, body: bytes | None) -> int:
+    async with _client(args) as rt:
+        token = await rt.bearer_token(expires_in=args.expires_in)
+        region = rt.region
+    _Stdout().text(f"{token}\n")  # the one place a token is shown: asked for, on stdout
+    if args.verbose:
+        _info(f"region: {region}", f"expires: {token.expires_at.isoformat()}")
+    return EXIT_OK
+
+
+_COMMANDS = {"invoke": _invoke, "stream": _stream, "async": _async, "chat": _chat, "token": _token}
 
 
 # -- serve-fake ------------------------------------------------------------------------------------
@@ -812,13 +984,17 @@ def _rejecting_bad_input(model: Callable[[Invocation], _T]) -> Callable[[Invocat
 def demo_fake(*, processing_time: float = 0.5) -> FakeSageMakerRuntime:
     """The fake SageMaker Runtime ``serve-fake`` runs: the demo's toy models, signatures checked.
 
-    ``toy-sentiment`` (InvokeEndpoint), ``toy-llm`` (a TGI stream), ``flaky-llm`` (a stream that
-    breaks) and ``toy-summarizer`` (async inference; results after ``processing_time`` seconds).
+    ``toy-sentiment`` (InvokeEndpoint), ``toy-llm`` (a TGI stream; Chat Completions on the
+    OpenAI-compatible route), ``flaky-llm`` (a stream that breaks), ``toy-chat`` (inference
+    component ``small``: Chat Completions as LMI JSON lines) and ``toy-summarizer`` (async
+    inference; results after ``processing_time`` seconds).
     """
     fake = FakeSageMakerRuntime(region=_FAKE_REGION, credentials=TEST_CREDENTIALS)
     fake.add_endpoint("toy-sentiment", _rejecting_bad_input(sentiment_model), variant="variant-a")
     fake.add_endpoint("toy-llm", _rejecting_bad_input(toy_llm))
     fake.add_endpoint("flaky-llm", flaky_llm)
+    # An endpoint hosting an inference component whose LMI container streams JSON lines.
+    fake.add_inference_component("toy-chat", "small", chat_model(style="jsonlines", delay=0.02))
     fake.add_endpoint(
         "toy-summarizer",
         _rejecting_bad_input(toy_summarizer),
@@ -845,7 +1021,8 @@ def _banner(
     creds = fake.credentials  # the fake's published test constants, not anyone's secret
     lines = [
         f"fake SageMaker Runtime listening on {url} (SigV4 verified; S3 at the same URL)",
-        "endpoints: toy-sentiment, toy-llm (stream), flaky-llm (stream), toy-summarizer (async)",
+        "endpoints: toy-sentiment, toy-llm (stream, chat), flaky-llm (stream), "
+        "toy-chat (chat, component small), toy-summarizer (async)",
     ]
     if not _is_loopback(host):
         lines.append("warning: reachable from other machines (--allow-remote)")
@@ -858,6 +1035,7 @@ def _banner(
         f" AWS_SECRET_ACCESS_KEY={creds.secret_access_key}",
         f"""  {PROG} invoke toy-sentiment '{{"inputs": "I love this library"}}' --json -v""",
         f"""  {PROG} stream toy-llm '{{"inputs": "tell me a story"}}' -v""",
+        f'  {PROG} chat toy-llm "tell me a story"',
         f"""  {PROG} async toy-summarizer '{{"document": "Async jobs write to S3"}}' --wait""",
         f"  {PROG} --help",
         "",
@@ -945,7 +1123,12 @@ def _describe(exc: SageMakerRuntimeError | _UsageError, args: argparse.Namespace
             f"  after {exc.parts_received} parts ({exc.bytes_received} bytes); "
             "a stream is never retried once it has started"
         )
-        if isinstance(exc, FramingError):
+        if args.command == "chat" and isinstance(exc, FramingError):
+            lines.append(
+                "hint: the answer is not Chat Completions chunks: the container may not speak "
+                "the OpenAI API; try `sagemaker-rt stream` with its own request format"
+            )
+        elif isinstance(exc, FramingError):
             lines.append(f"hint: the bytes do not fit --format {args.format}: try --format raw")
         elif isinstance(exc, ContainerError):
             lines.append("hint: the model container reported this error inside its stream")
@@ -983,7 +1166,34 @@ def _describe(exc: SageMakerRuntimeError | _UsageError, args: argparse.Namespace
     return lines
 
 
+def _chat_hints(exc: ServiceError) -> list[str] | None:
+    """Hints for `chat` (the OpenAI-compatible route); None: the generic ones apply."""
+    if isinstance(exc, ModelError):
+        status = exc.original_status_code
+        return [
+            f"hint: the model container refused the Chat Completions request (its status: "
+            f"{status}): it may not speak the OpenAI API (vLLM, SGLang, TGI Messages, LMI do); "
+            "use `sagemaker-rt invoke` / `stream` with the request format it expects"
+        ]
+    if isinstance(exc, NoCapacityError):
+        return [
+            "hint: the inference component is scaled to zero; this request starts the "
+            "scale-out: try again in a few minutes"
+        ]
+    if isinstance(exc, AuthenticationError | AccessDeniedError):
+        return [
+            "hint: the bearer token was refused: the identity needs "
+            "sagemaker:CallWithBearerToken and sagemaker:InvokeEndpoint, and the clock must "
+            "be right"
+        ]
+    return None
+
+
 def _service_hints(exc: ServiceError, args: argparse.Namespace) -> list[str]:
+    if args.command == "chat":
+        hints = _chat_hints(exc)
+        if hints is not None:
+            return hints
     if isinstance(exc, ModelError):
         details = _members(
             [("model status", exc.original_status_code), ("logs", exc.log_stream_arn)]
@@ -1049,7 +1259,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # An async job may take its input from S3 alone: then a piped stdin is not the body.
         from_s3 = args.command == "async" and args.input_location is not None
-        body = None if from_s3 and args.body is None else read_body(args.body)
+        if args.command == "token":
+            body = None
+        else:
+            body = None if from_s3 and args.body is None else read_body(args.body)
         return asyncio.run(command(args, body))
     except (SageMakerRuntimeError, _UsageError) as exc:
         _fail(_describe(exc, args))

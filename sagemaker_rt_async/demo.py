@@ -31,6 +31,7 @@ from .testing import (
     ModelResponse,
     ModelStream,
     ModelStreamFailure,
+    chat_model,
 )
 
 _POSITIVE = {"good", "great", "love", "excellent", "fast", "happy", "nice"}
@@ -57,14 +58,18 @@ _STORY = (
     "Once upon a time, a client waited in a thread for boto3. Then it learned to await, "
     "and every token arrived the moment the model wrote it. Café ☕ for everyone."
 )
+_toy_chat = chat_model(_STORY, delay=0.03, model="toy-llm")
 
 
 def toy_llm(invocation: Invocation) -> ModelStream | ModelResponse:
     """A toy LLM speaking Hugging Face TGI's formats, streams cut at awkward places.
 
     InvokeEndpoint gets TGI's JSON answer (``[{"generated_text": ...}]``); the streaming
-    operation gets its SSE token events.
+    operation gets its SSE token events; the OpenAI-compatible route gets Chat Completions
+    (as TGI's Messages API answers), streamed as SSE chunks ended by ``[DONE]``.
     """
+    if invocation.operation == "ChatCompletions":
+        return _toy_chat(invocation)
     max_tokens = int(invocation.json().get("parameters", {}).get("max_new_tokens", 40))
     words = _STORY.split(" ")[:max_tokens]
     if invocation.operation != "InvokeEndpointWithResponseStream":

@@ -13,7 +13,16 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "sagemaker_rt_async"
 
 # Layer 0: stdlib only (no I/O library, no clock or environment read implicitly).
-LAYER0 = {"_errors", "_models", "_eventstream", "_sigv4", "_endpoints", "_retry", "_framing"}
+LAYER0 = {
+    "_errors",
+    "_models",
+    "_eventstream",
+    "_sigv4",
+    "_endpoints",
+    "_retry",
+    "_framing",
+    "_bearer",
+}
 # Only the engines import an HTTP library.
 HTTP_LIBRARIES = {"aiohttp", "httpx", "httpx2", "httpcore", "h2", "yarl"}
 
@@ -144,7 +153,7 @@ def test_only_engines_import_http_libraries() -> None:
 def test_features_do_not_import_the_client() -> None:
     """Batch, sessions and async inference depend on a small protocol, not on the client."""
     graph = _graph()
-    for name in ("_batch", "_sessions", "_async_inference"):
+    for name in ("_batch", "_sessions", "_async_inference", "_openai"):
         assert "sagemaker_rt_async._client" not in graph[f"sagemaker_rt_async.{name}"], name
 
 

@@ -533,7 +533,7 @@ def test_exit_code_table(exc: BaseException, code: int) -> None:
 # -- help ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", ["invoke", "stream", "async", "serve-fake"])
+@pytest.mark.parametrize("command", ["invoke", "stream", "async", "chat", "token", "serve-fake"])
 def test_each_command_help_exits_0_with_examples(cli: CLI, command: str) -> None:
     """`COMMAND --help` exits 0 and shows examples of that command."""
     run = cli(command, "--help", url=False)
@@ -567,7 +567,7 @@ def _examples(help_text: str) -> list[tuple[list[str], bytes | None, int]]:
     return examples
 
 
-@pytest.mark.parametrize("command", ["invoke", "stream", "async"])
+@pytest.mark.parametrize("command", ["invoke", "stream", "async", "chat", "token"])
 def test_help_examples_work_against_the_fake(
     cli: CLI,
     server: LoopbackServer[FakeSageMakerRuntime],
@@ -578,11 +578,61 @@ def test_help_examples_work_against_the_fake(
     aws_env.setenv("AWS_ENDPOINT_URL", server.url)  # as serve-fake tells you to export
     Path("request.json").write_text('{"inputs": "nice and fast"}')
     Path("document.json").write_text(json.dumps({"document": "word " * 40_000}))
+    Path("question.txt").write_text("why is the sky blue?")
     examples = _examples(cli(command, "--help", url=False).text)
-    assert len(examples) >= 4
+    assert len(examples) >= (2 if command == "token" else 4)
     for argv, stdin, code in examples:
         run = cli(*argv, stdin=stdin, url=False)
         assert run.code == code, (argv, run.err)
+
+
+# -- chat and token (the OpenAI-compatible route) -------------------------------------------------
+
+
+def test_chat_streams_the_answer_with_stats(cli: CLI) -> None:
+    """`chat` sends one user message (and --system) and prints the streamed text; -v: stats."""
+    run = cli("chat", "toy-llm", "hello", "--system", "be brief", "--max-tokens", "9", "-v")
+    assert run.code == 0, run.err
+    assert run.text.startswith("Once upon a time, a client waited")
+    assert run.text.endswith("for everyone.\n")
+    assert "FinishReason: stop" in run.err
+    assert "TimeToFirstToken:" in run.err
+
+
+def test_chat_through_a_component_whole_or_streamed(cli: CLI) -> None:
+    """--inference-component goes in the path; LMI JSON lines stream too; --no-stream."""
+    streamed = cli("chat", "toy-chat", "ping", "--inference-component", "small")
+    assert streamed.code == 0, streamed.err
+    assert streamed.text == "You said: ping\n"
+    whole = cli("chat", "toy-chat", "ping", "--inference-component", "small", "--no-stream")
+    assert whole.text == "You said: ping\n"
+
+
+def test_chat_with_a_container_that_does_not_speak_it(cli: CLI) -> None:
+    """A non-chat container: exit 4 and a hint saying so, pointing at invoke/stream."""
+    run = cli("chat", "toy-sentiment", "hello")
+    assert run.code == 4
+    assert "ModelError" in run.err or "model_error" in run.err
+    assert "may not speak the OpenAI API" in run.err
+    missing = cli("chat", "no-such-endpoint", "hello")
+    assert missing.code == 4
+    assert "not found" in missing.err
+
+
+def test_token_prints_a_token_the_service_accepts(cli: CLI) -> None:
+    """`token` prints one line: a token the fake verifies; a bad lifetime is a usage error."""
+    from sagemaker_rt_async._bearer import TokenClaims, verify_token
+
+    run = cli("token", "--expires-in", "900", "-v")
+    assert run.code == 0, run.err
+    token = run.text.strip()
+    claims = verify_token(token, credentials=TEST_CREDENTIALS, region="us-east-1", now=time.time())
+    assert isinstance(claims, TokenClaims)
+    assert claims.expires_in == 900
+    assert "expires:" in run.err and token not in run.err
+    bad = cli("token", "--expires-in", "43201")
+    assert bad.code == 2
+    assert "--expires-in" in bad.err
 
 
 # -- serve-fake ------------------------------------------------------------------------------------

@@ -44,7 +44,9 @@ from sagemaker_rt_async._errors import (
     SageMakerRuntimeError,
     SessionClosedError,
     StreamError,
+    StreamTruncated,
     TransportError,
+    chat_error_from_response,
     error_from_response,
 )
 from sagemaker_rt_async._retry import (
@@ -191,6 +193,29 @@ CLASSIFY = [
     pytest.param(lambda: EventStreamProtocolError("crc"), *NEVER, id="eventstream-protocol"),
     pytest.param(lambda: ContainerError("x", payload={"error": 1}), *NEVER, id="container"),
     pytest.param(lambda: FramingError("utf-8"), *NEVER, id="framing"),
+    pytest.param(lambda: StreamTruncated("no [DONE]"), *NEVER, id="chat-stream-truncated"),
+    # The OpenAI-compatible route (spec openai-compatible.md §7): scale-to-zero is "capacity is
+    # coming", as ModelNotReadyException; an unknown endpoint stays unknown.
+    pytest.param(
+        lambda: chat_error_from_response(
+            400,
+            {},
+            b'{"error": {"message": "Inference Component has no capacity to process this '
+            b'request.", "type": "invalid_request_error", "code": "validation_error"}}',
+        ),
+        *ALWAYS,
+        id="chat-400-no-capacity",
+    ),
+    pytest.param(
+        lambda: chat_error_from_response(
+            400,
+            {},
+            b'{"error": {"message": "Endpoint e of account 123456789012 not found.", '
+            b'"type": "invalid_request_error", "code": "validation_error"}}',
+        ),
+        *NEVER,
+        id="chat-400-endpoint-not-found",
+    ),
     pytest.param(_resp(400, "ModelStreamError"), *NEVER, id="400-ModelStreamError-top-level"),
 ]
 

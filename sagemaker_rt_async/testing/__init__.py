@@ -12,12 +12,16 @@ with fake.serve() as server:                         # a real server on 127.0.0.
 ```
 
 ``route_to_fake(respx_router, fake)`` answers an app's respx-mocked SageMaker calls from a fake;
-the pytest plugin (``sagemaker_rt_async.testing.plugin``, loaded automatically) provides the
+``chat_model()`` is a toy container speaking OpenAI Chat Completions (SSE or LMI JSON lines) for
+the fake's OpenAI-compatible route. The pytest plugin (``sagemaker_rt_async.testing.plugin``,
+loaded automatically) provides the
 ``sagemaker_fake``, ``sagemaker_server``, ``sagemaker_client`` and ``sagemaker_loopback_client``
 fixtures.
 """
 
+from ._chat import chat_model
 from ._fake import (
+    NO_CAPACITY_MESSAGE,
     RESET,
     TEST_CREDENTIALS,
     FakeResponse,
@@ -39,6 +43,7 @@ from ._server import LoopbackServer
 from ._transport import FakeTransport
 
 __all__ = [
+    "NO_CAPACITY_MESSAGE",
     "RESET",
     "TEST_CREDENTIALS",
     "FakeResponse",
@@ -56,5 +61,6 @@ __all__ = [
     "ResetConnection",
     "ServiceFailure",
     "StreamFault",
+    "chat_model",
     "route_to_fake",
 ]

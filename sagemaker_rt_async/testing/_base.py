@@ -38,6 +38,8 @@ def _redact(name: str, value: str) -> str:
     lower = name.lower()
     if lower == "x-amz-security-token":
         return "<hidden>"
+    if lower == "authorization" and value.startswith("Bearer "):
+        return "Bearer sagemaker-api-key-***"
     if lower == "authorization" and "Signature=" in value:
         return value.split("Signature=", 1)[0] + "Signature=<hidden>"
     return value

@@ -1,5 +1,13 @@
 """A fake SageMaker Runtime service: routing, SigV4 checks, handlers and service-shaped errors.
 
+It also serves the OpenAI-compatible route (``/endpoints/{e}[/inference-components/{ic}]/openai/
+v1/chat/completions``, spec openai-compatible.md): bearer tokens are checked as the service
+checks them (signature with the fake's keys, region, expiry, ``Version=1``), the handler gets an
+``Invocation`` whose ``operation`` is ``"ChatCompletions"``, its answer goes out as the
+container's own body (JSON, or a plain SSE / JSON-lines stream, no event-stream framing), and
+failures come back in the route's OpenAI-envelope shapes (unknown endpoint, no capacity, the
+front door quoting a container's 400, a refused token).
+
 The same ``FakeSageMakerRuntime`` object answers through two front doors: an in-process httpx
 transport (``fake.transport()``) and a real HTTP/1.1 server on 127.0.0.1 (``fake.serve()``).
 Handlers are plain functions (sync or async) that receive an ``Invocation`` and return the
@@ -12,6 +20,7 @@ from __future__ import annotations
 import hmac
 import inspect
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -19,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import unquote
 
+from .._bearer import verify_token
 from .._endpoints import parse_s3_uri
 from .._eventstream import error_message, exception_message, payload_part
 from .._models import Credentials
@@ -37,6 +47,7 @@ if TYPE_CHECKING:
     from ._transport import FakeTransport
 
 __all__ = [
+    "NO_CAPACITY_MESSAGE",
     "RESET",
     "TEST_CREDENTIALS",
     "FakeResponse",
@@ -59,6 +70,15 @@ _OPERATIONS = {
     "async-invocations": "InvokeEndpointAsync",
 }
 _MAX_SKEW_S = 15 * 60  # SigV4: a request must arrive within 15 minutes of X-Amz-Date
+_OPENAI_ROUTE = re.compile(
+    r"^/endpoints/([^/]+)(?:/inference-components/([^/]+))?/openai/v1(/.*)?$"
+)
+# The scale-to-zero answer, verbatim as measured on the real route (spec §7).
+NO_CAPACITY_MESSAGE = (
+    "Inference Component has no capacity to process this request. ApplicationAutoScaling may be "
+    "in-progress (if configured) or try to increase the capacity by invoking "
+    "UpdateInferenceComponentRuntimeConfig API."
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +90,8 @@ class Invocation:
     body: bytes
     headers: Mapping[str, str] = field(repr=False)
     """Request headers with lower-case names."""
+    inference_component: str | None = None
+    """The inference component named in the path (OpenAI-compatible route)."""
 
     def json(self) -> Any:
         """The body parsed as JSON."""
@@ -328,6 +350,7 @@ class FakeSageMakerRuntime:
         self.streams_started = 0
         """Response streams the fake has begun sending."""
         self._handlers: dict[str, tuple[Handler, str]] = {}
+        self._components: dict[str, dict[str, _Component]] = {}
         self._async: dict[str, _AsyncConfig] = {}
         self._jobs: list[_PendingJob] = []
         if s3 is None:
@@ -362,6 +385,26 @@ class FakeSageMakerRuntime:
                 async_failure_path.rstrip("/") if async_failure_path else None,
                 processing_time,
             )
+
+    def add_inference_component(
+        self,
+        endpoint_name: str,
+        component_name: str,
+        handler: Handler | None = None,
+        *,
+        no_capacity_for: int = 0,
+    ) -> None:
+        """Serve ``component_name`` on ``endpoint_name`` (created if new) with ``handler``.
+
+        The OpenAI-compatible route reaches it through its path; the first ``no_capacity_for``
+        requests get the scale-to-zero answer (400 "has no capacity"), as a component scaled to
+        zero does until the rejected request's scale-out lands.
+        """
+        if endpoint_name not in self._handlers:
+            self.add_endpoint(endpoint_name)
+        self._components.setdefault(endpoint_name, {})[component_name] = _Component(
+            handler or _echo, no_capacity_for
+        )
 
     def endpoint(self, name: str, *, variant: str = "AllTraffic") -> Callable[[Handler], Handler]:
         """Decorator form of ``add_endpoint``."""
@@ -426,6 +469,9 @@ class FakeSageMakerRuntime:
         recorded = RecordedRequest(method, target, tuple(headers), body)
         self.requests.append(recorded)
         request_id = str(uuid.uuid4())
+        route = _OPENAI_ROUTE.match(target.split("?", 1)[0])
+        if route is not None:
+            return await self._openai(method, route, lower, body, request_id)
         if self.verify_signatures:
             failure = self._check_signature(method, target, headers, lower, body)
             if failure is not None:
@@ -487,6 +533,129 @@ class FakeSageMakerRuntime:
             response.headers.extend(failure.headers)
             return response
         return self._success(answer, variant, request_id)
+
+    async def _openai(
+        self,
+        method: str,
+        route: re.Match[str],
+        lower: Mapping[str, str],
+        body: bytes,
+        request_id: str,
+    ) -> FakeResponse:
+        """The OpenAI-compatible route: bearer token, routing by path, the container's body."""
+        if self.verify_signatures:
+            auth = lower.get("authorization", "")
+            if not auth.startswith("Bearer "):
+                # [STD]: SigV4 on this route is answered 403 (spec §5.6, UNVERIFIED).
+                status = 403 if auth else 401
+                return _openai_error(
+                    status,
+                    "Missing bearer token",
+                    "authentication_error",
+                    "invalid_token",
+                    request_id,
+                )
+            checked = verify_token(
+                auth[len("Bearer ") :],
+                credentials=self.credentials,
+                region=self.region,
+                now=time.time(),
+            )
+            if isinstance(checked, str):  # the reason; never the token itself
+                return _openai_error(
+                    401,
+                    f"Invalid bearer token: {checked}",
+                    "authentication_error",
+                    "invalid_token",
+                    request_id,
+                )
+        name, component, rest = unquote(route[1]), route[2], route[3]
+        if method != "POST" or rest != "/chat/completions":
+            # Only chat/completions is routed (spec §3).
+            return _openai_error(404, "Not Found", "invalid_request_error", "not_found", request_id)
+        entry = self._handlers.get(name)
+        if entry is None:
+            message = f"Endpoint {name} of account {self.account_id} not found."
+            return _openai_error(
+                400, message, "invalid_request_error", "validation_error", request_id
+            )
+        handler, variant = entry
+        components = self._components.get(name, {})
+        if component is not None:
+            component = unquote(component)
+            found = components.get(component)
+            if found is None:
+                message = f"Inference Component {component} not found for endpoint {name}."
+                return _openai_error(
+                    400, message, "invalid_request_error", "validation_error", request_id
+                )
+            if found.no_capacity_for > 0:
+                found.no_capacity_for -= 1
+                return _openai_error(
+                    400,
+                    NO_CAPACITY_MESSAGE,
+                    "invalid_request_error",
+                    "validation_error",
+                    request_id,
+                )
+            handler = found.handler
+        elif components:
+            message = (
+                f"Endpoint {name} hosts inference components: name one in the path "
+                "(/endpoints/{endpoint}/inference-components/{component}/openai/v1/...)."
+            )
+            return _openai_error(
+                400, message, "invalid_request_error", "validation_error", request_id
+            )
+        invocation = Invocation("ChatCompletions", name, body, lower, component)
+        try:
+            try:
+                answer = handler(invocation)
+                if inspect.isawaitable(answer):
+                    answer = await answer
+            except (ModelFailure, ResetConnection, ServiceFailure):
+                raise
+            except Exception as exc:  # a crashing container
+                raise ModelFailure(500, f"{type(exc).__name__}: {exc}") from exc
+        except ModelFailure as failure:
+            kind = "server" if failure.original_status_code >= 500 else "client"
+            region = self.region
+            message = (
+                f"Received {kind} error ({failure.original_status_code}) from primary with "
+                f'message "{failure.original_message}". See https://{region}.console.aws.amazon'
+                f".com/cloudwatch/home?region={region}#logEventViewer:group=/aws/sagemaker/"
+                f"Endpoints/{name} in account {self.account_id} for more information."
+            )
+            # [STD] measured 400 for a container's 4xx; a 5xx's status is UNVERIFIED (424 here,
+            # as InvokeEndpoint's ModelError).
+            status = 400 if failure.original_status_code < 500 else 424
+            return _openai_error(status, message, "server_error", "model_error", request_id)
+        except ResetConnection:
+            return FakeResponse(0, [], _reset_only())
+        except ServiceFailure as failure:
+            if failure.raw_body is not None:
+                return FakeResponse(
+                    failure.status,
+                    [("x-amzn-RequestId", request_id), *failure.headers],
+                    failure.raw_body,
+                )
+            kind = "invalid_request_error" if failure.status < 500 else "server_error"
+            response = _openai_error(
+                failure.status, failure.message, kind, failure.code, request_id
+            )
+            response.headers.extend(failure.headers)
+            return response
+        headers = [("x-amzn-RequestId", request_id), ("x-Amzn-Invoked-Production-Variant", variant)]
+        if isinstance(answer, ModelStream) or _is_part_iterable(answer):
+            stream = answer if isinstance(answer, ModelStream) else ModelStream(answer)
+            headers.append(("Content-Type", stream.content_type or "text/event-stream"))
+            self.streams_started += 1
+            return FakeResponse(200, headers, _plain_wire(_iterate(stream.parts)))
+        if not isinstance(answer, ModelResponse):
+            answer = ModelResponse(answer)
+        data, default_type = _encode_body(answer.body)
+        headers.append(("Content-Type", answer.content_type or default_type))
+        return FakeResponse(200, headers, data)
 
     def _submit_async(
         self, name: str, handler: Handler, invocation: Invocation, request_id: str
@@ -681,6 +850,41 @@ class FakeSageMakerRuntime:
                 f"used: {expected_names})",
             )
         return None
+
+
+@dataclass
+class _Component:
+    handler: Handler
+    no_capacity_for: int
+
+
+def _openai_error(status: int, message: str, kind: str, code: str, request_id: str) -> FakeResponse:
+    """An error in the OpenAI envelope, as the route's front door writes them (spec §7)."""
+    document = {"error": {"message": message, "type": kind, "code": code}}
+    return FakeResponse(
+        status,
+        [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id)],
+        json.dumps(document).encode(),
+    )
+
+
+async def _plain_wire(items: AsyncIterator[Any]) -> AsyncIterator[bytes | object]:
+    """A handler's parts as a plain body (the OpenAI route has no event-stream framing)."""
+    try:
+        async for item in items:
+            if isinstance(item, StreamFault):
+                if item.kind == "reset":
+                    yield RESET
+                    return
+                yield item.data
+                if item.kind == "truncate":
+                    return
+            else:
+                yield _as_part(item)
+    finally:
+        closer = getattr(items, "aclose", None)
+        if closer is not None:
+            await closer()
 
 
 def _echo(invocation: Invocation) -> ModelResponse:
