@@ -44,7 +44,7 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
-from ._framing import SSEEvent, Token
+from ._framing import SSEEvent
 from ._hooks import (
     CallEnded,
     CallInfo,
@@ -61,6 +61,7 @@ from ._models import Credentials, InvokeEndpointResult, NewSession, Timeout
 from ._retry import Retry
 from ._sessions import Session
 from ._streaming import ResponseStream, TokenStream
+from ._tokens import Token
 from ._version import __version__
 
 __all__ = [

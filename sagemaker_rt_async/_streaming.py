@@ -7,8 +7,8 @@ collector to finalize, and the response is closed deterministically (on exit fro
 on exhaustion, on any error, and on cancellation of a direct iteration).
 
 The framing helpers (``lines()``, ``sse()``, ``json_lines()``, ``tokens()``) are iterators of the
-same kind layered on the parts: each feeds the incremental decoders of ``_framing`` and flushes
-them at the end of the stream.
+same kind layered on the parts: each feeds the incremental decoders of ``_framing`` (or
+``_tokens``) and flushes them at the end of the stream.
 """
 
 from __future__ import annotations
@@ -24,15 +24,9 @@ import anyio
 from ._errors import FramingError, StreamError, TransportError, error_from_event
 from ._eventstream import EventStreamDecoder, EventStreamMessage, HeaderValue
 from ._exchange import Response, deadline_error
-from ._framing import (
-    JSONLinesDecoder,
-    LineDecoder,
-    SSEDecoder,
-    SSEEvent,
-    Token,
-    TokenDecoder,
-)
+from ._framing import JSONLinesDecoder, LineDecoder, SSEDecoder, SSEEvent
 from ._hooks import CallTrace
+from ._tokens import Token, TokenDecoder
 
 __all__ = ["ResponseStream", "TokenStream"]
 

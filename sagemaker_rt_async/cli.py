@@ -46,7 +46,7 @@ from . import (
     __version__,
 )
 from ._credentials import env_endpoint_url
-from ._framing import TOKEN_FORMATS
+from ._tokens import TOKEN_FORMATS
 from .demo import flaky_llm, sentiment_model, toy_llm, toy_summarizer
 from .testing import TEST_CREDENTIALS, FakeSageMakerRuntime, Invocation, ModelFailure
 

@@ -54,14 +54,12 @@ from sagemaker_rt_async._eventstream import (
 )
 from sagemaker_rt_async._framing import (
     DEFAULT_MAX_LINE_LENGTH,
-    TOKEN_FORMATS,
     JSONLinesDecoder,
     LineDecoder,
     SSEDecoder,
     SSEEvent,
-    Token,
-    TokenDecoder,
 )
+from sagemaker_rt_async._tokens import TOKEN_FORMATS, Token, TokenDecoder
 
 __all__ = [
     "ES_GENERATORS",

@@ -13,7 +13,16 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "sagemaker_rt_async"
 
 # Layer 0: stdlib only (no I/O library, no clock or environment read implicitly).
-LAYER0 = {"_errors", "_models", "_eventstream", "_sigv4", "_endpoints", "_retry", "_framing"}
+LAYER0 = {
+    "_errors",
+    "_models",
+    "_eventstream",
+    "_sigv4",
+    "_endpoints",
+    "_retry",
+    "_framing",
+    "_tokens",
+}
 # Only the engines import an HTTP library.
 HTTP_LIBRARIES = {"aiohttp", "httpx", "httpx2", "httpcore", "h2", "yarl"}
 

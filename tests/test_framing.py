@@ -27,9 +27,8 @@ from sagemaker_rt_async._framing import (
     LineDecoder,
     SSEDecoder,
     SSEEvent,
-    Token,
-    TokenDecoder,
 )
+from sagemaker_rt_async._tokens import Token, TokenDecoder
 
 # ---------------------------------------------------------------------------------------------
 # Harness

@@ -43,12 +43,11 @@ from sagemaker_rt_async._eventstream import (
     payload_part,
 )
 from sagemaker_rt_async._framing import (
-    TOKEN_FORMATS,
     JSONLinesDecoder,
     LineDecoder,
     SSEDecoder,
-    TokenDecoder,
 )
+from sagemaker_rt_async._tokens import TOKEN_FORMATS, TokenDecoder
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 

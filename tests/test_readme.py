@@ -53,7 +53,7 @@ from sagemaker_rt_async import (
     Token,
 )
 from sagemaker_rt_async._exchange import Response
-from sagemaker_rt_async._framing import TOKEN_FORMATS
+from sagemaker_rt_async._tokens import TOKEN_FORMATS
 from sagemaker_rt_async.testing import (
     FakeSageMakerRuntime,
     Invocation,
