@@ -61,7 +61,7 @@ from ._models import Credentials, InvokeEndpointResult, NewSession, Timeout
 from ._retry import Retry
 from ._sessions import Session
 from ._streaming import ResponseStream, TokenStream
-from ._tokens import Token
+from ._tokens import Token, TokenFormat, ToolCall, ToolCallDelta, Usage
 from ._version import __version__
 
 __all__ = [
@@ -115,8 +115,12 @@ __all__ = [
     "ThrottlingError",
     "Timeout",
     "Token",
+    "TokenFormat",
     "TokenStream",
+    "ToolCall",
+    "ToolCallDelta",
     "TransportError",
+    "Usage",
     "ValidationError",
     "__version__",
 ]

@@ -26,7 +26,7 @@ from ._eventstream import EventStreamDecoder, EventStreamMessage, HeaderValue
 from ._exchange import Response, deadline_error
 from ._framing import JSONLinesDecoder, LineDecoder, SSEDecoder, SSEEvent
 from ._hooks import CallTrace
-from ._tokens import Token, TokenDecoder
+from ._tokens import Token, TokenDecoder, TokenFormat, ToolCall, Usage
 
 __all__ = ["ResponseStream", "TokenStream"]
 
@@ -275,13 +275,16 @@ class ResponseStream:
         """One JSON value per line (JSON Lines / NDJSON)."""
         return _Framed(self, JSONLinesDecoder)
 
-    def tokens(self, format: str = "auto") -> TokenStream:
-        """Generated tokens for a container format: tgi, openai, lmi, lmi-sse, outputs, text, auto.
+    def tokens(self, format: TokenFormat = "auto", *, choice: int = 0) -> TokenStream:
+        """Generated tokens of an LLM container's stream (see ``TokenDecoder`` for the formats).
 
-        A container-level error inside the 200 stream raises ``ContainerError`` carrying the
-        text delivered before it (``partial_text``).
+        ``format``: tgi, openai, lmi, lmi-sse, responses, anthropic, bedrock, outputs, text, or
+        auto (detected). ``choice`` follows another choice when the request asked for ``n > 1``.
+        The iterator keeps ``text``, ``reasoning_text``, ``tool_calls``, ``finish_reason`` and
+        ``usage``. A container-level error inside the 200 stream raises ``ContainerError``
+        carrying the answer text delivered before it (``partial_text``).
         """
-        return TokenStream(self, format)
+        return TokenStream(self, format, choice=choice)
 
 
 class _Framed(Generic[_T]):
@@ -330,18 +333,20 @@ class _Framed(Generic[_T]):
 
 
 class TokenStream(_Framed[Token]):
-    """Tokens of a response stream (from ``stream.tokens()``); ``text`` is all text so far.
+    """Tokens of a response stream (from ``stream.tokens()``).
 
+    Beside the tokens it keeps what they add up to so far: ``text`` (the answer),
+    ``reasoning_text``, ``tool_calls`` (assembled whole), ``finish_reason`` and ``usage``.
     The container's own error shapes inside the 200 stream raise ``ContainerError``.
     """
 
-    def __init__(self, stream: ResponseStream, format: str) -> None:
-        TokenDecoder(format)  # an unknown format is refused now, before any I/O
+    def __init__(self, stream: ResponseStream, format: TokenFormat, *, choice: int = 0) -> None:
+        TokenDecoder(format, choice=choice)  # bad arguments are refused now, before any I/O
         self._requested = format
         self._tokens: TokenDecoder | None = None
 
         def make() -> TokenDecoder:
-            self._tokens = TokenDecoder(format, content_type=stream.content_type)
+            self._tokens = TokenDecoder(format, content_type=stream.content_type, choice=choice)
             return self._tokens
 
         super().__init__(stream, make)
@@ -349,7 +354,12 @@ class TokenStream(_Framed[Token]):
     async def __anext__(self) -> Token:
         token = await super().__anext__()
         trace = self._stream._trace
-        if trace is not None and not trace.token_seen and token.text and not token.special:
+        # The first generated output of any kind: answer or reasoning text, or a tool call.
+        if (
+            trace is not None
+            and not trace.token_seen
+            and (token.tool_calls or (token.text and not token.special))
+        ):
             trace.first_token()
         return token
 
@@ -363,5 +373,25 @@ class TokenStream(_Framed[Token]):
 
     @property
     def text(self) -> str:
-        """All token text delivered so far."""
+        """All answer text delivered so far (no reasoning, no special tokens)."""
         return self._tokens.text if self._tokens is not None else ""
+
+    @property
+    def reasoning_text(self) -> str:
+        """All reasoning ("thinking") text delivered so far."""
+        return self._tokens.reasoning_text if self._tokens is not None else ""
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The tool calls so far, each assembled whole: id, name, arguments (and parsed)."""
+        return self._tokens.tool_calls if self._tokens is not None else ()
+
+    @property
+    def finish_reason(self) -> str | None:
+        """Why the sequence ended, once a token said so (None before, or if none does)."""
+        return self._tokens.finish_reason if self._tokens is not None else None
+
+    @property
+    def usage(self) -> Usage | None:
+        """Prompt/completion/total token counts, when the container reported any."""
+        return self._tokens.usage if self._tokens is not None else None

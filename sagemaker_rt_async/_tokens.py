@@ -2,8 +2,9 @@
 
 ``_framing`` turns bytes into lines, SSE events and JSON values and tells which framing a body
 uses; this module knows what the values *mean* for each serving stack a SageMaker endpoint runs
-(``spec/stream-formats.md``) and turns them into tokens, with the container's own in-stream
-errors raised as :class:`ContainerError`. Sans-IO and synchronous (stdlib only), with the same
+(``spec/stream-formats.md``) and turns them into tokens — answer text, reasoning text, tool-call
+deltas, logprobs, the finish reason and usage — with the container's own in-stream errors raised
+as :class:`ContainerError`. Sans-IO and synchronous (stdlib only), with the same
 ``feed(bytes) -> list`` / ``close() -> list`` shape and error policy as the decoders of
 ``_framing``. Reused by every route that streams generated text (the response stream's
 ``tokens()``, the OpenAI-compatible route).
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from ._errors import ContainerError, FramingError, ParamValidationError, StreamError
 from ._framing import (
@@ -32,18 +33,103 @@ from ._framing import (
     utf8_decoder,
 )
 
-__all__ = ["TOKEN_FORMATS", "Token", "TokenDecoder"]
+__all__ = [
+    "TOKEN_FORMATS",
+    "Token",
+    "TokenDecoder",
+    "TokenFormat",
+    "TokenKind",
+    "ToolCall",
+    "ToolCallDelta",
+    "Usage",
+]
+
+#: The container formats ``TokenDecoder`` / ``stream.tokens()`` read (see :class:`TokenDecoder`).
+TokenFormat = Literal[
+    "auto",
+    "tgi",
+    "openai",
+    "lmi",
+    "lmi-sse",
+    "outputs",
+    "text",
+    "responses",
+    "anthropic",
+    "bedrock",
+]
+#: What a token carries: answer text, reasoning ("thinking") text, or tool-call deltas.
+TokenKind = Literal["text", "reasoning", "tool_call"]
 
 #: The values accepted by ``TokenDecoder(format=...)``.
-TOKEN_FORMATS = ("auto", "tgi", "openai", "lmi", "lmi-sse", "outputs", "text")
+TOKEN_FORMATS: tuple[TokenFormat, ...] = (
+    "auto",
+    "tgi",
+    "openai",
+    "lmi",
+    "lmi-sse",
+    "outputs",
+    "text",
+    "responses",
+    "anthropic",
+    "bedrock",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A fragment of a tool call as it streams: ``arguments`` is a piece of its JSON text.
+
+    ``index`` numbers the tool calls of the answer from 0, in the order they started (servers
+    that number them otherwise — Anthropic content blocks, Responses output items — are
+    renumbered); ``id`` and ``name`` usually come with the first fragment only.
+    """
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A whole tool call, assembled from its deltas.
+
+    ``arguments`` is the complete JSON text the model wrote; ``parsed_arguments`` is that text
+    decoded when it is valid JSON, else None (a model may stop in the middle of its arguments).
+    """
+
+    index: int
+    id: str | None
+    name: str | None
+    arguments: str
+    parsed_arguments: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts, as the container reported them (None: not reported).
+
+    ``total_tokens`` is the container's own total, or prompt + completion when it sent both
+    parts and no total.
+    """
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    """One piece of generated text, with what the container said about it.
+    """One piece of generated output, with what the container said about it.
 
-    ``raw`` is the decoded JSON value it came from (None for the "text" format); it is left out
-    of comparisons and repr so that tokens compare by content.
+    ``kind`` says what ``text`` is: answer text (``"text"``), reasoning text (``"reasoning"``)
+    or, for ``"tool_call"``, nothing — the fragments are in ``tool_calls``. ``logprob`` is the
+    log-probability when the chunk carried exactly one generated token; ``logprobs`` has one
+    entry per generated token in the chunk (speculative decoding sends several). ``final`` is
+    True on the token that ends the sequence, whether or not the server sent a finish reason
+    (the "outputs" and "text" formats never say, so it stays False there). ``raw`` is the
+    decoded JSON value it came from (None for the "text" format); it is left out of
+    comparisons and repr so that tokens compare by content.
     """
 
     text: str
@@ -52,6 +138,10 @@ class Token:
     special: bool = False
     finish_reason: str | None = None
     raw: Any = field(default=None, compare=False, repr=False)
+    kind: TokenKind = "text"
+    tool_calls: tuple[ToolCallDelta, ...] = ()
+    logprobs: tuple[float, ...] = ()
+    final: bool = False
 
 
 _KIND = {
@@ -60,8 +150,25 @@ _KIND = {
     "lmi-sse": "token",
     "openai": "openai",
     "outputs": "outputs",
+    "responses": "responses",
+    "anthropic": "anthropic",
+    "bedrock": "bedrock",
 }
 _LMI_TOKEN_KEYS = ("log_prob", "special_token", "error_msg")
+# The event types of Anthropic's Messages stream (anthropic-sdk-python
+# src/anthropic/types/raw_message_stream_event.py, plus "ping" and "error").
+_ANTHROPIC_TYPES = frozenset(
+    {
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+        "ping",
+    }
+)
+_NO_TOKENS: list[Token] = []  # returned for recognised values that carry no token; never mutated
 
 
 def _float(value: Any) -> float | None:
@@ -73,8 +180,18 @@ def _float(value: Any) -> float | None:
     return None
 
 
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _reason(value: Any) -> str | None:
+    # TGI's /v1/completions writes "finish_reason": "" on every chunk but the last: empty is
+    # "not finished", never a reason.
+    return value if isinstance(value, str) and value else None
 
 
 def _is_lmi_token(token: Any) -> bool:
@@ -92,32 +209,93 @@ def _show(value: Any) -> str:
         return "<an error value too deeply nested to show>"
 
 
-def _error_shape(value: Any) -> tuple[str, str | None] | None:
-    """(message, code) when ``value`` is one of the containers' in-stream error objects."""
+def _first_str(mapping: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        value = mapping.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _first_int(mapping: dict[str, Any], keys: tuple[str, ...]) -> int | None:
+    for key in keys:
+        value = _int(mapping.get(key))
+        if value is not None:
+            return value
+    return None
+
+
+_MESSAGE_KEYS = ("message", "error_msg", "msg", "error")
+_STATUS_KEYS = ("code", "http_status_code", "error_code", "status_code", "status")
+
+#: (message, error_code, status_code) of a container's in-stream error.
+_Shape = tuple[str, str | None, int | None]
+
+
+def _error_object(error: dict[str, Any]) -> _Shape:
+    """An error object: OpenAI/vLLM ``{"message", "type", "code"}``, Anthropic's
+    ``{"type", "message"}``, TGI's OpenAI event ``{"message", "http_status_code"}``, DJL 3p's
+    ``{"error_code", "error_msg"}``.
+
+    ``error_code`` is the error's own name: ``code`` when it is a string, else ``type``
+    (vLLM's ``code`` is only the HTTP status, kept as ``status_code``).
+    """
+    inner = error.get("error")
+    if isinstance(inner, dict):  # DJL's non-streaming 3p nests one more level
+        error = inner
+    message = _first_str(error, _MESSAGE_KEYS)
+    code = error.get("code")
+    if isinstance(code, str) and code:
+        name: str | None = code
+    else:
+        kind = error.get("type")
+        name = kind if isinstance(kind, str) and kind else None
+        if name is None and code is not None and _int(code) is None:
+            name = _show(code)
+    return message or _show(error), name, _first_int(error, _STATUS_KEYS)
+
+
+def _error_shape(value: Any) -> _Shape | None:
+    """The error when ``value`` is one of the containers' in-stream error objects."""
     if not isinstance(value, dict):
         return None
     error = value.get("error")
-    if isinstance(error, str):  # TGI: {"error": "...", "error_type": "..."}
-        return error, _str(value.get("error_type"))
-    if isinstance(error, dict):  # OpenAI-compatible: {"error": {"message", "type", "code"}}
-        message = next(
-            (m for k in ("message", "error_msg", "msg") if isinstance(m := error.get(k), str)),
-            None,
-        )
-        code = next(
-            (c for k in ("type", "code", "error_code") if (c := error.get(k)) is not None), None
-        )
-        return message or _show(error), None if code is None else _show(code)
-    if error:  # any other truthy "error" member
-        return _show(error), None
-    if value.get("object") == "error":  # vLLM: {"object": "error", "message", "type", "code"}
-        code = value.get("type", value.get("code"))
-        return _str(value.get("message")) or _show(value), None if code is None else _show(code)
+    if error is not None:
+        if isinstance(error, str):
+            # TGI {"error", "error_type"}; DJL's frontend {"code": 424, "error"}; DJL's
+            # Output.error {"code", "message", "error"} (the error is the specific part).
+            status = _int(value.get("code"))
+            return error or _show(value), _str(value.get("error_type")), status
+        if isinstance(error, dict):  # OpenAI, vLLM, Anthropic, TGI's OpenAI routes, DJL 3p
+            return _error_object(error)
+        if error:  # any other truthy "error" member
+            return _show(error), None, None
+    if value.get("object") == "error":  # vLLM < 0.9: {"object": "error", "message", "type", "code"}
+        return _error_object(value)
+    kind = value.get("type")
+    if kind == "error":  # a Responses-style error event: {"type": "error", "code", "message"}
+        return _error_object(value)
+    if kind == "response.failed":
+        response = value.get("response")
+        failure = response.get("error") if isinstance(response, dict) else None
+        if isinstance(failure, dict):
+            return _error_object(failure)
+        return "the response failed", None, None
+    code = _int(value.get("code"))
+    if code is not None and 400 <= code <= 599 and isinstance(value.get("message"), str):
+        # DJL's engine failure, its ErrorResponse {"code": 500, "type", "message"}: an HTTP
+        # status and a message, which no token format's value carries together.
+        return _error_object(value)
     return None
 
 
 def _classify(value: Any) -> str | None:
-    """Which interpreter a JSON value belongs to, for format="auto" (None: not recognised)."""
+    """Which interpreter a JSON value belongs to, for format="auto" (None: not recognised).
+
+    In this order: ``token`` (TGI / LMI), ``choices`` or an OpenAI ``object`` (OpenAI),
+    ``type`` ``response.*`` (Responses), an Anthropic event ``type`` (Anthropic), ``body``
+    with ``generation`` or a bare ``generation`` (Bedrock / DJL 3p), ``outputs``.
+    """
     if not isinstance(value, dict):
         return None
     if isinstance(value.get("token"), dict):
@@ -127,24 +305,84 @@ def _classify(value: Any) -> str | None:
         isinstance(kind, str) and kind.startswith(("chat.completion", "text_completion"))
     ):
         return "openai"
+    kind = value.get("type")
+    if isinstance(kind, str):
+        if kind.startswith("response."):
+            return "responses"
+        if kind in _ANTHROPIC_TYPES:
+            return "anthropic"
+    body = value.get("body")
+    if (isinstance(body, dict) and "generation" in body) or "generation" in value:
+        return "bedrock"
     if "outputs" in value:
         return "outputs"
     return None
 
 
-def _openai_logprob(logprobs: Any) -> float | None:
+def _logprob_list(entries: Any) -> tuple[float, ...]:
+    """The ``logprob`` of each entry of an OpenAI-style list of ``{"token", "logprob"}``."""
+    if not isinstance(entries, list):
+        return ()
+    out = []
+    for entry in entries:
+        if isinstance(entry, dict):
+            logprob = _float(entry.get("logprob"))
+            if logprob is not None:
+                out.append(logprob)
+    return tuple(out)
+
+
+def _openai_logprobs(logprobs: Any) -> tuple[float, ...]:
+    if logprobs is None:
+        return ()
     if isinstance(logprobs, list) and len(logprobs) == 1:
-        # DJL-LMI's jsonlines_chat formatter wraps the logprobs object in a list (a stray comma).
+        # DJL-LMI's jsonlines_chat formatter wraps the logprobs object in a list (a stray comma
+        # in djl_python/output_formatter.py, _jsonlines_chat_output_formatter).
         logprobs = logprobs[0]
     if not isinstance(logprobs, dict):
-        return None
+        return ()
     content = logprobs.get("content")
-    if isinstance(content, list) and len(content) == 1 and isinstance(content[0], dict):
-        return _float(content[0].get("logprob"))
-    legacy = logprobs.get("token_logprobs")
-    if isinstance(legacy, list) and len(legacy) == 1:
-        return _float(legacy[0])
-    return None
+    if content is not None:
+        return _logprob_list(content)
+    legacy = logprobs.get("token_logprobs")  # /v1/completions
+    if isinstance(legacy, list):
+        return tuple(x for x in map(_float, legacy) if x is not None)
+    return ()
+
+
+def _tool_deltas(raw: Any) -> tuple[ToolCallDelta, ...]:
+    """OpenAI/vLLM ``tool_calls`` deltas; TGI < 3.2 sent one object instead of a list."""
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list):
+        return ()
+    out = []
+    for position, item in enumerate(raw):
+        if not isinstance(item, dict):
+            continue
+        index = _int(item.get("index"))
+        function = item.get("function")
+        if not isinstance(function, dict):
+            function = {}
+        arguments = function.get("arguments")
+        out.append(
+            ToolCallDelta(
+                index=position if index is None else index,
+                id=_str(item.get("id")) or None,  # old TGI sends "" for every id
+                name=_str(function.get("name")) or None,
+                arguments=arguments if isinstance(arguments, str) else "",
+            )
+        )
+    return tuple(out)
+
+
+def _usage_counts(
+    usage: Any, prompt: str, completion: str, total: str | None = None
+) -> Usage | None:
+    if not isinstance(usage, dict):
+        return None
+    counted = None if total is None else _int(usage.get(total))
+    return Usage(_int(usage.get(prompt)), _int(usage.get(completion)), counted)
 
 
 def _is_complete_json(text: str) -> bool:
@@ -158,23 +396,74 @@ def _is_complete_json(text: str) -> bool:
     return True
 
 
+class _ToolAssembly:
+    """Tool-call deltas -> whole tool calls (id and name from the first fragment that has one)."""
+
+    __slots__ = ("_calls",)
+
+    def __init__(self) -> None:
+        self._calls: dict[int, list[Any]] = {}  # index -> [id, name, [argument fragments]]
+
+    def add(self, deltas: tuple[ToolCallDelta, ...]) -> None:
+        for delta in deltas:
+            call = self._calls.get(delta.index)
+            if call is None:
+                call = self._calls[delta.index] = [None, None, []]
+            if call[0] is None and delta.id:
+                call[0] = delta.id
+            if call[1] is None and delta.name:
+                call[1] = delta.name
+            if delta.arguments:
+                call[2].append(delta.arguments)
+
+    def result(self) -> tuple[ToolCall, ...]:
+        out = []
+        for index in sorted(self._calls):
+            call_id, name, fragments = self._calls[index]
+            arguments = "".join(fragments)
+            try:
+                parsed = json.loads(arguments) if arguments else None
+            except (ValueError, RecursionError):
+                parsed = None
+            out.append(ToolCall(index, call_id, name, arguments, parsed))
+        return tuple(out)
+
+
 class TokenDecoder:
     """Decode an LLM container's response stream into :class:`Token` values.
 
     Formats (see ``spec/stream-formats.md``):
 
     * ``"tgi"`` — Hugging Face TGI: SSE, each data a JSON object with ``token`` (``id``,
-      ``text``, ``logprob``, ``special``); the last one adds ``generated_text`` and ``details``,
-      whose ``finish_reason`` goes on that last token. Special tokens are yielded with
-      ``special=True``; the caller decides.
+      ``text``, ``logprob``, ``special``); the last one adds ``generated_text`` (that makes it
+      ``final``) and, only when the request asked for ``"details": true``, ``details`` whose
+      ``finish_reason`` goes on that last token and whose ``generated_tokens`` /
+      ``input_length`` are the usage. Special tokens are yielded with ``special=True``.
     * ``"openai"`` — TGI Messages API, vLLM and other OpenAI-compatible servers: SSE chat
-      chunks (``choices[].delta.content``) or legacy completions (``choices[].text``), ended by
-      ``data: [DONE]``. Chunks without text (role only, usage only, ``reasoning_content`` or
-      ``tool_calls`` deltas) yield nothing, except that a ``finish_reason`` is never dropped: a
-      chunk with one and no text yields ``Token("", finish_reason=...)``.
+      chunks (``choices[].delta``) or legacy completions (``choices[].text``), ended by
+      ``data: [DONE]``. ``delta.content`` is answer text, ``delta.reasoning_content`` /
+      ``delta.reasoning`` reasoning text, ``delta.tool_calls`` tool-call deltas (a list, or
+      one object from TGI before 3.2); ``usage`` (``stream_options.include_usage``) is the
+      usage. A chunk with several of them yields one token each (reasoning, text, tool call),
+      the ``finish_reason`` on the last; a ``finish_reason`` alone yields
+      ``Token("", finish_reason=..., final=True)``.
     * ``"lmi"`` — DJL-LMI rolling batch, JSON lines ``{"token": {"id", "text", "log_prob"}}``;
-      the last line adds ``generated_text`` and ``details.finish_reason``.
+      the last line adds ``generated_text`` and, with ``"details": true`` in the request,
+      ``details`` (``finish_reason``, ``generated_tokens``).
     * ``"lmi-sse"`` — the same lines, each prefixed ``data:``.
+    * ``"responses"`` — OpenAI Responses API events (vLLM serves them too):
+      ``response.output_text.delta`` (text), ``response.reasoning_text.delta`` /
+      ``response.reasoning_summary_text.delta`` (reasoning), a ``function_call`` output item
+      and its ``response.function_call_arguments.delta`` (tool calls);
+      ``response.completed`` / ``response.incomplete`` end it (finish reason: the response's
+      ``status``, or the ``incomplete_details.reason``) and carry the usage.
+    * ``"anthropic"`` — Anthropic Messages events: ``content_block_delta`` with a
+      ``text_delta`` (text), ``thinking_delta`` (reasoning) or ``input_json_delta`` (the
+      arguments of a ``tool_use`` block); ``message_delta``'s ``stop_reason`` ends it; usage
+      from ``message_start`` and ``message_delta``.
+    * ``"bedrock"`` — DJL-LMI's Bedrock-style ``3p_stream`` JSON lines, ``{"body":
+      {"generation", "prompt_token_count", "generation_token_count", "stop_reason"}}`` (a bare
+      ``{"generation", ...}`` chunk too).
     * ``"outputs"`` — older containers' ``{"outputs": [" tok", ...]}`` lines; each string is a
       token.
     * ``"text"`` — raw UTF-8 text; every chunk yields what it completes (no ids, no lines).
@@ -182,12 +471,28 @@ class TokenDecoder:
       ``application/jsonlines``/``x-ndjson`` → JSON lines, ``text/plain`` → text); otherwise
       the first bytes do (after whitespace and a BOM: ``data:``/``event:``/``id:``/``retry:``/
       ``:`` → SSE, ``{`` → JSON lines, anything else → text), buffering only until they can
-      tell. Within a family, the first recognisable JSON value picks the format.
+      tell. Within a family, the first recognisable JSON value picks the format, checked in
+      this order: a ``token`` object (TGI; LMI's spelling ``log_prob``/``special_token``/
+      ``error_msg`` makes it "lmi-sse" in SSE, JSON lines make it "lmi"), ``choices`` or an
+      OpenAI ``object`` (openai), a ``type`` starting ``response.`` (responses), an Anthropic
+      event ``type`` (anthropic), ``body.generation`` or ``generation`` (bedrock),
+      ``outputs`` (outputs).
+
+    ``choice`` selects which choice to follow where a format carries several (``n > 1``:
+    OpenAI ``choices[].index``); the other formats carry one sequence and ignore it.
+
+    Beside the tokens, the decoder keeps :attr:`text` (answer text only), :attr:`reasoning_text`,
+    :attr:`tool_calls` (assembled), :attr:`finish_reason` and :attr:`usage`.
 
     Errors in the stream raise :class:`ContainerError` (``partial_text`` = :attr:`text` at that
-    point, ``payload`` = the JSON value): TGI's ``{"error", "error_type"}``, OpenAI's
-    ``{"error": {...}}`` and vLLM's ``{"object": "error"}`` in any JSON format, an SSE
-    ``event: error``, and LMI's last line with ``token.id == -1`` or
+    point, ``payload`` = the JSON value, ``error_code`` = the error's own name, ``status_code``
+    = the HTTP status it states), whatever the format and framing: TGI's ``{"error",
+    "error_type"}``; OpenAI/vLLM/Anthropic ``{"error": {...}}``; vLLM's ``{"object": "error"}``;
+    a Responses ``{"type": "error"}`` or ``response.failed``; DJL's frontend
+    ``{"code": 424, "error"}`` — which it appends *without* a ``data:`` prefix after the last
+    SSE event, so a raw ``{`` line in an SSE stream is checked for an error too — and its
+    engine failure ``{"code": 500, "message"}``; DJL 3p's ``"error"`` member; an SSE
+    ``event: error``; and LMI's last line with ``token.id == -1`` or
     ``details.finish_reason == "error"``.
 
     Decisions where the formats are ambiguous:
@@ -199,19 +504,16 @@ class TokenDecoder:
       :class:`FramingError` at once.
     * ``data: [DONE]`` ends every JSON format (not only "openai"); anything after it — even
       bytes that are not UTF-8 — is ignored.
+    * An empty ``finish_reason`` (TGI's completions chunks) is None.
     * "lmi", "lmi-sse" and "outputs" are read line by line (a ``data:`` prefix is optional and
       other SSE lines are ignored), because DJL versions differ on whether a blank line follows
       each ``data:`` line; strict SSE would hold every token until the end of the stream.
-    * "tgi" and "openai" use strict SSE, with one repair: a ``data:`` line arriving while the
-      pending event already holds one complete JSON value dispatches that value first (a
+    * The other JSON formats use strict SSE, with one repair: a ``data:`` line arriving while
+      the pending event already holds one complete JSON value dispatches that value first (a
       server that forgot the blank line still streams, one event late, instead of failing at
-      the end on the joined data). With a JSON-lines content type or first byte ``{`` they read
-      JSON lines instead (DJL-LMI's TGI-compatible and chat formatters).
-    * In auto mode, "tgi" and "lmi-sse" share a shape; LMI's spelling (``log_prob``,
-      ``special_token``, ``error_msg``) on the first token picks "lmi-sse". JSON lines of chat
-      chunks (DJL-LMI's ``jsonlines_chat``) resolve to "openai".
-    * Only choice ``index`` 0 is followed in OpenAI chunks (with ``n > 1`` the choices would
-      otherwise interleave into one text); ``raw`` keeps the whole chunk.
+      the end on the joined data). With a JSON-lines content type or first byte ``{`` they
+      read JSON lines instead (DJL-LMI's TGI-compatible, chat and 3p formatters).
+    * ``raw`` keeps the whole JSON value (all choices of an OpenAI chunk).
     * The LMI error message is ``token.error_msg``, else ``details.error_msg``/``error``/
       ``message``, else ``generated_text`` when it is not just the text already delivered
       (LMI puts the partial output there), else a generic message.
@@ -221,39 +523,49 @@ class TokenDecoder:
     """
 
     __slots__ = (
+        "_choice",
         "_done",
         "_failure",
         "_family",
+        "_finish",
         "_first_line",
         "_first_unknown",
         "_kind",
         "_lines",
         "_out",
+        "_reasoning",
         "_recognized",
         "_requested",
         "_resolved",
         "_route",
+        "_slots",
         "_sniffed",
         "_sse",
         "_text_decoder",
         "_texts",
+        "_tools",
         "_unknown",
+        "_usage",
     )
 
     def __init__(
         self,
-        format: str = "auto",
+        format: TokenFormat = "auto",
         *,
         content_type: str | None = None,
         max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
+        choice: int = 0,
     ) -> None:
         if format not in TOKEN_FORMATS:
             raise ParamValidationError("format", f"must be one of {', '.join(TOKEN_FORMATS)}")
         if content_type is not None and not isinstance(content_type, str):
             raise ParamValidationError("content_type", "must be a str or None")
-        self._requested = format
+        if isinstance(choice, bool) or not isinstance(choice, int) or choice < 0:
+            raise ParamValidationError("choice", "must be an int >= 0")
+        self._requested: str = format
         self._resolved: str | None = None if format == "auto" else format
         self._kind: str | None = _KIND.get(format)
+        self._choice = choice
         self._lines = LineDecoder(max_line_length)
         self._sse = SSEParser(max_line_length, strip_bom=False)
         self._text_decoder = utf8_decoder()
@@ -266,6 +578,11 @@ class TokenDecoder:
         self._unknown = 0
         self._first_unknown = ""
         self._texts: list[str] = []
+        self._reasoning: list[str] = []
+        self._tools = _ToolAssembly()
+        self._slots: dict[Any, int] = {}  # a server's tool-call key -> our index
+        self._finish: str | None = None
+        self._usage: Usage | None = None
         self._out: list[Token] = []
         self._failure: StreamError | None = None
         if format == "text":
@@ -286,8 +603,28 @@ class TokenDecoder:
 
     @property
     def text(self) -> str:
-        """All token text delivered so far (special tokens excluded)."""
-        return "".join(self._texts)
+        """All answer text delivered so far (no reasoning, no special tokens)."""
+        return _joined(self._texts)
+
+    @property
+    def reasoning_text(self) -> str:
+        """All reasoning ("thinking") text delivered so far."""
+        return _joined(self._reasoning)
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The tool calls delivered so far, each assembled whole (by index)."""
+        return self._tools.result()
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The last finish reason delivered (None until the sequence says why it ended)."""
+        return self._finish
+
+    @property
+    def usage(self) -> Usage | None:
+        """Token counts, when the container reported any (None otherwise)."""
+        return self._usage
 
     def feed(self, data: bytes) -> list[Token]:
         """Take the next chunk; return the tokens it completed (possibly none)."""
@@ -302,9 +639,6 @@ class TokenDecoder:
     def _call(self, step: Callable[[], None], *, final: bool) -> list[Token]:
         if self._failure is not None:
             raise self._failure
-        if len(self._texts) > 1:
-            self._texts[:] = ["".join(self._texts)]
-        mark = len(self._texts)
         out: list[Token] = []
         self._out = out
         try:
@@ -312,26 +646,69 @@ class TokenDecoder:
         except StreamError as exc:
             self._failure = exc
             if out and not final:
+                self._account(out)
                 return out
-            if out:  # close() cannot defer: what it does not return was never delivered
-                del self._texts[mark:]
-                if isinstance(exc, ContainerError):
-                    exc.partial_text = self.text
+            if out and isinstance(exc, ContainerError):
+                # close() cannot defer: what it does not return was never delivered.
+                exc.partial_text = self.text
             raise
+        if out:
+            self._account(out)
         return out
 
-    def _emit(self, token: Token) -> None:
-        self._out.append(token)
-        if token.text and not token.special:
-            self._texts.append(token.text)
+    def _account(self, tokens: list[Token]) -> None:
+        """What the caller receives: text, reasoning, tool calls and the finish reason."""
+        for token in tokens:
+            kind = token.kind
+            if kind == "text":
+                if token.text and not token.special:
+                    self._texts.append(token.text)
+            elif kind == "reasoning":
+                self._reasoning.append(token.text)
+            if token.tool_calls:
+                self._tools.add(token.tool_calls)
+            if token.finish_reason is not None:
+                self._finish = token.finish_reason
 
-    def _container_error(self, message: str, code: str | None, payload: object) -> ContainerError:
+    def _container_error(self, shape: _Shape, payload: object) -> ContainerError:
+        message, code, status = shape
         return ContainerError(
             message or "the model container reported an error",
             error_code=code,
-            partial_text=self.text,
+            status_code=status,
+            partial_text=self._delivered_text(),
             payload=payload,
         )
+
+    def _delivered_text(self) -> str:
+        """The answer text so far, with this call's tokens (feed() delivers them before an
+        error it defers)."""
+        pending = [t.text for t in self._out if t.kind == "text" and t.text and not t.special]
+        return self.text + "".join(pending) if pending else self.text
+
+    def _set_usage(self, usage: Usage | None) -> None:
+        """Merge reported counts: a later report wins, a count it leaves out is kept."""
+        if usage is None:
+            return
+        old = self._usage
+        prompt, completion, total = usage.prompt_tokens, usage.completion_tokens, usage.total_tokens
+        if old is not None:
+            prompt = old.prompt_tokens if prompt is None else prompt
+            completion = old.completion_tokens if completion is None else completion
+        if total is None and prompt is not None and completion is not None:
+            total = prompt + completion
+        if prompt is None and completion is None and total is None:
+            return
+        self._usage = Usage(prompt, completion, total)
+
+    def _slot(self, key: Any) -> int:
+        """Our tool-call index for a server's key (a block or output index), in start order."""
+        if not isinstance(key, (int, str)):
+            key = None  # a malformed key (any JSON) must not make the dict raise TypeError
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = len(self._slots)
+        return slot
 
     # --- framing ---
 
@@ -402,7 +779,7 @@ class TokenDecoder:
 
     def _on_text(self, text: str) -> None:
         if text:
-            self._emit(Token(text))
+            self._out.append(Token(text))
 
     def _on_line(self, line: str) -> None:
         if self._done:
@@ -411,6 +788,11 @@ class TokenDecoder:
             self._first_line = False
             if line.startswith(BOM):
                 line = line[1:]
+        if self._route == "lines":
+            self._json_line(line)
+            return
+        if line[:1] == "{":
+            self._raw_json_in_sse(line)
         if self._route == "sse?":
             name, _, value = line.partition(":")
             if name != "data":
@@ -427,6 +809,26 @@ class TokenDecoder:
             self._sse_line(line)
         else:
             self._json_line(line)
+
+    def _raw_json_in_sse(self, line: str) -> None:
+        """A line of bare JSON in an SSE stream: SSE ignores it, but an error must not pass.
+
+        DJL-LMI's frontend (engines/python/.../Request.java, ``addResponse``) appends
+        ``{"code": 424, "error": "..."}`` after the last event of a failed request, with no
+        ``data:`` prefix and no newline. Any other bare JSON line stays ignored, as SSE says.
+        """
+        try:
+            value = json.loads(line)
+        except (ValueError, RecursionError):
+            return
+        shape = _error_shape(value)
+        if shape is None:
+            return
+        if self._route == "sse":  # an event still pending (no blank line) goes out first
+            event = self._sse.dispatch()
+            if event is not None:
+                self._on_event(event)
+        raise self._container_error(shape, value)
 
     def _sse_line(self, line: str) -> None:
         sse = self._sse
@@ -466,9 +868,8 @@ class TokenDecoder:
                 payload = event.data
             shape = _error_shape(payload)
             if shape is None and isinstance(payload, dict):
-                shape = (_str(payload.get("message")) or event.data, _str(payload.get("type")))
-            message, code = shape or (event.data, None)
-            raise self._container_error(message, code, payload)
+                shape = _error_object(payload)
+            raise self._container_error(shape or (event.data, None, None), payload)
         self._on_data(event.data)
 
     def _on_data(self, data: str) -> None:
@@ -483,27 +884,22 @@ class TokenDecoder:
         value = loads_json(text)
         shape = _error_shape(value)
         if shape is not None:
-            raise self._container_error(shape[0], shape[1], value)
+            raise self._container_error(shape, value)
         kind = self._kind or _classify(value)
         tokens: list[Token] | None = None
         if kind is not None:
             if self._kind is None:
                 self._kind = kind
                 self._resolved = self._name(kind, value)
-            if kind == "token":
-                tokens = self._token_event(value)
-            elif kind == "openai":
-                tokens = self._openai_chunk(value)
-            else:
-                tokens = self._outputs_line(value)
+            tokens = self._interpreters[kind](self, value)
         if tokens is None:
             if not self._unknown:
                 self._first_unknown = clip(text)
             self._unknown += 1
             return
         self._recognized += 1
-        for token in tokens:
-            self._emit(token)
+        if tokens:
+            self._out.extend(tokens)
 
     def _name(self, kind: str, value: Any) -> str:
         if kind != "token":
@@ -519,21 +915,41 @@ class TokenDecoder:
         if not isinstance(token, dict):
             return None
         details = value.get("details")
-        finish = details.get("finish_reason") if isinstance(details, dict) else None
+        finish = None
+        if details is not None and isinstance(details, dict):
+            finish = details.get("finish_reason")
+            # TGI StreamDetails: generated_tokens, input_length; DJL-LMI: generated_tokens.
+            generated = _int(details.get("generated_tokens"))
+            if generated is not None:
+                self._set_usage(Usage(_int(details.get("input_length")), generated))
         token_id = token.get("id")
-        if isinstance(token_id, bool) or not isinstance(token_id, int):
-            token_id = None
+        if token_id.__class__ is not int:
+            token_id = _int(token_id)
         if token_id == -1 or finish == "error":
-            raise self._container_error(self._lmi_message(value), None, value)
+            raise self._container_error((self._lmi_message(value), None, None), value)
+        finish = _reason(finish)
         text = token.get("text")
+        logprob = token.get("logprob")
+        if logprob is None:
+            logprob = token.get("log_prob")
+        logprob = logprob if logprob.__class__ is float else _float(logprob)
+        special = token.get("special")
+        if special is None:
+            special = token.get("special_token")
         return [
             Token(
-                text=text if isinstance(text, str) else "",
-                id=token_id,
-                logprob=_float(token.get("logprob", token.get("log_prob"))),
-                special=token.get("special", token.get("special_token")) is True,
-                finish_reason=_str(finish),
-                raw=value,
+                text if text.__class__ is str else "",
+                token_id,
+                logprob,
+                special is True,
+                finish,
+                value,
+                "text",
+                (),
+                () if logprob is None else (logprob,),
+                # The last event carries generated_text (TGI: null before; LMI: absent before),
+                # with or without details.
+                finish is not None or isinstance(value.get("generated_text"), str),
             )
         ]
 
@@ -547,41 +963,190 @@ class TokenDecoder:
             if isinstance(candidate, str) and candidate:
                 return candidate
         generated = value.get("generated_text")
-        if isinstance(generated, str) and generated and generated != self.text:
+        if isinstance(generated, str) and generated and generated != self._delivered_text():
             return generated
         return "the model container ended the stream with finish_reason=error"
 
     def _openai_chunk(self, value: Any) -> list[Token] | None:
         if not isinstance(value, dict):
             return None
+        usage = value.get("usage")
+        if usage is not None:
+            self._set_usage(
+                _usage_counts(usage, "prompt_tokens", "completion_tokens", "total_tokens")
+            )
         choices = value.get("choices")
         if not isinstance(choices, list):
             kind = value.get("object")
-            if "usage" in value or (
+            if usage is not None or (
                 isinstance(kind, str) and kind.startswith(("chat.completion", "text_completion"))
             ):
-                return []
+                return _NO_TOKENS
             return None
         tokens: list[Token] = []
         for choice in choices:
             if not isinstance(choice, dict):
                 continue
-            index = choice.get("index")
-            if index is not None and index != 0:
+            index = choice.get("index", 0)
+            if index != self._choice and not (index is None and self._choice == 0):
                 continue
+            finish = _reason(choice.get("finish_reason"))
+            logprobs = _openai_logprobs(choice.get("logprobs"))
             delta = choice.get("delta")
-            text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
-            finish = _str(choice.get("finish_reason"))
-            if (isinstance(text, str) and text) or finish:
+            reasoning = deltas = None
+            if isinstance(delta, dict):
+                text = delta.get("content")
+                reasoning = delta.get("reasoning_content")
+                if reasoning is None:
+                    reasoning = delta.get("reasoning")
+                deltas = delta.get("tool_calls")
+            else:
+                text = choice.get("text")
+            pieces: list[tuple[TokenKind, str, tuple[ToolCallDelta, ...]]] = []
+            if isinstance(reasoning, str) and reasoning:
+                pieces.append(("reasoning", reasoning, ()))
+            if isinstance(text, str) and text:
+                pieces.append(("text", text, ()))
+            if deltas:
+                calls = _tool_deltas(deltas)
+                if calls:
+                    pieces.append(("tool_call", "", calls))
+            if not pieces:
+                if finish is None:
+                    continue
+                pieces.append(("text", "", ()))
+            last = len(pieces) - 1
+            for position, (kind, piece, calls) in enumerate(pieces):
+                own = logprobs if position == 0 else ()
+                end = finish if position == last else None
                 tokens.append(
                     Token(
-                        text=text if isinstance(text, str) else "",
-                        logprob=_openai_logprob(choice.get("logprobs")),
-                        finish_reason=finish,
-                        raw=value,
+                        piece,
+                        None,
+                        own[0] if len(own) == 1 else None,
+                        False,
+                        end,
+                        value,
+                        kind,
+                        calls,
+                        own,
+                        end is not None,
                     )
                 )
         return tokens
+
+    def _responses_event(self, value: Any) -> list[Token] | None:
+        kind = value.get("type") if isinstance(value, dict) else None
+        if not isinstance(kind, str) or not kind.startswith("response."):
+            return None
+        if kind == "response.output_text.delta":
+            delta = value.get("delta")
+            if not isinstance(delta, str) or not delta:
+                return _NO_TOKENS
+            logprobs = _logprob_list(value.get("logprobs"))
+            logprob = logprobs[0] if len(logprobs) == 1 else None
+            return [Token(delta, None, logprob, raw=value, logprobs=logprobs)]
+        if kind in ("response.reasoning_text.delta", "response.reasoning_summary_text.delta"):
+            delta = value.get("delta")
+            if not isinstance(delta, str) or not delta:
+                return _NO_TOKENS
+            return [Token(delta, raw=value, kind="reasoning")]
+        if kind == "response.output_item.added":
+            item = value.get("item")
+            if not isinstance(item, dict) or item.get("type") != "function_call":
+                return _NO_TOKENS
+            arguments = item.get("arguments")
+            call = ToolCallDelta(
+                self._slot(value.get("output_index")),
+                _str(item.get("call_id")) or _str(item.get("id")) or None,
+                _str(item.get("name")) or None,
+                arguments if isinstance(arguments, str) else "",
+            )
+            return [Token("", raw=value, kind="tool_call", tool_calls=(call,))]
+        if kind == "response.function_call_arguments.delta":
+            delta = value.get("delta")
+            if not isinstance(delta, str) or not delta:
+                return _NO_TOKENS
+            call = ToolCallDelta(self._slot(value.get("output_index")), arguments=delta)
+            return [Token("", raw=value, kind="tool_call", tool_calls=(call,))]
+        if kind in ("response.completed", "response.incomplete"):
+            response = value.get("response")
+            if not isinstance(response, dict):
+                response = {}
+            usage = response.get("usage")
+            self._set_usage(_usage_counts(usage, "input_tokens", "output_tokens", "total_tokens"))
+            details = response.get("incomplete_details")
+            reason = _reason(details.get("reason")) if isinstance(details, dict) else None
+            finish = reason or _reason(response.get("status")) or kind[len("response.") :]
+            return [Token("", finish_reason=finish, raw=value, final=True)]
+        return _NO_TOKENS  # created, in_progress, *.done, content parts, ...
+
+    def _anthropic_event(self, value: Any) -> list[Token] | None:
+        kind = value.get("type") if isinstance(value, dict) else None
+        if not isinstance(kind, str) or kind not in _ANTHROPIC_TYPES:
+            return None
+        if kind == "content_block_delta":
+            delta = value.get("delta")
+            if not isinstance(delta, dict):
+                return _NO_TOKENS
+            sort = delta.get("type")
+            if sort == "text_delta":
+                text = delta.get("text")
+                if isinstance(text, str) and text:
+                    return [Token(text, raw=value)]
+            elif sort == "thinking_delta":
+                thinking = delta.get("thinking")
+                if isinstance(thinking, str) and thinking:
+                    return [Token(thinking, raw=value, kind="reasoning")]
+            elif sort == "input_json_delta":
+                partial = delta.get("partial_json")
+                if isinstance(partial, str) and partial:
+                    call = ToolCallDelta(self._slot(value.get("index")), arguments=partial)
+                    return [Token("", raw=value, kind="tool_call", tool_calls=(call,))]
+            return _NO_TOKENS
+        if kind == "content_block_start":
+            block = value.get("content_block")
+            if isinstance(block, dict) and block.get("type") == "tool_use":
+                call = ToolCallDelta(
+                    self._slot(value.get("index")),
+                    _str(block.get("id")) or None,
+                    _str(block.get("name")) or None,
+                )
+                return [Token("", raw=value, kind="tool_call", tool_calls=(call,))]
+            return _NO_TOKENS
+        if kind == "message_start":
+            message = value.get("message")
+            if isinstance(message, dict):
+                self._set_usage(
+                    _usage_counts(message.get("usage"), "input_tokens", "output_tokens")
+                )
+            return _NO_TOKENS
+        if kind == "message_delta":
+            self._set_usage(_usage_counts(value.get("usage"), "input_tokens", "output_tokens"))
+            delta = value.get("delta")
+            stop = _reason(delta.get("stop_reason")) if isinstance(delta, dict) else None
+            if stop is not None:
+                return [Token("", finish_reason=stop, raw=value, final=True)]
+        return _NO_TOKENS  # content_block_stop, message_stop, ping
+
+    def _bedrock_chunk(self, value: Any) -> list[Token] | None:
+        if not isinstance(value, dict):
+            return None
+        body = value.get("body")
+        if not isinstance(body, dict):
+            body = value  # Bedrock's own chunks are the body, without the envelope
+        if "generation" not in body:
+            return None
+        self._set_usage(_usage_counts(body, "prompt_token_count", "generation_token_count"))
+        metrics = value.get("amazon-bedrock-invocationMetrics")
+        if metrics is not None:
+            self._set_usage(_usage_counts(metrics, "inputTokenCount", "outputTokenCount"))
+        text = body.get("generation")
+        finish = _reason(body.get("stop_reason"))
+        text = text if isinstance(text, str) else ""
+        if not text and finish is None:
+            return _NO_TOKENS
+        return [Token(text, finish_reason=finish, raw=value, final=finish is not None)]
 
     def _outputs_line(self, value: Any) -> list[Token] | None:
         outputs = value.get("outputs") if isinstance(value, dict) else None
@@ -590,3 +1155,20 @@ class TokenDecoder:
         if not isinstance(outputs, list):
             return None
         return [Token(text=item, raw=value) for item in outputs if isinstance(item, str)]
+
+    _interpreters: ClassVar[dict[str, Callable[[TokenDecoder, Any], list[Token] | None]]] = {
+        "token": _token_event,
+        "openai": _openai_chunk,
+        "responses": _responses_event,
+        "anthropic": _anthropic_event,
+        "bedrock": _bedrock_chunk,
+        "outputs": _outputs_line,
+    }
+
+
+def _joined(parts: list[str]) -> str:
+    # Joined on demand and kept joined: reading the text after every token stays linear in the
+    # new text, and a stream nobody reads the text of never joins at all.
+    if len(parts) > 1:
+        parts[:] = ["".join(parts)]
+    return parts[0] if parts else ""

@@ -59,7 +59,7 @@ from sagemaker_rt_async._framing import (
     SSEDecoder,
     SSEEvent,
 )
-from sagemaker_rt_async._tokens import TOKEN_FORMATS, Token, TokenDecoder
+from sagemaker_rt_async._tokens import TOKEN_FORMATS, Token, TokenDecoder, TokenFormat
 
 __all__ = [
     "ES_GENERATORS",
@@ -1041,7 +1041,7 @@ class Decoder(Protocol):
 DecoderFactory = Callable[[int, "str | None"], Decoder]
 
 
-def _token_factory(fmt: str) -> DecoderFactory:
+def _token_factory(fmt: TokenFormat) -> DecoderFactory:
     def make(max_line: int, content_type: str | None) -> Decoder:
         return TokenDecoder(fmt, content_type=content_type, max_line_length=max_line)
 

@@ -351,6 +351,7 @@ def test_the_sections_hold_the_blocks_they_should() -> None:
         "text-model",
         "ndjson-model",
         "tgi-llm-oom",
+        "vllm-tools",
     }
     for title in SECTIONS:
         for step in steps(title):
