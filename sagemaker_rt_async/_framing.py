@@ -164,6 +164,19 @@ class LineDecoder(_Incremental[str]):
         self._size = 0
         self._pending_cr = False
 
+    @property
+    def max_line_length(self) -> int:
+        """The longest line, in bytes, this decoder buffers."""
+        return self._max
+
+    @property
+    def idle(self) -> bool:
+        """True between lines: nothing held (no partial line, no CR awaiting its LF), no error.
+
+        Then a chunk of whole lines means the same fed here or split by the caller.
+        """
+        return not self._size and not self._pending_cr and self._failure is None
+
     def feed(self, data: bytes) -> list[str]:
         """Take the next chunk; return the lines it completed (possibly none)."""
         return self._run(lambda out: self._split(data, out), final=False)
@@ -176,6 +189,25 @@ class LineDecoder(_Incremental[str]):
         return self._run(self._flush, final=True)
 
     def _split(self, data: bytes, out: list[str]) -> None:
+        if (
+            not self._size
+            and not self._pending_cr
+            and data[-1:] == b"\n"
+            and len(data) <= self._max
+            and b"\r" not in data
+        ):
+            # The common chunk: whole \n-terminated lines, nothing held from before. One
+            # decode and one split do what the loop below does; invalid UTF-8 takes the loop,
+            # which reports it where it is.
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+            else:
+                lines = text.split("\n")
+                lines.pop()  # "" after the final terminator
+                out += lines
+                return
         pos = 0
         if self._pending_cr and data:
             self._pending_cr = False
@@ -236,6 +268,11 @@ class SSEParser:
     def data(self) -> str:
         return "\n".join(self._data)
 
+    @property
+    def idle(self) -> bool:
+        """True between events: no data line and no event type pending, no BOM to strip."""
+        return not self._data and not self._event and not self._strip_bom
+
     def line(self, line: str) -> SSEEvent | None:
         if self._strip_bom:
             # The stream is decoded with "UTF-8 decode", which drops one leading BOM.
@@ -266,13 +303,20 @@ class SSEParser:
         return None
 
     def dispatch(self) -> SSEEvent | None:
+        taken = self.take()
+        if taken is None:
+            return None
+        return SSEEvent(event=taken[0], data=taken[1], id=self._id, retry=self._retry)
+
+    def take(self) -> tuple[str | None, str] | None:
+        """Dispatch without building an SSEEvent: (event type or None, data), or None."""
         event, self._event = self._event, ""
         if not self._data:
             return None
-        data = "\n".join(self._data)
+        data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
         self._data.clear()
         self._size = 0
-        return SSEEvent(event=event or None, data=data, id=self._id, retry=self._retry)
+        return event or None, data
 
 
 class SSEDecoder(_Incremental[SSEEvent]):

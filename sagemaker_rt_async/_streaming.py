@@ -300,6 +300,8 @@ class _Framed(Generic[_T]):
         self._decoder: _Incremental[_T] | None = None
         self._pending: deque[_T] = deque()
         self._done = False
+        # Called with each item handed out, while set (TokenStream: the first-token hook).
+        self._watch: Callable[[_T], None] | None = None
 
     def __aiter__(self) -> _Framed[_T]:
         return self
@@ -329,7 +331,10 @@ class _Framed(Generic[_T]):
                 )
                 await self._stream._close(err)
                 raise err from exc
-        return self._pending.popleft()
+        item = self._pending.popleft()
+        if self._watch is not None:
+            self._watch(item)
+        return item
 
 
 class TokenStream(_Framed[Token]):
@@ -350,18 +355,17 @@ class TokenStream(_Framed[Token]):
             return self._tokens
 
         super().__init__(stream, make)
+        if stream._trace is not None:
+            self._watch = self._first_token
 
-    async def __anext__(self) -> Token:
-        token = await super().__anext__()
-        trace = self._stream._trace
+    def _first_token(self, token: Token) -> None:
         # The first generated output of any kind: answer or reasoning text, or a tool call.
-        if (
-            trace is not None
-            and not trace.token_seen
-            and (token.tool_calls or (token.text and not token.special))
-        ):
+        trace = self._stream._trace
+        if trace is None or trace.token_seen:
+            self._watch = None
+        elif token.tool_calls or (token.text and not token.special):
             trace.first_token()
-        return token
+            self._watch = None
 
     @property
     def format(self) -> str:

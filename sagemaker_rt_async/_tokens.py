@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
 from ._errors import ContainerError, FramingError, ParamValidationError, StreamError
@@ -144,6 +144,52 @@ class Token:
     final: bool = False
 
 
+def _token_factory() -> Callable[..., Token]:
+    """Token(...) with all ten fields positional, at a third of the dataclass __init__'s cost.
+
+    A frozen dataclass's __init__ sets each field through ``object.__setattr__``; on the hot
+    path (one Token per generated token) that dominated the decoding. The slots' own
+    descriptors set the same fields without the frozen check; the result is an ordinary,
+    equal, immutable Token.
+    """
+    names = [f.name for f in fields(Token)]
+    setters = [Token.__dict__[name].__set__ for name in names]
+    assert len(setters) == 10  # the signature below lists them in order
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9 = setters
+    new = object.__new__
+
+    def make(
+        text: str,
+        id: int | None,
+        logprob: float | None,
+        special: bool,
+        finish_reason: str | None,
+        raw: Any,
+        kind: TokenKind,
+        tool_calls: tuple[ToolCallDelta, ...],
+        logprobs: tuple[float, ...],
+        final: bool,
+    ) -> Token:
+        token: Token = new(Token)
+        s0(token, text)
+        s1(token, id)
+        s2(token, logprob)
+        s3(token, special)
+        s4(token, finish_reason)
+        s5(token, raw)
+        s6(token, kind)
+        s7(token, tool_calls)
+        s8(token, logprobs)
+        s9(token, final)
+        return token
+
+    return make
+
+
+_token = _token_factory()
+# The C scanner json.loads runs (typeshed does not declare it).
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
 _KIND = {
     "tgi": "token",
     "lmi": "token",
@@ -257,7 +303,7 @@ def _error_object(error: dict[str, Any]) -> _Shape:
 
 def _error_shape(value: Any) -> _Shape | None:
     """The error when ``value`` is one of the containers' in-stream error objects."""
-    if not isinstance(value, dict):
+    if value.__class__ is not dict and not isinstance(value, dict):
         return None
     error = value.get("error")
     if error is not None:
@@ -273,15 +319,19 @@ def _error_shape(value: Any) -> _Shape | None:
     if value.get("object") == "error":  # vLLM < 0.9: {"object": "error", "message", "type", "code"}
         return _error_object(value)
     kind = value.get("type")
-    if kind == "error":  # a Responses-style error event: {"type": "error", "code", "message"}
-        return _error_object(value)
-    if kind == "response.failed":
-        response = value.get("response")
-        failure = response.get("error") if isinstance(response, dict) else None
-        if isinstance(failure, dict):
-            return _error_object(failure)
-        return "the response failed", None, None
-    code = _int(value.get("code"))
+    if kind is not None:
+        if kind == "error":  # a Responses-style error event: {"type": "error", "code", ...}
+            return _error_object(value)
+        if kind == "response.failed":
+            response = value.get("response")
+            failure = response.get("error") if isinstance(response, dict) else None
+            if isinstance(failure, dict):
+                return _error_object(failure)
+            return "the response failed", None, None
+    code = value.get("code")
+    if code is None:
+        return None
+    code = _int(code)
     if code is not None and 400 <= code <= 599 and isinstance(value.get("message"), str):
         # DJL's engine failure, its ErrorResponse {"code": 500, "type", "message"}: an HTTP
         # status and a message, which no token format's value carries together.
@@ -546,6 +596,7 @@ class TokenDecoder:
         "_tools",
         "_unknown",
         "_usage",
+        "_whole",
     )
 
     def __init__(
@@ -573,6 +624,7 @@ class TokenDecoder:
         self._family: str | None = None
         self._route: str | None = None
         self._first_line = True
+        self._whole = False  # feed() may take the whole-lines path (see _whole_lines)
         self._done = False
         self._recognized = 0
         self._unknown = 0
@@ -628,33 +680,68 @@ class TokenDecoder:
 
     def feed(self, data: bytes) -> list[Token]:
         """Take the next chunk; return the tokens it completed (possibly none)."""
-        return self._call(lambda: self._feed(data), final=False)
-
-    def close(self) -> list[Token]:
-        """End of stream: flush the last line or event and return its tokens."""
-        return self._call(self._close, final=True)
-
-    # --- the error policy ---
-
-    def _call(self, step: Callable[[], None], *, final: bool) -> list[Token]:
+        # The hot path (one call per PayloadPart): the error policy of _call, inlined.
         if self._failure is not None:
             raise self._failure
         out: list[Token] = []
         self._out = out
         try:
-            step()
+            if self._done:
+                pass
+            elif (
+                self._whole
+                and data[-1:] == b"\n"
+                and len(data) <= self._lines.max_line_length
+                and b"\r" not in data
+                and self._lines.idle
+            ):
+                # The common part: whole lines, nothing held from before (see _whole_lines).
+                try:
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    self._feed(data)
+                else:
+                    if not self._whole_lines(self._route, text):
+                        self._feed(data)
+            else:
+                self._feed(data)
         except StreamError as exc:
-            self._failure = exc
-            if out and not final:
-                self._account(out)
-                return out
-            if out and isinstance(exc, ContainerError):
-                # close() cannot defer: what it does not return was never delivered.
-                exc.partial_text = self.text
-            raise
+            return self._failed(exc, out, final=False)
+        if out:
+            if len(out) == 1:
+                token = out[0]
+                if token.kind == "text" and token.finish_reason is None and not token.special:
+                    if token.text:
+                        self._texts.append(token.text)
+                    return out
+            self._account(out)
+        return out
+
+    def close(self) -> list[Token]:
+        """End of stream: flush the last line or event and return its tokens."""
+        if self._failure is not None:
+            raise self._failure
+        out: list[Token] = []
+        self._out = out
+        try:
+            self._close()
+        except StreamError as exc:
+            return self._failed(exc, out, final=True)
         if out:
             self._account(out)
         return out
+
+    # --- the error policy ---
+
+    def _failed(self, exc: StreamError, out: list[Token], *, final: bool) -> list[Token]:
+        self._failure = exc
+        if out and not final:
+            self._account(out)
+            return out
+        if out and isinstance(exc, ContainerError):
+            # close() cannot defer: what it does not return was never delivered.
+            exc.partial_text = self.text
+        raise exc
 
     def _account(self, tokens: list[Token]) -> None:
         """What the caller receives: text, reasoning, tool calls and the finish reason."""
@@ -722,8 +809,6 @@ class TokenDecoder:
         return "lines" if family == "lines" else "sse"
 
     def _feed(self, data: bytes) -> None:
-        if self._done:
-            return
         if self._route is None:
             self._sniffed += data
             # Only the first SNIFF_LIMIT bytes decide, however they were cut.
@@ -761,11 +846,38 @@ class TokenDecoder:
             )
 
     def _consume(self, data: bytes) -> None:
-        if self._route == "text":
+        route = self._route
+        if route == "text":
             self._on_text(self._decode_text(data, final=False))
             return
         for line in self._lines.feed(data):
             self._on_line(line)
+
+    def _whole_lines(self, route: str | None, text: str) -> bool:
+        """Decode a part of whole \n-terminated lines directly; False: not this fast case.
+
+        The same as feeding the lines one by one (the line decoder is idle, so it would hand
+        out exactly these lines): JSON lines each go to _json_line; in SSE, a part that is one
+        ``data:`` line and its blank line, arriving between events, is that one event.
+        """
+        if route == "lines":
+            lines = text.split("\n")
+            lines.pop()
+            for line in lines:
+                if self._done:
+                    break
+                self._json_line(line)
+            return True
+        if (
+            text.startswith("data:")
+            and text.endswith("\n\n")
+            and text.count("\n") == 2
+            and self._sse.idle
+        ):
+            payload = text[5:-2]
+            self._on_data(payload[1:] if payload[:1] == " " else payload)
+            return True
+        return False
 
     def _decode_text(self, data: bytes, *, final: bool) -> str:
         try:
@@ -788,6 +900,7 @@ class TokenDecoder:
             self._first_line = False
             if line.startswith(BOM):
                 line = line[1:]
+        self._whole = self._route == "sse" or self._route == "lines"
         if self._route == "lines":
             self._json_line(line)
             return
@@ -832,6 +945,11 @@ class TokenDecoder:
 
     def _sse_line(self, line: str) -> None:
         sse = self._sse
+        if not line:  # dispatch, without building an SSEEvent
+            taken = sse.take()
+            if taken is not None:
+                self._on_sse(taken[0], taken[1])
+            return
         if (
             sse.data_lines == 1
             and line.startswith("data")
@@ -861,16 +979,19 @@ class TokenDecoder:
     # --- interpretation ---
 
     def _on_event(self, event: SSEEvent) -> None:
-        if event.event == "error":
+        self._on_sse(event.event, event.data)
+
+    def _on_sse(self, event: str | None, data: str) -> None:
+        if event == "error":
             try:
-                payload: Any = json.loads(event.data)
+                payload: Any = json.loads(data)
             except (ValueError, RecursionError):
-                payload = event.data
+                payload = data
             shape = _error_shape(payload)
             if shape is None and isinstance(payload, dict):
                 shape = _error_object(payload)
-            raise self._container_error(shape or (event.data, None, None), payload)
-        self._on_data(event.data)
+            raise self._container_error(shape or (data, None, None), payload)
+        self._on_data(data)
 
     def _on_data(self, data: str) -> None:
         text = data.strip()
@@ -881,10 +1002,20 @@ class TokenDecoder:
             if self._kind is None:
                 self._kind = self._resolved = "openai"
             return
-        value = loads_json(text)
-        shape = _error_shape(value)
-        if shape is not None:
-            raise self._container_error(shape, value)
+        try:
+            # json.loads without its two Python frames and whitespace regexes: the text is
+            # stripped, so a whole value must end exactly at its end.
+            value, end = _scan_json(text, 0)
+        except (StopIteration, ValueError, RecursionError):
+            end = -1
+        if end != len(text):
+            value = loads_json(text)  # raises the FramingError that quotes the text
+        if value.__class__ is not dict or (
+            "error" in value or "code" in value or "object" in value or "type" in value
+        ):
+            shape = _error_shape(value)
+            if shape is not None:
+                raise self._container_error(shape, value)
         kind = self._kind or _classify(value)
         tokens: list[Token] | None = None
         if kind is not None:
@@ -916,7 +1047,7 @@ class TokenDecoder:
             return None
         details = value.get("details")
         finish = None
-        if details is not None and isinstance(details, dict):
+        if details is not None and details.__class__ is dict:
             finish = details.get("finish_reason")
             # TGI StreamDetails: generated_tokens, input_length; DJL-LMI: generated_tokens.
             generated = _int(details.get("generated_tokens"))
@@ -927,7 +1058,8 @@ class TokenDecoder:
             token_id = _int(token_id)
         if token_id == -1 or finish == "error":
             raise self._container_error((self._lmi_message(value), None, None), value)
-        finish = _reason(finish)
+        if finish is not None:
+            finish = _reason(finish)
         text = token.get("text")
         logprob = token.get("logprob")
         if logprob is None:
@@ -937,7 +1069,7 @@ class TokenDecoder:
         if special is None:
             special = token.get("special_token")
         return [
-            Token(
+            _token(
                 text if text.__class__ is str else "",
                 token_id,
                 logprob,
@@ -949,7 +1081,7 @@ class TokenDecoder:
                 () if logprob is None else (logprob,),
                 # The last event carries generated_text (TGI: null before; LMI: absent before),
                 # with or without details.
-                finish is not None or isinstance(value.get("generated_text"), str),
+                finish is not None or value.get("generated_text").__class__ is str,
             )
         ]
 
@@ -990,15 +1122,40 @@ class TokenDecoder:
             index = choice.get("index", 0)
             if index != self._choice and not (index is None and self._choice == 0):
                 continue
-            finish = _reason(choice.get("finish_reason"))
-            logprobs = _openai_logprobs(choice.get("logprobs"))
+            finish = choice.get("finish_reason")
+            if finish is not None and (finish.__class__ is not str or not finish):
+                finish = _reason(finish)
+            logprobs = choice.get("logprobs")
+            logprobs = () if logprobs is None else _openai_logprobs(logprobs)
             delta = choice.get("delta")
             reasoning = deltas = None
-            if isinstance(delta, dict):
+            if delta.__class__ is dict:
                 text = delta.get("content")
+                if len(delta) == 1 and text.__class__ is str:
+                    # Only content (most vLLM chunks): one token or none, no pieces to sort.
+                    if text or finish is not None:
+                        tokens.append(
+                            _token(
+                                text,
+                                None,
+                                logprobs[0] if len(logprobs) == 1 else None,
+                                False,
+                                finish,
+                                value,
+                                "text",
+                                (),
+                                logprobs,
+                                finish is not None,
+                            )
+                        )
+                    continue
                 reasoning = delta.get("reasoning_content")
                 if reasoning is None:
                     reasoning = delta.get("reasoning")
+                deltas = delta.get("tool_calls")
+            elif isinstance(delta, dict):
+                text = delta.get("content")
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
                 deltas = delta.get("tool_calls")
             else:
                 text = choice.get("text")
@@ -1020,7 +1177,7 @@ class TokenDecoder:
                 own = logprobs if position == 0 else ()
                 end = finish if position == last else None
                 tokens.append(
-                    Token(
+                    _token(
                         piece,
                         None,
                         own[0] if len(own) == 1 else None,
