@@ -102,9 +102,13 @@ def openai_parts() -> list[bytes]:
         }
         parts.append(f"data: {_compact(chunk)}\n\n".encode())
     usage = {"prompt_tokens": 12, "completion_tokens": _TOKENS, "total_tokens": _TOKENS + 12}
-    parts.append(
-        f"data: {_compact({'id': 'chatcmpl-5f8a1c', 'object': 'chat.completion.chunk', 'choices': [], 'usage': usage})}\n\n".encode()
-    )
+    last = {
+        "id": "chatcmpl-5f8a1c",
+        "object": "chat.completion.chunk",
+        "choices": [],
+        "usage": usage,
+    }
+    parts.append(f"data: {_compact(last)}\n\n".encode())
     parts.append(b"data: [DONE]\n\n")
     return parts
 
@@ -260,7 +264,8 @@ def main() -> None:
     for key, (label, _, _) in workloads.items():
         via_tokens, via_decoder = ratios(results[key], "tokens()"), ratios(results[key], "decoder")
         print(
-            f"  {label:<12} tokens() {median(via_tokens):5.2f}x   decoder {median(via_decoder):5.2f}x"
+            f"  {label:<12} tokens() {median(via_tokens):5.2f}x"
+            f"   decoder {median(via_decoder):5.2f}x"
         )
         targets.append(
             Target(f"tokens_{key} CPU/token tokens()/floor", via_tokens, 2.0, at_most=True)

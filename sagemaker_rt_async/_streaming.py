@@ -307,7 +307,8 @@ class _Framed(Generic[_T]):
         return self
 
     async def __anext__(self) -> _T:
-        while not self._pending:
+        pending = self._pending
+        while not pending:
             if self._done:
                 raise StopAsyncIteration
             part = b""
@@ -316,10 +317,10 @@ class _Framed(Generic[_T]):
             except StopAsyncIteration:
                 self._done = True
             try:
-                if self._decoder is None:
-                    self._decoder = self._make()
                 decoder = self._decoder
-                self._pending.extend(decoder.close() if self._done else decoder.feed(part))
+                if decoder is None:
+                    decoder = self._decoder = self._make()
+                items = decoder.close() if self._done else decoder.feed(part)
             except BaseException as exc:
                 if not isinstance(exc, Exception) or isinstance(exc, StreamError):
                     await self._stream._close(exc)  # a framing failure ends the stream too
@@ -331,7 +332,12 @@ class _Framed(Generic[_T]):
                 )
                 await self._stream._close(err)
                 raise err from exc
-        item = self._pending.popleft()
+            if len(items) == 1:  # one item per part, the usual case: no queueing
+                item = items[0]
+                break
+            pending.extend(items)
+        else:
+            item = pending.popleft()
         if self._watch is not None:
             self._watch(item)
         return item

@@ -214,6 +214,10 @@ _ANTHROPIC_TYPES = frozenset(
         "ping",
     }
 )
+# The key every data value of a format has: such a value is an error only with "error".
+_PRIMARY = {"token": "token", "openai": "choices"}
+# The "type" of the error events (Responses, Anthropic): a str, or any JSON (hence a tuple).
+_ERROR_TYPES = ("error", "response.failed")
 _NO_TOKENS: list[Token] = []  # returned for recognised values that carry no token; never mutated
 
 
@@ -580,9 +584,12 @@ class TokenDecoder:
         "_finish",
         "_first_line",
         "_first_unknown",
+        "_interpret",
         "_kind",
         "_lines",
+        "_max_line",
         "_out",
+        "_primary",
         "_reasoning",
         "_recognized",
         "_requested",
@@ -624,7 +631,10 @@ class TokenDecoder:
         self._family: str | None = None
         self._route: str | None = None
         self._first_line = True
-        self._whole = False  # feed() may take the whole-lines path (see _whole_lines)
+        self._whole = False  # feed() may take the whole-lines path (set by _consume)
+        self._interpret: Callable[[Any], list[Token] | None] | None = None  # once known
+        self._primary: str | None = None  # the key every value of the format has
+        self._max_line = self._lines.max_line_length
         self._done = False
         self._recognized = 0
         self._unknown = 0
@@ -691,9 +701,8 @@ class TokenDecoder:
             elif (
                 self._whole
                 and data[-1:] == b"\n"
-                and len(data) <= self._lines.max_line_length
+                and len(data) <= self._max_line
                 and b"\r" not in data
-                and self._lines.idle
             ):
                 # The common part: whole lines, nothing held from before (see _whole_lines).
                 try:
@@ -701,7 +710,18 @@ class TokenDecoder:
                 except UnicodeDecodeError:
                     self._feed(data)
                 else:
-                    if not self._whole_lines(self._route, text):
+                    if (
+                        self._route == "sse"
+                        and text.startswith("data:")
+                        and text.endswith("\n\n")
+                        and text.count("\n") == 2
+                    ):
+                        # One SSE event, arriving between events: exactly that event.
+                        payload = text[5:-2]
+                        self._on_data(payload[1:] if payload[:1] == " " else payload)
+                    elif self._route == "lines" and text.count("\n") == 1:
+                        self._json_line(text[:-1])  # one line per part: how tokens arrive
+                    elif not self._whole_lines(self._route, text):
                         self._feed(data)
             else:
                 self._feed(data)
@@ -852,32 +872,32 @@ class TokenDecoder:
             return
         for line in self._lines.feed(data):
             self._on_line(line)
+        # Whether the next part may take feed()'s whole-lines path: only between lines (and,
+        # in SSE, between events), which only this path changes.
+        route = self._route
+        self._whole = (
+            (route == "lines" or (route == "sse" and self._sse.idle))
+            and not self._first_line
+            and self._lines.idle
+        )
 
     def _whole_lines(self, route: str | None, text: str) -> bool:
         """Decode a part of whole \n-terminated lines directly; False: not this fast case.
 
-        The same as feeding the lines one by one (the line decoder is idle, so it would hand
-        out exactly these lines): JSON lines each go to _json_line; in SSE, a part that is one
-        ``data:`` line and its blank line, arriving between events, is that one event.
+        The same as feeding the lines one by one, because the line decoder is idle and would
+        hand out exactly these lines (feed() checks that, and takes the SSE case of one
+        ``data:`` line and its blank line, arriving between events, itself): JSON lines each go
+        to _json_line. Other SSE parts take the general path.
         """
-        if route == "lines":
-            lines = text.split("\n")
-            lines.pop()
-            for line in lines:
-                if self._done:
-                    break
-                self._json_line(line)
-            return True
-        if (
-            text.startswith("data:")
-            and text.endswith("\n\n")
-            and text.count("\n") == 2
-            and self._sse.idle
-        ):
-            payload = text[5:-2]
-            self._on_data(payload[1:] if payload[:1] == " " else payload)
-            return True
-        return False
+        if route != "lines":
+            return False
+        lines = text.split("\n")
+        lines.pop()
+        for line in lines:
+            if self._done:
+                break
+            self._json_line(line)
+        return True
 
     def _decode_text(self, data: bytes, *, final: bool) -> str:
         try:
@@ -900,7 +920,6 @@ class TokenDecoder:
             self._first_line = False
             if line.startswith(BOM):
                 line = line[1:]
-        self._whole = self._route == "sse" or self._route == "lines"
         if self._route == "lines":
             self._json_line(line)
             return
@@ -968,6 +987,9 @@ class TokenDecoder:
 
     def _json_line(self, line: str) -> None:
         text = line.strip()
+        if text[:1] == "{":
+            self._on_data(text)
+            return
         if not text or text[0] == ":":
             return
         if text.startswith("data:"):
@@ -1010,25 +1032,40 @@ class TokenDecoder:
             end = -1
         if end != len(text):
             value = loads_json(text)  # raises the FramingError that quotes the text
+        # Only a dict can be an error, and only with one of these keys (see _error_shape); a
+        # value with its format's own key (a TGI/LMI "token", OpenAI "choices") is data unless
+        # it has an "error" member.
         if value.__class__ is not dict or (
-            "error" in value or "code" in value or "object" in value or "type" in value
+            "error" in value
+            or (
+                self._primary not in value
+                and (
+                    "code" in value
+                    or value.get("object") == "error"
+                    or value.get("type") in _ERROR_TYPES
+                )
+            )
         ):
             shape = _error_shape(value)
             if shape is not None:
                 raise self._container_error(shape, value)
-        kind = self._kind or _classify(value)
-        tokens: list[Token] | None = None
-        if kind is not None:
-            if self._kind is None:
-                self._kind = kind
-                self._resolved = self._name(kind, value)
-            tokens = self._interpreters[kind](self, value)
+        interpret = self._interpret
+        if interpret is None:
+            kind = self._kind or _classify(value)
+            if kind is not None:
+                if self._kind is None:
+                    self._kind = kind
+                    self._resolved = self._name(kind, value)
+                interpret = self._interpret = self._interpreters[kind].__get__(self)
+                self._primary = _PRIMARY.get(kind)
+        tokens = None if interpret is None else interpret(value)
         if tokens is None:
             if not self._unknown:
                 self._first_unknown = clip(text)
             self._unknown += 1
             return
-        self._recognized += 1
+        if not self._recognized:
+            self._recognized = 1
         if tokens:
             self._out.extend(tokens)
 
@@ -1042,8 +1079,8 @@ class TokenDecoder:
         return "tgi"
 
     def _token_event(self, value: Any) -> list[Token] | None:
-        token = value.get("token") if isinstance(value, dict) else None
-        if not isinstance(token, dict):
+        token = value.get("token") if value.__class__ is dict else None
+        if token.__class__ is not dict:
             return None
         details = value.get("details")
         finish = None
