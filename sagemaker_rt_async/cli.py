@@ -710,7 +710,9 @@ async def _stream(args: argparse.Namespace, body: bytes | None) -> int:
                     async for token in stream.tokens(args.format):
                         first = first or time.perf_counter()
                         finish = token.finish_reason or finish
-                        if not token.special:  # as in TGI's generated_text
+                        # The answer, as in TGI's generated_text: no special tokens, no
+                        # reasoning, no tool-call deltas.
+                        if token.kind == "text" and not token.special:
                             out.text(token.text)
         finally:
             if args.format != "raw":

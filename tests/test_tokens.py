@@ -496,6 +496,72 @@ DJL_3P_ERROR = djl_lines(
 )
 
 
+# _jsonlines_chat_output_formatter (application/jsonlines) and _sse_chat_output_formatter
+# ("data: " + that line + "\n", then "data: [DONE]\n\n" after the last): a chunk per token.
+# With a named tool_choice every token is a tool-call delta with no id; logprobs (asked for)
+# come wrapped in a list — the stray comma after its dict.
+def djl_chat(
+    delta: dict[str, Any], finish: str | None = None, logprob: float | None = None
+) -> dict[str, Any]:
+    logprobs = None
+    if logprob is not None:
+        logprobs = [
+            {
+                "content": [
+                    {
+                        "token": "t",
+                        "logprob": logprob,
+                        "bytes": [116],
+                        "top_logprobs": [{"token": logprob, "logprob": logprob, "bytes": [116]}],
+                    }
+                ]
+            }
+        ]
+    return {
+        "id": "chatcmpl-140234",
+        "object": "chat.completion.chunk",
+        "created": 1733000000,
+        "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}],
+    }
+
+
+DJL_CHAT_NAMED_TOOL = djl_lines(
+    djl_chat(
+        {
+            "tool_calls": [
+                {"index": 0, "function": {"name": "get_weather", "arguments": '{"location"'}}
+            ],
+            "role": "assistant",
+        },
+        logprob=-0.5,
+    ),
+    djl_chat(
+        {
+            "tool_calls": [
+                {"index": 0, "function": {"name": "get_weather", "arguments": ': "Paris"}'}}
+            ]
+        },
+        "stop",
+        logprob=-0.25,
+    ),
+)
+DJL_CHAT_SSE_FAILED = (
+    b"data: "
+    + djl_lines(djl_chat({"content": "Bonjour", "role": "assistant"}))
+    + b"\n"
+    + compact(DJL_FRONTEND_ERROR).encode()
+)
+DJL_CHAT_SSE = (
+    b"data: "
+    + djl_lines(djl_chat({"content": "Bonjour", "role": "assistant"}))
+    + b"\n"
+    + b"data: "
+    + djl_lines(djl_chat({"content": "!"}, "length"))
+    + b"\n"
+    + b"data: [DONE]\n\n"
+)
+
+
 # ---------------------------------------------------------------------------------------------
 # OpenAI Responses API events (openai-python src/openai/types/responses/: response_created_event,
 # response_output_item_added_event, response_text_delta_event, response_reasoning_text_delta_event,
@@ -1011,6 +1077,46 @@ CASES = [
         DJL_TOKENS,
         resolved="tgi",
         error=("Python worker died", "InternalServerException", 500),
+    ),
+    Case(
+        "djl-jsonlines-chat-named-tool",
+        DJL_CHAT_NAMED_TOOL,
+        (
+            T(
+                "",
+                logprob=-0.5,
+                kind="tool_call",
+                tool_calls=(ToolCallDelta(0, None, "get_weather", '{"location"'),),
+            ),
+            T(
+                "",
+                logprob=-0.25,
+                kind="tool_call",
+                tool_calls=(ToolCallDelta(0, None, "get_weather", ': "Paris"}'),),
+                finish_reason="stop",
+                final=True,
+            ),
+        ),
+        content_type="application/jsonlines",
+        resolved="openai",
+        tool_calls=(WEATHER,),
+        finish_reason="stop",
+    ),
+    Case(
+        "djl-sse-chat",
+        DJL_CHAT_SSE,
+        (T("Bonjour"), T("!", finish_reason="length", final=True)),
+        content_type="text/event-stream",
+        resolved="openai",
+        finish_reason="length",
+    ),
+    Case(
+        "djl-sse-chat-frontend-error",
+        DJL_CHAT_SSE_FAILED,
+        (T("Bonjour"),),
+        content_type="text/event-stream",
+        resolved="openai",
+        error=(DJL_FRONTEND_ERROR["error"], None, 424),
     ),
     Case(
         "bedrock-3p",
