@@ -31,6 +31,7 @@ from sagemaker_rt_async._tokens import (
     ToolCallDelta,
     Usage,
 )
+from sagemaker_rt_async.testing import FakeSageMakerRuntime, ModelStream
 
 
 def compact(value: Any) -> str:
@@ -1397,3 +1398,57 @@ def test_close_cannot_defer_so_undelivered_tokens_add_nothing() -> None:
     with pytest.raises(ContainerError) as caught:
         decoder.close()
     assert caught.value.partial_text == decoder.text == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end: the same bytes through a served fake, the client and stream.tokens()
+
+
+@pytest.mark.anyio
+async def test_a_djl_frontend_error_after_sse_raises_through_tokens() -> None:
+    """DJL's bare {"code": 424, "error"} after the last SSE event, cut into 7-byte parts and
+    served on 127.0.0.1: tokens() raises ContainerError after the tokens, with the status, the
+    text delivered and the stream's counts; the response is closed."""
+    fake = FakeSageMakerRuntime()
+    parts = [DJL_TGI_COMPAT_FAILED[i : i + 7] for i in range(0, len(DJL_TGI_COMPAT_FAILED), 7)]
+    fake.add_endpoint("djl", lambda inv: ModelStream(parts, content_type="text/event-stream"))
+    seen: list[Token] = []
+    with fake.serve() as server, pytest.raises(ContainerError) as caught:
+        async with fake.client(endpoint_url=server.url) as rt:
+            stream = rt.invoke_endpoint_with_response_stream("djl", b"{}")
+            async with stream:
+                tokens = stream.tokens()
+                async for token in tokens:
+                    seen.append(token)
+    assert tuple(seen) == DJL_TOKENS
+    error = caught.value
+    assert (error.status_code, error.partial_text) == (424, " Deep learning")
+    assert error.parts_received == len(parts)
+    assert error.request_id == stream.request_id
+    assert stream.closed
+    assert tokens.text == " Deep learning" and tokens.finish_reason is None
+
+
+@pytest.mark.anyio
+async def test_tool_calls_reasoning_and_usage_through_tokens() -> None:
+    """vLLM's reasoning, tool-call and usage chunks, served in 5-byte parts: the iterator adds
+    them up exactly as the sans-IO decoder does, with choice= passed through."""
+    fake = FakeSageMakerRuntime()
+    data = VLLM_REASONING_TOOLS
+    fake.add_endpoint(
+        "vllm",
+        lambda inv: ModelStream(
+            [data[i : i + 5] for i in range(0, len(data), 5)], content_type="text/event-stream"
+        ),
+    )
+    async with fake.client() as rt:
+        async with rt.invoke_endpoint_with_response_stream("vllm", b"{}") as stream:
+            tokens = stream.tokens("openai", choice=0)
+            seen = tuple([t async for t in tokens])
+        with pytest.raises(ParamValidationError):
+            stream.tokens(choice=-1)
+    assert seen == VLLM_REASONING_TOOLS_TOKENS
+    assert tokens.reasoning_text == "The user wants the weather."
+    assert tokens.text == "Let me check."
+    assert tokens.tool_calls[0].parsed_arguments == {"location": "Paris"}
+    assert (tokens.finish_reason, tokens.usage) == ("tool_calls", Usage(120, 31, 151))
