@@ -140,9 +140,11 @@ and the request id go to stderr; stdout gets only the model's bytes.
 Exit codes: see `sagemaker-rt --help`."""
 
 _STREAM_EPILOG = f"""\
-Each token is printed the moment it arrives. --format picks how the bytes are read:
-auto (detects TGI, OpenAI-compatible, DJL-LMI or plain text), tgi, openai, lmi, lmi-sse,
-outputs, text; raw prints the PayloadPart bytes unchanged.
+Each token of the answer is printed the moment it arrives (reasoning and tool calls are not).
+--format picks how the bytes are read: auto (detects TGI, OpenAI-compatible, DJL-LMI, the
+Responses API, Anthropic Messages, Bedrock-style chunks or plain text), tgi, openai, lmi,
+lmi-sse, responses, anthropic, bedrock, outputs, text; raw prints the PayloadPart bytes
+unchanged.
 
 {_EXAMPLES_HEADER}
   sagemaker-rt stream toy-llm '{{"inputs": "tell me a story", "stream": true}}'
