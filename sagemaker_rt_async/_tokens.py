@@ -44,7 +44,6 @@ __all__ = [
     "Usage",
 ]
 
-#: The container formats ``TokenDecoder`` / ``stream.tokens()`` read (see :class:`TokenDecoder`).
 TokenFormat = Literal[
     "auto",
     "tgi",
@@ -57,8 +56,9 @@ TokenFormat = Literal[
     "anthropic",
     "bedrock",
 ]
-#: What a token carries: answer text, reasoning ("thinking") text, or tool-call deltas.
+"""The container formats ``stream.tokens(format=...)`` reads; ``"auto"`` detects the others."""
 TokenKind = Literal["text", "reasoning", "tool_call"]
+"""What a token carries: answer text, reasoning ("thinking") text, or tool-call deltas."""
 
 #: The values accepted by ``TokenDecoder(format=...)``.
 TOKEN_FORMATS: tuple[TokenFormat, ...] = (
