@@ -256,6 +256,8 @@ class ResponseStream:
             if headers.get(":event-type") == "PayloadPart":
                 self._pending.append(message.payload)
                 self._part_headers = headers
+                # Later parts with these very header bytes skip the message objects.
+                self._decoder.route(headers, self._pending)
             # Other event types are new union members: skipped for forward compatibility.
             return
         # An exception or error message ends the stream; the parts before it go out first.

@@ -9,12 +9,14 @@ of input (botocore drops the partial bytes silently, spec §4.5).
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import struct
 import tracemalloc
 import uuid
 import zlib
 from array import array
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -591,6 +593,88 @@ def test_header_cache_never_skips_a_checksum() -> None:
     with pytest.raises(EventStreamProtocolError) as info:
         decoder.feed(bad)
     assert info.value.error_code == "MessageChecksumMismatch"
+
+
+def _routed(
+    stream: bytes, cuts: Sequence[int], convert: Callable[[bytes], Any] = bytes
+) -> list[Any]:
+    """Decode with the PayloadPart lane on, as the response stream does; return what a consumer
+    sees in order: payload bytes from the lane (drained first), then the returned messages."""
+    decoder = EventStreamDecoder()
+    lane: deque[bytes] = deque()
+    seen: list[Any] = []
+    edges = [0, *cuts, len(stream)]
+    for a, b in itertools.pairwise(edges):
+        returned = decoder.feed(convert(stream[a:b]))
+        seen.extend(lane)
+        lane.clear()
+        for message in returned:
+            seen.append(message)
+            if message.headers.get(":event-type") == "PayloadPart":
+                decoder.route(message.headers, lane)
+    decoder.close()
+    return seen
+
+
+def _same_stream(seen: list[Any], whole: list[EventStreamMessage]) -> bool:
+    """``seen`` is ``whole`` in order, some PayloadParts as bare payload bytes."""
+    return len(seen) == len(whole) and all(
+        got == want
+        or (isinstance(got, bytes) and want.headers == PAYLOAD_PART_HEADERS and got == want.payload)
+        for got, want in zip(seen, whole, strict=True)
+    )
+
+
+def test_routed_parts_keep_stream_order_at_every_split() -> None:
+    """With the lane on, parts go out as payloads, and an error message still comes after
+    every part before it and before every part after it, at any cut (one or two), from any
+    bytes-like chunk; the lane is really used (parts come as bytes once it is on)."""
+    error = encode_message(
+        {":message-type": "exception", ":exception-type": "ModelStreamError"}, b"{}"
+    )
+    parts = [payload_part(p) for p in (b"one", b"two", b"three")]
+    stream = b"".join(parts) + error + payload_part(b"four")
+    whole = _decode_pieces(stream)
+    assert whole[3].headers[":exception-type"] == "ModelStreamError"
+    lane_used = 0
+    for cut in range(1, len(stream)):
+        seen = _routed(stream, [cut])
+        assert _same_stream(seen, whole), cut
+        lane_used += any(isinstance(x, bytes) for x in seen)
+    # Cut anywhere in the second part or later: the parts after the first come as bytes.
+    assert lane_used >= len(stream) - len(parts[0]) - len(error) - len(payload_part(b"four"))
+    for i in range(1, len(stream), 7):
+        for j in range(i + 1, len(stream), 5):
+            assert _same_stream(_routed(stream, [i, j], bytearray), whole), (i, j)
+
+
+def test_routed_parts_still_have_their_checksum_checked() -> None:
+    """A routed part with a flipped bit fails as any message would; the good ones before it
+    in the same chunk are delivered first."""
+    good = payload_part(b"token")
+    bad = good[:-1] + bytes([good[-1] ^ 1])
+    decoder = EventStreamDecoder()
+    lane: deque[bytes] = deque()
+    (first,) = decoder.feed(good)
+    decoder.route(first.headers, lane)
+    assert decoder.feed(good + good + bad) == []
+    assert list(lane) == [b"token", b"token"]
+    with pytest.raises(EventStreamProtocolError) as info:
+        decoder.feed(b"")
+    assert info.value.error_code == "MessageChecksumMismatch"
+
+
+def test_route_ignores_headers_the_decoder_did_not_just_return() -> None:
+    """Routing on a mapping that is not the decoder's current header block turns nothing on:
+    messages keep coming back as messages."""
+    decoder = EventStreamDecoder()
+    lane: deque[bytes] = deque()
+    decoder.route(dict(PAYLOAD_PART_HEADERS), lane)
+    assert [m.payload for m in decoder.feed(payload_part(b"a") + payload_part(b"b"))] == [
+        b"a",
+        b"b",
+    ]
+    assert not lane
 
 
 def test_decoded_headers_are_read_only() -> None:

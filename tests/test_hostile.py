@@ -175,17 +175,6 @@ async def test_bytes_past_content_length_never_poison_the_next_answer(
     """A body longer than its Content-Length: the extra bytes are never read as the next
     response. The first call gets its answer or a TransportError (one attempt); the second
     gets its own answer."""
-    if transport == "httpx":
-        # httpcore keeps bytes that came in the same read as a complete response in h11's
-        # buffer and parses them as the next response; its reuse check looks at the socket
-        # only. Nothing public reaches that buffer: strict, so a fixed httpcore shows here.
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="httpcore reads buffered extra bytes as the "
-                "next response (the aiohttp engine, the default, does not)",
-            )
-        )
 
     async def answer(conn: Conn) -> None:
         while (body := await conn.request()) is not None:
@@ -207,6 +196,35 @@ async def test_bytes_past_content_length_never_poison_the_next_answer(
             assert server.requests == 1
             await anyio.sleep(0.1)
             assert (await rt.invoke_endpoint("x", b"second")).body == b"second"
+
+
+@pytest.mark.parametrize("package", ["httpx", "httpx2"])
+async def test_lent_clients_never_read_bytes_past_content_length_as_an_answer(
+    package: str, anyio_backend: str
+) -> None:
+    """The same on a lent client of either httpx package: the connection that carried the
+    stray bytes is closed, not pooled, so the next call gets its own answer on a new one."""
+    import importlib
+
+    lib: Any = importlib.import_module(package)
+
+    async def answer(conn: Conn) -> None:
+        while (body := await conn.request()) is not None:
+            if server.requests == 1:
+                await conn.send(
+                    response(b"ok") + b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON"
+                )
+            else:
+                await conn.send(response(body))
+
+    with Hostile(answer) as server:
+        async with lib.AsyncClient() as lent, client(server, "httpx", http_client=lent) as rt:
+            assert (await rt.invoke_endpoint("x", b"1")).body == b"ok"
+            await anyio.sleep(0.1)
+            assert (await rt.invoke_endpoint("x", b"second")).body == b"second"
+            assert (await rt.invoke_endpoint("x", b"third")).body == b"third"
+        assert server.requests == 3
+        assert server.total_connections == 2
 
 
 async def test_a_connection_the_server_closed_is_not_reused(transport: str) -> None:

@@ -180,6 +180,7 @@ class _Response:
                     return chunk
         except StopAsyncIteration:
             self._done = self._ended = True
+            _drop_if_bytes_left(self._response)
             return b""
         except Exception as exc:
             self._done = True
@@ -210,6 +211,35 @@ class _Response:
             with contextlib.suppress(Exception):
                 await self._response.aclose()
             await _finish(self._raw)  # generators left suspended mid-body: unwound now, not at GC
+
+
+# Where httpcore keeps the h11 state of the connection a response came on: httpx's stream
+# wrapper -> its transport stream -> httpcore's pool stream -> the HTTP/1.1 connection stream ->
+# the connection -> its ``h11.Connection``. The same path in httpx2/httpcore2. Private, so it is
+# walked defensively: a lent client with another transport (respx, a mock, HTTP/2) has no such
+# path and has nothing to check (h2 frames cannot spill into the next response).
+_H11_PATH = ("_stream", "_httpcore_stream", "_stream", "_connection", "_h11_state")
+
+
+def _drop_if_bytes_left(response: httpx.Response) -> None:
+    """Keep a connection with bytes past the end of this response out of the pool.
+
+    A server that sends more than its ``Content-Length`` (or anything after a complete
+    response, in the same read) leaves bytes in h11's receive buffer that httpcore would parse
+    as the *next* request's response on this connection: its reuse check polls the socket, not
+    that buffer. ``trailing_data`` is h11's public view of the buffer; ``send_failed()`` (public
+    h11 too) marks our side failed, so when the response closes httpcore closes the connection
+    itself, under its own lock, instead of returning it to the pool.
+    """
+    state: Any = getattr(response, "stream", None)
+    for name in _H11_PATH:
+        state = getattr(state, name, None)
+        if state is None:
+            return
+    trailing = getattr(state, "trailing_data", None)
+    if trailing and trailing[0]:
+        with contextlib.suppress(Exception):
+            state.send_failed()
 
 
 # Tasks spawned by ``abort`` on asyncio: the loop keeps only weak references to tasks.
