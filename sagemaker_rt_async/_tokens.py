@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from ._errors import ContainerError, FramingError, ParamValidationError, StreamError
@@ -144,49 +144,63 @@ class Token:
     final: bool = False
 
 
-def _token_factory() -> Callable[..., Token]:
-    """Token(...) with all ten fields positional, at a third of the dataclass __init__'s cost.
+class _TokenBuilder:
+    """Token's slots under a class that is not frozen: a Token is built here, then becomes one.
 
     A frozen dataclass's __init__ sets each field through ``object.__setattr__``; on the hot
-    path (one Token per generated token) that dominated the decoding. The slots' own
-    descriptors set the same fields without the frozen check; the result is an ordinary,
-    equal, immutable Token.
+    path (one Token per generated token) that was the largest cost we control. Assigning
+    ``__class__`` between two classes with the same ``__slots__`` (and nothing else) is a
+    supported CPython operation; the object is then an ordinary, equal, hashable, immutable
+    Token. ``_token`` checks the layouts match when the module loads.
     """
-    names = [f.name for f in fields(Token)]
-    setters = [Token.__dict__[name].__set__ for name in names]
-    assert len(setters) == 10  # the signature below lists them in order
-    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9 = setters
-    new = object.__new__
 
-    def make(
-        text: str,
-        id: int | None,
-        logprob: float | None,
-        special: bool,
-        finish_reason: str | None,
-        raw: Any,
-        kind: TokenKind,
-        tool_calls: tuple[ToolCallDelta, ...],
-        logprobs: tuple[float, ...],
-        final: bool,
-    ) -> Token:
-        token: Token = new(Token)
-        s0(token, text)
-        s1(token, id)
-        s2(token, logprob)
-        s3(token, special)
-        s4(token, finish_reason)
-        s5(token, raw)
-        s6(token, kind)
-        s7(token, tool_calls)
-        s8(token, logprobs)
-        s9(token, final)
-        return token
-
-    return make
+    __slots__ = Token.__slots__  # the same layout, in the same order
 
 
-_token = _token_factory()
+# _token below sets these fields by name: a field added to Token must be added there too.
+if Token.__slots__ != (
+    "text",
+    "id",
+    "logprob",
+    "special",
+    "finish_reason",
+    "raw",
+    "kind",
+    "tool_calls",
+    "logprobs",
+    "final",
+):
+    raise ImportError("Token's fields changed: update _token to set each of them")
+
+
+def _token(
+    text: str,
+    id: int | None,
+    logprob: float | None,
+    special: bool,
+    finish_reason: str | None,
+    raw: Any,
+    kind: TokenKind,
+    tool_calls: tuple[ToolCallDelta, ...],
+    logprobs: tuple[float, ...],
+    final: bool,
+) -> Token:
+    """``Token(...)`` with all ten fields positional, at a quarter of the frozen __init__'s cost."""
+    token: Any = object.__new__(_TokenBuilder)
+    token.text = text
+    token.id = id
+    token.logprob = logprob
+    token.special = special
+    token.finish_reason = finish_reason
+    token.raw = raw
+    token.kind = kind
+    token.tool_calls = tool_calls
+    token.logprobs = logprobs
+    token.final = final
+    token.__class__ = Token
+    return token  # type: ignore[no-any-return]
+
+
 # The C scanner json.loads runs (typeshed does not declare it).
 _scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
@@ -718,9 +732,19 @@ class TokenDecoder:
                     ):
                         # One SSE event, arriving between events: exactly that event.
                         payload = text[5:-2]
-                        self._on_data(payload[1:] if payload[:1] == " " else payload)
+                        if payload[:1] == " ":
+                            payload = payload[1:]
+                        if payload[:1] == "{" and payload[-1:] == "}":
+                            self._on_json(payload)  # what _on_data would pass on
+                        else:
+                            self._on_data(payload)
                     elif self._route == "lines" and text.count("\n") == 1:
-                        self._json_line(text[:-1])  # one line per part: how tokens arrive
+                        # One line per part, how tokens arrive: a bare object goes straight
+                        # to _on_json (what _json_line and _on_data would pass on).
+                        if text[:1] == "{" and text[-2:-1] == "}":
+                            self._on_json(text[:-1])
+                        else:
+                            self._json_line(text[:-1])
                     elif not self._whole_lines(self._route, text):
                         self._feed(data)
             else:
@@ -1024,6 +1048,10 @@ class TokenDecoder:
             if self._kind is None:
                 self._kind = self._resolved = "openai"
             return
+        self._on_json(text)
+
+    def _on_json(self, text: str) -> None:
+        """One JSON value's text, stripped and not ``[DONE]``: decode it, interpret it."""
         try:
             # json.loads without its two Python frames and whitespace regexes: the text is
             # stripped, so a whole value must end exactly at its end.

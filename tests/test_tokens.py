@@ -1452,3 +1452,20 @@ async def test_tool_calls_reasoning_and_usage_through_tokens() -> None:
     assert tokens.text == "Let me check."
     assert tokens.tool_calls[0].parsed_arguments == {"location": "Paris"}
     assert (tokens.finish_reason, tokens.usage) == ("tool_calls", Usage(120, 31, 151))
+
+
+def test_tokens_built_on_the_hot_path_are_ordinary_tokens() -> None:
+    """_token (the decoders' fast constructor) makes exactly what Token(...) makes: same type,
+    equal, same hash and repr, and just as frozen."""
+    import dataclasses
+
+    from sagemaker_rt_async._tokens import _token
+
+    calls = (ToolCallDelta(1),)
+    fast = _token(" é", 7, -0.5, True, "stop", {"raw": 1}, "reasoning", calls, (-0.5,), True)
+    slow = Token(" é", 7, -0.5, True, "stop", {"raw": 1}, "reasoning", calls, (-0.5,), True)
+    assert type(fast) is Token
+    assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    assert dataclasses.astuple(fast) == dataclasses.astuple(slow)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.text = "x"  # type: ignore[misc]
