@@ -3,7 +3,7 @@
 ``mkdocs build --strict`` runs offline into a temporary directory (a broken link, a missing page
 in the nav, a reference mkdocstrings cannot resolve or a docstring it cannot render fails it);
 then the built reference pages must hold an entry for every name in ``__all__`` of the package
-and of the test kit, every public name must have a docstring of its own, and the command-line
+and of the test kit (tests/test_public_api.py checks each has a docstring), and the command-line
 page must be what ``tools/cli_reference.py`` generates from the parser.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import inspect
 import re
 import subprocess
 import sys
@@ -71,18 +70,6 @@ def test_every_public_name_has_a_reference_entry(site: Path, module: object, pag
     prefix = f"{module.__name__}."  # type: ignore[attr-defined]
     missing = [n for n in module.__all__ if prefix + n not in anchors]  # type: ignore[attr-defined]
     assert not missing, f"{page} has no entry for {missing}"
-
-
-@pytest.mark.parametrize("module", [sagemaker_rt_async, sagemaker_rt_async.testing])
-def test_every_public_name_has_its_own_docstring(module: object) -> None:
-    """No public class or function goes without a docstring (inherited ones do not count)."""
-    bare = []
-    for name in module.__all__:  # type: ignore[attr-defined]
-        obj = getattr(module, name)
-        documented = bool((obj.__doc__ or "").strip())
-        if (inspect.isclass(obj) or inspect.isfunction(obj)) and not documented:
-            bare.append(name)
-    assert not bare, f"public names without a docstring: {bare}"
 
 
 @pytest.mark.slow
