@@ -32,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 # name -> (script, seconds it may take at most). The order is the order they run in.
 SCRIPTS = {
     "decoder": ("bench_decoder.py", 180.0),
+    "tokens": ("bench_tokens.py", 180.0),
     "stream": ("bench_stream.py", 240.0),
     "rss": ("bench_rss.py", 240.0),
     "invoke": ("bench_invoke.py", 300.0),
@@ -88,6 +89,21 @@ TARGETS = {
     "decoder_64KiB_16KiB_chunks ours/floor": (
         "decoder",
         "Decoder, 64 KiB messages in 16 KiB reads: MB/s, ours ÷ CRC floor",
+        "x",
+    ),
+    "tokens_tgi_sse CPU/token tokens()/floor": (
+        "tokens",
+        "stream.tokens(), TGI SSE: CPU per token ÷ a json.loads-per-line floor",
+        "x",
+    ),
+    "tokens_openai_sse CPU/token tokens()/floor": (
+        "tokens",
+        "stream.tokens(), OpenAI SSE: CPU per token ÷ a json.loads-per-line floor",
+        "x",
+    ),
+    "tokens_lmi_lines CPU/token tokens()/floor": (
+        "tokens",
+        "stream.tokens(), LMI JSON lines: CPU per token ÷ a json.loads-per-line floor",
         "x",
     ),
     "sigv4 ours/botocore time": (

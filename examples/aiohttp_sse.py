@@ -165,7 +165,8 @@ async def generate(request: web.Request) -> web.StreamResponse:
         try:
             while token is not None:
                 finish_reason = token.finish_reason or finish_reason
-                if token.text and not token.special:  # TGI's "</s>" is markup, not text
+                # The answer's text: TGI's "</s>" is markup, reasoning and tool calls are not text.
+                if token.kind == "text" and token.text and not token.special:
                     await response.write(sse({"token": token.text}))
                     sent += 1
                 token = await anext(tokens, None)

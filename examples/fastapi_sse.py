@@ -179,7 +179,7 @@ async def token_events(
         while token is not None:
             finish_reason = token.finish_reason or finish_reason
             # Special tokens (TGI's "</s>") are markup, not text for a reader.
-            if token.text and not token.special:
+            if token.kind == "text" and token.text and not token.special:  # the answer's text
                 yield sse({"token": token.text})
                 sent += 1
             token = await anext(tokens, None)

@@ -43,7 +43,7 @@ async def stream_tokens(rt: SageMakerRuntimeClient, endpoint: str, body: dict[st
     async with rt.invoke_endpoint_with_response_stream(endpoint, json=body) as stream:
         tokens = stream.tokens()  # TGI, OpenAI-compatible and LMI formats are detected
         async for token in tokens:
-            if not token.special:  # TGI's "</s>" is markup, not text
+            if token.kind == "text" and not token.special:  # "</s>" is markup; no reasoning
                 print(token.text, end="", flush=True)
         print()
         return tokens.text

@@ -48,7 +48,7 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
-from ._framing import SSEEvent, Token
+from ._framing import SSEEvent
 from ._hooks import (
     CallEnded,
     CallInfo,
@@ -65,6 +65,7 @@ from ._models import ChatCompletionResult, Credentials, InvokeEndpointResult, Ne
 from ._retry import Retry
 from ._sessions import Session
 from ._streaming import ChatCompletionStream, ResponseStream, TokenStream
+from ._tokens import Token, TokenFormat, ToolCall, ToolCallDelta, Usage
 from ._version import __version__
 
 __all__ = [
@@ -124,8 +125,12 @@ __all__ = [
     "ThrottlingError",
     "Timeout",
     "Token",
+    "TokenFormat",
     "TokenStream",
+    "ToolCall",
+    "ToolCallDelta",
     "TransportError",
+    "Usage",
     "ValidationError",
     "__version__",
 ]

@@ -440,8 +440,9 @@ class StreamTruncated(StreamError):
 class ContainerError(StreamError):
     """The model container reported an error inside a stream that had started (HTTP 200).
 
-    ``partial_text`` is the text delivered before the error; ``payload`` is the decoded error
-    value (usually the JSON object the container sent).
+    ``partial_text`` is the answer text delivered before the error; ``payload`` is the decoded
+    error value (usually the JSON object the container sent); ``error_code`` is the error's own
+    name in that object and ``status_code`` the HTTP status it states (None when it has none).
     """
 
     def __init__(
@@ -451,6 +452,7 @@ class ContainerError(StreamError):
         partial_text: str = "",
         payload: object = None,
         error_code: str | None = None,
+        status_code: int | None = None,
         request_id: str | None = None,
         parts_received: int = 0,
         bytes_received: int = 0,
@@ -464,6 +466,7 @@ class ContainerError(StreamError):
         )
         self.partial_text = partial_text
         self.payload = payload
+        self.status_code = status_code
 
 
 # Statuses botocore's standard mode retries whatever the code (spec §6.2).

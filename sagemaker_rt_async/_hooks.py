@@ -218,7 +218,10 @@ class FirstPart(_Record):
 
 
 class FirstToken(_Record):
-    """``stream.tokens()`` handed out its first token with text (special tokens skipped)."""
+    """``stream.tokens()`` handed out its first generated output (special tokens skipped).
+
+    Answer text, reasoning text or a tool call, whichever comes first.
+    """
 
     _fields = ("call", "elapsed", "time_to_first_token")
     __slots__ = _fields

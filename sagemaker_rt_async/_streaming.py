@@ -12,8 +12,8 @@ collector to finalize, and the response is closed deterministically (on exit fro
 on exhaustion, on any error, and on cancellation of a direct iteration).
 
 The framing helpers (``lines()``, ``sse()``, ``json_lines()``, ``tokens()``) are iterators of the
-same kind layered on the parts: each feeds the incremental decoders of ``_framing`` and flushes
-them at the end of the stream.
+same kind layered on the parts: each feeds the incremental decoders of ``_framing`` (or
+``_tokens``) and flushes them at the end of the stream.
 """
 
 from __future__ import annotations
@@ -37,15 +37,9 @@ from ._errors import (
 )
 from ._eventstream import EventStreamDecoder, EventStreamMessage, HeaderValue
 from ._exchange import Response, deadline_error
-from ._framing import (
-    JSONLinesDecoder,
-    LineDecoder,
-    SSEDecoder,
-    SSEEvent,
-    Token,
-    TokenDecoder,
-)
+from ._framing import JSONLinesDecoder, LineDecoder, SSEDecoder, SSEEvent
 from ._hooks import CallTrace
+from ._tokens import Token, TokenDecoder, TokenFormat, ToolCall, Usage
 
 __all__ = ["ChatCompletionStream", "ResponseStream", "TokenStream"]
 
@@ -259,13 +253,16 @@ class _PartStream:
         """One JSON value per line (JSON Lines / NDJSON)."""
         return _Framed(self, JSONLinesDecoder)
 
-    def tokens(self, format: str = "auto") -> TokenStream:
-        """Generated tokens for a container format: tgi, openai, lmi, lmi-sse, outputs, text, auto.
+    def tokens(self, format: TokenFormat = "auto", *, choice: int = 0) -> TokenStream:
+        """Generated tokens of an LLM container's stream (see ``TokenDecoder`` for the formats).
 
-        A container-level error inside the 200 stream raises ``ContainerError`` carrying the
-        text delivered before it (``partial_text``).
+        ``format``: tgi, openai, lmi, lmi-sse, responses, anthropic, bedrock, outputs, text, or
+        auto (detected). ``choice`` follows another choice when the request asked for ``n > 1``.
+        The iterator keeps ``text``, ``reasoning_text``, ``tool_calls``, ``finish_reason`` and
+        ``usage``. A container-level error inside the 200 stream raises ``ContainerError``
+        carrying the answer text delivered before it (``partial_text``).
         """
-        return TokenStream(self, format)
+        return TokenStream(self, format, choice=choice)
 
 
 class ResponseStream(_PartStream):
@@ -487,12 +484,15 @@ class _Framed(Generic[_T]):
         self._decoder: _Incremental[_T] | None = None
         self._pending: deque[_T] = deque()
         self._done = False
+        # Called with each item handed out, while set (TokenStream: the first-token hook).
+        self._watch: Callable[[_T], None] | None = None
 
     def __aiter__(self) -> _Framed[_T]:
         return self
 
     async def __anext__(self) -> _T:
-        while not self._pending:
+        pending = self._pending
+        while not pending:
             if self._done:
                 raise StopAsyncIteration
             part = b""
@@ -501,10 +501,10 @@ class _Framed(Generic[_T]):
             except StopAsyncIteration:
                 self._done = True
             try:
-                if self._decoder is None:
-                    self._decoder = self._make()
                 decoder = self._decoder
-                self._pending.extend(decoder.close() if self._done else decoder.feed(part))
+                if decoder is None:
+                    decoder = self._decoder = self._make()
+                items = decoder.close() if self._done else decoder.feed(part)
             except BaseException as exc:
                 if not isinstance(exc, Exception) or isinstance(exc, StreamError):
                     await self._stream._close(exc)  # a framing failure ends the stream too
@@ -516,32 +516,46 @@ class _Framed(Generic[_T]):
                 )
                 await self._stream._close(err)
                 raise err from exc
-        return self._pending.popleft()
+            if len(items) == 1:  # one item per part, the usual case: no queueing
+                item = items[0]
+                break
+            pending.extend(items)
+        else:
+            item = pending.popleft()
+        if self._watch is not None:
+            self._watch(item)
+        return item
 
 
 class TokenStream(_Framed[Token]):
-    """Tokens of a response stream (from ``stream.tokens()``); ``text`` is all text so far.
+    """Tokens of a response stream (from ``stream.tokens()``).
 
+    Beside the tokens it keeps what they add up to so far: ``text`` (the answer),
+    ``reasoning_text``, ``tool_calls`` (assembled whole), ``finish_reason`` and ``usage``.
     The container's own error shapes inside the 200 stream raise ``ContainerError``.
     """
 
-    def __init__(self, stream: _PartStream, format: str) -> None:
-        TokenDecoder(format)  # an unknown format is refused now, before any I/O
+    def __init__(self, stream: _PartStream, format: TokenFormat, *, choice: int = 0) -> None:
+        TokenDecoder(format, choice=choice)  # bad arguments are refused now, before any I/O
         self._requested = format
         self._tokens: TokenDecoder | None = None
 
         def make() -> TokenDecoder:
-            self._tokens = TokenDecoder(format, content_type=stream.content_type)
+            self._tokens = TokenDecoder(format, content_type=stream.content_type, choice=choice)
             return self._tokens
 
         super().__init__(stream, make)
+        if stream._trace is not None:
+            self._watch = self._first_token
 
-    async def __anext__(self) -> Token:
-        token = await super().__anext__()
+    def _first_token(self, token: Token) -> None:
+        # The first generated output of any kind: answer or reasoning text, or a tool call.
         trace = self._stream._trace
-        if trace is not None and not trace.token_seen and token.text and not token.special:
+        if trace is None or trace.token_seen:
+            self._watch = None
+        elif token.tool_calls or (token.text and not token.special):
             trace.first_token()
-        return token
+            self._watch = None
 
     @property
     def format(self) -> str:
@@ -553,5 +567,25 @@ class TokenStream(_Framed[Token]):
 
     @property
     def text(self) -> str:
-        """All token text delivered so far."""
+        """All answer text delivered so far (no reasoning, no special tokens)."""
         return self._tokens.text if self._tokens is not None else ""
+
+    @property
+    def reasoning_text(self) -> str:
+        """All reasoning ("thinking") text delivered so far."""
+        return self._tokens.reasoning_text if self._tokens is not None else ""
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The tool calls so far, each assembled whole: id, name, arguments (and parsed)."""
+        return self._tokens.tool_calls if self._tokens is not None else ()
+
+    @property
+    def finish_reason(self) -> str | None:
+        """Why the sequence ended, once a token said so (None before, or if none does)."""
+        return self._tokens.finish_reason if self._tokens is not None else None
+
+    @property
+    def usage(self) -> Usage | None:
+        """Prompt/completion/total token counts, when the container reported any."""
+        return self._tokens.usage if self._tokens is not None else None

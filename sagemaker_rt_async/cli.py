@@ -49,7 +49,7 @@ from . import (
     __version__,
 )
 from ._credentials import env_endpoint_url
-from ._framing import TOKEN_FORMATS
+from ._tokens import TOKEN_FORMATS
 from .demo import flaky_llm, sentiment_model, toy_llm, toy_summarizer
 from .testing import TEST_CREDENTIALS, FakeSageMakerRuntime, Invocation, ModelFailure, chat_model
 
@@ -144,9 +144,11 @@ and the request id go to stderr; stdout gets only the model's bytes.
 Exit codes: see `sagemaker-rt --help`."""
 
 _STREAM_EPILOG = f"""\
-Each token is printed the moment it arrives. --format picks how the bytes are read:
-auto (detects TGI, OpenAI-compatible, DJL-LMI or plain text), tgi, openai, lmi, lmi-sse,
-outputs, text; raw prints the PayloadPart bytes unchanged.
+Each token of the answer is printed the moment it arrives (reasoning and tool calls are not).
+--format picks how the bytes are read: auto (detects TGI, OpenAI-compatible, DJL-LMI, the
+Responses API, Anthropic Messages, Bedrock-style chunks or plain text), tgi, openai, lmi,
+lmi-sse, responses, anthropic, bedrock, outputs, text; raw prints the PayloadPart bytes
+unchanged.
 
 {_EXAMPLES_HEADER}
   sagemaker-rt stream toy-llm '{{"inputs": "tell me a story", "stream": true}}'
@@ -797,7 +799,9 @@ async def _stream(args: argparse.Namespace, body: bytes | None) -> int:
                     async for token in stream.tokens(args.format):
                         first = first or time.perf_counter()
                         finish = token.finish_reason or finish
-                        if not token.special:  # as in TGI's generated_text
+                        # The answer, as in TGI's generated_text: no special tokens, no
+                        # reasoning, no tool-call deltas.
+                        if token.kind == "text" and not token.special:
                             out.text(token.text)
         finally:
             if args.format != "raw":

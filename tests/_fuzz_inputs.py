@@ -54,14 +54,12 @@ from sagemaker_rt_async._eventstream import (
 )
 from sagemaker_rt_async._framing import (
     DEFAULT_MAX_LINE_LENGTH,
-    TOKEN_FORMATS,
     JSONLinesDecoder,
     LineDecoder,
     SSEDecoder,
     SSEEvent,
-    Token,
-    TokenDecoder,
 )
+from sagemaker_rt_async._tokens import TOKEN_FORMATS, Token, TokenDecoder, TokenFormat
 
 __all__ = [
     "ES_GENERATORS",
@@ -701,6 +699,28 @@ _KEYS = (
     "code",
     "msg",
     "error_code",
+    "reasoning_content",
+    "reasoning",
+    "tool_calls",
+    "function",
+    "name",
+    "arguments",
+    "input_length",
+    "generated_tokens",
+    "body",
+    "generation",
+    "stop_reason",
+    "generation_token_count",
+    "response",
+    "output_index",
+    "item",
+    "call_id",
+    "status",
+    "incomplete_details",
+    "content_block",
+    "partial_json",
+    "thinking",
+    "http_status_code",
 )
 
 _SCALARS = (
@@ -734,6 +754,19 @@ _SCALARS = (
     '"\\udfff\\ud800"',
     '"\\u0000"',
     '"</s>"',
+    '"response.output_text.delta"',
+    '"response.function_call_arguments.delta"',
+    '"response.output_item.added"',
+    '"response.completed"',
+    '"response.failed"',
+    '"function_call"',
+    '"content_block_delta"',
+    '"content_block_start"',
+    '"message_delta"',
+    '"text_delta"',
+    '"thinking_delta"',
+    '"input_json_delta"',
+    '"tool_use"',
     "[]",
     "{}",
 )
@@ -834,7 +867,7 @@ def _text(rng: random.Random) -> str:
 
 def shaped_value(rng: random.Random, near_limit: bool = True) -> str:
     """A JSON value shaped like one of the container formats (or their errors), leaves mutated."""
-    kind = rng.randint(0, 8)
+    kind = rng.randint(0, 11)
     if kind <= 1:  # TGI / LMI token event
         keys = ("logprob", "special") if _chance(rng, 0.5) else ("log_prob", "special_token")
         token = (
@@ -886,6 +919,48 @@ def shaped_value(rng: random.Random, near_limit: bool = True) -> str:
         return f'{{"usage":{_leaf(rng, "{}")}}}'
     if kind == 7:
         return _deep(rng, near_limit) if _chance(rng, 0.5) else _huge_number(rng)
+    if kind == 9:  # OpenAI deltas: reasoning, tool calls (a list, or TGI's one object)
+        call = (
+            f'{{"index":{_leaf(rng, "0")},"id":{_leaf(rng, _text(rng))},'
+            f'"function":{{"name":{_leaf(rng, _text(rng))},"arguments":{_leaf(rng, _text(rng))}}}}}'
+        )
+        calls = f"[{call}]" if _chance(rng, 0.7) else call
+        delta = rng.choice(
+            (
+                f'{{"reasoning_content":{_leaf(rng, _text(rng))}}}',
+                f'{{"reasoning":{_leaf(rng, _text(rng))}}}',
+                f'{{"tool_calls":{_leaf(rng, calls)}}}',
+            )
+        )
+        return f'{{"object":"chat.completion.chunk","choices":[{{"index":0,"delta":{delta}}}]}}'
+    if kind == 10:  # Responses and Anthropic events
+        return rng.choice(
+            (
+                f'{{"type":"response.output_text.delta","delta":{_leaf(rng, _text(rng))}}}',
+                f'{{"type":"response.function_call_arguments.delta","output_index":'
+                f'{_leaf(rng, "0")},"delta":{_leaf(rng, _text(rng))}}}',
+                f'{{"type":"response.output_item.added","output_index":{_leaf(rng, "1")},'
+                f'"item":{{"type":"function_call","name":{_leaf(rng, _text(rng))}}}}}',
+                f'{{"type":"response.completed","response":{_leaf(rng, "{}")}}}',
+                f'{{"type":"response.failed","response":{_leaf(rng, "{}")}}}',
+                f'{{"type":"error","code":{_leaf(rng, _text(rng))}}}',
+                f'{{"type":"content_block_delta","index":{_leaf(rng, "0")},'
+                f'"delta":{{"type":"text_delta","text":{_leaf(rng, _text(rng))}}}}}',
+                f'{{"type":"content_block_start","index":{_leaf(rng, "1")},'
+                f'"content_block":{{"type":"tool_use","id":{_leaf(rng, _text(rng))}}}}}',
+                f'{{"type":"message_delta","delta":{{"stop_reason":{_leaf(rng, _text(rng))}}},'
+                f'"usage":{_leaf(rng, "{}")}}}',
+            )
+        )
+    if kind == 11:  # DJL's Bedrock-style 3p chunks and its frontend's error objects
+        return rng.choice(
+            (
+                f'{{"body":{{"generation":{_leaf(rng, _text(rng))},'
+                f'"stop_reason":{_leaf(rng, "null")}}}}}',
+                f'{{"code":{_leaf(rng, "424")},"error":{_leaf(rng, _text(rng))}}}',
+                f'{{"code":{_leaf(rng, "500")},"message":{_leaf(rng, _text(rng))}}}',
+            )
+        )
     return json_value(rng)
 
 
@@ -1043,7 +1118,7 @@ class Decoder(Protocol):
 DecoderFactory = Callable[[int, "str | None"], Decoder]
 
 
-def _token_factory(fmt: str) -> DecoderFactory:
+def _token_factory(fmt: TokenFormat) -> DecoderFactory:
     def make(max_line: int, content_type: str | None) -> Decoder:
         return TokenDecoder(fmt, content_type=content_type, max_line_length=max_line)
 
@@ -1119,7 +1194,19 @@ def canon_json(value: Any) -> str:
 def _canon_item(item: object) -> object:
     if isinstance(item, Token):
         logprob = None if item.logprob is None else repr(item.logprob)
-        return ("token", item.text, item.id, logprob, item.special, item.finish_reason)
+        logprobs = tuple(map(repr, item.logprobs))
+        return (
+            "token",
+            item.text,
+            item.id,
+            logprob,
+            item.special,
+            item.finish_reason,
+            item.kind,
+            item.tool_calls,
+            logprobs,
+            item.final,
+        )
     if isinstance(item, (SSEEvent, str)):
         return item
     return ("json", canon_json(item))
@@ -1160,10 +1247,14 @@ def run_framing(factory: DecoderFactory, case: FramingCase, chunks: Sequence[byt
         items = [Token(text)] if text else []
     described: tuple[object, ...] | None = None
     if isinstance(error, ContainerError):
-        delivered = "".join(t.text for t in items if isinstance(t, Token) and not t.special)
+        delivered = "".join(
+            t.text
+            for t in items
+            if isinstance(t, Token) and t.kind == "text" and not t.special  # the answer's text
+        )
         if error.partial_text != delivered:
             raise Mismatch(f"partial_text {error.partial_text!r} != delivered {delivered!r}")
-        described = ("ContainerError", error.error_code, error.partial_text)
+        described = ("ContainerError", error.error_code, error.status_code, error.partial_text)
         described += (canon_json(error.payload),)
     elif error is not None:
         described = ("FramingError", error.error_code)

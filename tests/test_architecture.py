@@ -22,6 +22,7 @@ LAYER0 = {
     "_retry",
     "_framing",
     "_bearer",
+    "_tokens",
 }
 # Only the engines import an HTTP library.
 HTTP_LIBRARIES = {"aiohttp", "httpx", "httpx2", "httpcore", "h2", "yarl"}

@@ -27,9 +27,15 @@ from sagemaker_rt_async._framing import (
     LineDecoder,
     SSEDecoder,
     SSEEvent,
-    Token,
-    TokenDecoder,
 )
+from sagemaker_rt_async._tokens import Token, TokenDecoder, TokenFormat, ToolCallDelta
+
+
+def T(text: str, id: int | None = None, logprob: float | None = None, **kw: Any) -> Token:
+    """A token as the decoders make it: ``logprobs`` holds the one ``logprob`` there is."""
+    kw.setdefault("logprobs", () if logprob is None else (logprob,))
+    return Token(text, id, logprob, **kw)
+
 
 # ---------------------------------------------------------------------------------------------
 # Harness
@@ -56,6 +62,7 @@ def describe(exc: StreamError) -> tuple[object, ...]:
         exc.error_code,
         getattr(exc, "partial_text", None),
         getattr(exc, "payload", None),
+        getattr(exc, "status_code", None),
     )
 
 
@@ -71,7 +78,9 @@ def run(factory: Callable[[], Decoder], chunks: Sequence[bytes]) -> Outcome:
     else:
         error = None
     if isinstance(error, ContainerError):
-        delivered = "".join(t.text for t in items if isinstance(t, Token) and not t.special)
+        delivered = "".join(
+            t.text for t in items if isinstance(t, Token) and t.kind == "text" and not t.special
+        )
         assert error.partial_text == delivered, "partial_text is the text delivered"
     return Outcome(tuple(items), None if error is None else describe(error))
 
@@ -92,7 +101,7 @@ def cut_at(data: bytes, points: Sequence[int]) -> list[bytes]:
 def merge_text(outcome: Outcome) -> Outcome:
     """For raw text, chunking decides the tokens; only the text (and the error) is invariant."""
     text = "".join(t.text for t in outcome.items if isinstance(t, Token))
-    return Outcome((Token(text),) if text else (), outcome.error)
+    return Outcome((T(text),) if text else (), outcome.error)
 
 
 def assert_split_invariant(
@@ -156,11 +165,11 @@ TGI_EVENTS = [
     ),
 ]
 TGI_TOKENS = (
-    Token(" The", 415, -0.125),
-    Token(" café", 27208, -1.5),
-    Token(" 日本", 29871, -0.75),
-    Token(" 🚀", 243, -2.25),
-    Token("</s>", 2, -0.0625, special=True, finish_reason="eos_token"),
+    T(" The", 415, -0.125),
+    T(" café", 27208, -1.5),
+    T(" 日本", 29871, -0.75),
+    T(" 🚀", 243, -2.25),
+    T("</s>", 2, -0.0625, special=True, finish_reason="eos_token", final=True),
 )
 TGI = sse(*TGI_EVENTS)
 TGI_ERROR_EVENT: dict[str, str] = {
@@ -191,10 +200,12 @@ OPENAI_CHUNKS = [
     {"id": "chatcmpl-7", "object": "chat.completion.chunk", "choices": [], "usage": {"total": 9}},
 ]
 OPENAI_TOKENS = (
-    Token("Bonjour, café"),
-    Token(" 日本"),
-    Token(" 🎉"),
-    Token("", finish_reason="stop"),
+    T("The user greets in French.", kind="reasoning"),
+    T("Bonjour, café"),
+    T(" 日本"),
+    T(" 🎉"),
+    T("", kind="tool_call", tool_calls=(ToolCallDelta(0, None, "f", "{}"),)),
+    T("", finish_reason="stop", final=True),
 )
 # After [DONE]: an event that is not JSON, then bytes that are not even UTF-8 — all ignored.
 OPENAI = sse(*OPENAI_CHUNKS, "[DONE]", prefix="data: ") + b"data: {oops\n\n\xff\xfe junk"
@@ -244,10 +255,10 @@ LMI_LINES = [
     ),
 ]
 LMI_TOKENS = (
-    Token(" Deep", 1064, -0.5),
-    Token(" café", 2, -0.25),
-    Token(" 日本", 3, -1.0),
-    Token(" 🚀", 4, -0.5, finish_reason="length"),
+    T(" Deep", 1064, -0.5),
+    T(" café", 2, -0.25),
+    T(" 日本", 3, -1.0),
+    T(" 🚀", 4, -0.5, finish_reason="length", final=True),
 )
 LMI = jsonl(*LMI_LINES)
 LMI_ERROR_LINE = {
@@ -273,7 +284,7 @@ OUTPUTS = (  # no newline after the last line
     b'{"outputs": [" w\xc3\xb6rld", " \xe6\x97\xa5"]}\n'
     b'{"outputs": [" \xf0\x9f\x9a\x80"]}'
 )
-OUTPUTS_TOKENS = (Token(" Hello"), Token(" wörld"), Token(" 日"), Token(" 🚀"))
+OUTPUTS_TOKENS = (T(" Hello"), T(" wörld"), T(" 日"), T(" 🚀"))
 TEXT = "Hello café 日本 🚀\nsecond line\r\nno newline at the end".encode()
 
 
@@ -282,11 +293,12 @@ class Case:
     id: str
     data: bytes
     tokens: tuple[Token, ...]
-    format: str = "auto"
+    format: TokenFormat = "auto"
     content_type: str | None = None
     resolved: str = ""
     error: tuple[type[StreamError], str, str | None] | None = None  # type, message, error_code
     payload: Any = field(default=None)
+    status: int | None = None  # ContainerError.status_code
 
     def factory(self) -> TokenDecoder:
         return TokenDecoder(self.format, content_type=self.content_type)
@@ -334,31 +346,33 @@ CASES = [
     Case(
         "openai-legacy",
         OPENAI_LEGACY,
-        (Token(" Hé"), Token("llo"), Token("!", finish_reason="length")),
+        (T(" Hé"), T("llo"), T("!", finish_reason="length", final=True)),
         "openai",
         resolved="openai",
     ),
     Case(
         "openai-error",
         OPENAI_ERROR,
-        (Token("Hi"), Token(" là")),
+        (T("Hi"), T(" là")),
         resolved="openai",
         error=(ContainerError, "The model is overloaded", "server_error"),
         payload=json.loads(OPENAI_ERROR.split(b"\n\n")[2][6:]),
+        status=503,
     ),
     Case(
         "vllm-error",
         VLLM_ERROR,
-        (Token("Hi"),),
+        (T("Hi"),),
         "openai",
         resolved="openai",
         error=(ContainerError, str(VLLM_ERROR_EVENT["message"]), "BadRequestError"),
         payload=VLLM_ERROR_EVENT,
+        status=400,
     ),
     Case(
         "sse-event-error",
         SSE_EVENT_ERROR,
-        (Token("Hi"),),
+        (T("Hi"),),
         "openai",
         resolved="openai",
         error=(ContainerError, "upstream closed", "stream_error"),
@@ -423,9 +437,9 @@ CASES = [
         content_type="application/x-ndjson",
         resolved="outputs",
     ),
-    Case("text", TEXT, (Token(TEXT.decode()),), "text", resolved="text"),
-    Case("text-auto", TEXT, (Token(TEXT.decode()),), content_type="text/plain", resolved="text"),
-    Case("text-sniffed", TEXT, (Token(TEXT.decode()),), resolved="text"),
+    Case("text", TEXT, (T(TEXT.decode()),), "text", resolved="text"),
+    Case("text-auto", TEXT, (T(TEXT.decode()),), content_type="text/plain", resolved="text"),
+    Case("text-sniffed", TEXT, (T(TEXT.decode()),), resolved="text"),
 ]
 
 
@@ -433,9 +447,10 @@ def expected(case: Case) -> Outcome:
     if case.error is None:
         return Outcome(case.tokens)
     kind, message, code = case.error
-    partial = "".join(t.text for t in case.tokens if not t.special)
+    partial = "".join(t.text for t in case.tokens if t.kind == "text" and not t.special)
     text = f"{code}: {message}" if code else message
-    return Outcome(case.tokens, (kind.__name__, text, code, partial, case.payload))
+    status = case.status if kind is ContainerError else None
+    return Outcome(case.tokens, (kind.__name__, text, code, partial, case.payload, status))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -729,7 +744,7 @@ def test_tgi_text_leaves_out_special_tokens() -> None:
     """Special tokens are yielded (special=True) but not part of .text, like generated_text."""
     decoder = TokenDecoder("tgi")
     tokens = decoder.feed(TGI) + decoder.close()
-    assert tokens[-1] == Token("</s>", 2, -0.0625, special=True, finish_reason="eos_token")
+    assert tokens[-1] == T("</s>", 2, -0.0625, special=True, finish_reason="eos_token", final=True)
     assert decoder.text == " The café 日本 🚀"
     assert tokens[0].raw == TGI_EVENTS[0]
 
@@ -771,24 +786,26 @@ def test_blank_line_repair_streams_one_event_late() -> None:
     # Multi-line data that is one JSON value is still joined, as SSE says.
     decoder = TokenDecoder("tgi")
     multi = b'data:{"token":\ndata: {"id": 1, "text": "x"}}\n\n'
-    assert decoder.feed(multi) + decoder.close() == [Token("x", 1)]
+    assert decoder.feed(multi) + decoder.close() == [T("x", 1)]
 
 
 UNKNOWN_SHAPES = [
     ("tgi", sse(TGI_EVENTS[0], {"ping": 1}, 42, [1], TGI_EVENTS[1]), TGI_TOKENS[:2]),
-    ("openai", sse(chunk(delta={"content": "a"}), {"object": "meta"}, "[DONE]"), (Token("a"),)),
+    ("openai", sse(chunk(delta={"content": "a"}), {"object": "meta"}, "[DONE]"), (T("a"),)),
     ("lmi", jsonl(LMI_LINES[0], {"status": "warming"}, LMI_LINES[1]), LMI_TOKENS[:2]),
     (
         "outputs",
         b'{"outputs": [" a"]}\n{"other": 1}\n{"outputs": " b"}\n',
-        (Token(" a"), Token(" b")),
+        (T(" a"), T(" b")),
     ),
     ("auto", sse({"status": "loading"}, *TGI_EVENTS), TGI_TOKENS),
 ]
 
 
 @pytest.mark.parametrize(("fmt", "data", "tokens"), UNKNOWN_SHAPES)
-def test_unknown_json_shapes_are_skipped(fmt: str, data: bytes, tokens: tuple[Token, ...]) -> None:
+def test_unknown_json_shapes_are_skipped(
+    fmt: TokenFormat, data: bytes, tokens: tuple[Token, ...]
+) -> None:
     """A JSON value of an unknown shape is skipped (servers add metadata events over time)."""
     assert assert_split_invariant(lambda: TokenDecoder(fmt), data) == Outcome(tokens)
 
@@ -802,7 +819,7 @@ def test_unknown_json_shapes_are_skipped(fmt: str, data: bytes, tokens: tuple[To
         ("auto", sse({"status": "loading"}, {"status": "ready"})),
     ],
 )
-def test_a_stream_where_nothing_matched_is_an_error(fmt: str, data: bytes) -> None:
+def test_a_stream_where_nothing_matched_is_an_error(fmt: TokenFormat, data: bytes) -> None:
     """Values arrived but none matched the format: FramingError at close, not a silent nothing."""
     outcome = assert_split_invariant(lambda: TokenDecoder(fmt), data)
     assert outcome.items == ()
@@ -820,7 +837,7 @@ def test_a_stream_where_nothing_matched_is_an_error(fmt: str, data: bytes) -> No
         ("auto", jsonl(LMI_LINES[0]) + b"{broken\n"),
     ],
 )
-def test_text_where_json_is_required_is_a_framing_error(fmt: str, data: bytes) -> None:
+def test_text_where_json_is_required_is_a_framing_error(fmt: TokenFormat, data: bytes) -> None:
     """Non-JSON data in a JSON format raises FramingError after the tokens before it."""
     outcome = assert_split_invariant(lambda: TokenDecoder(fmt), data)
     assert len(outcome.items) == 1
@@ -838,7 +855,7 @@ def test_text_where_json_is_required_is_a_framing_error(fmt: str, data: bytes) -
         ("lmi", LMI[:-1] + b"\xe6\x97", "ends inside"),
     ],
 )
-def test_invalid_utf8_in_a_container_stream(fmt: str, data: bytes, message: str) -> None:
+def test_invalid_utf8_in_a_container_stream(fmt: TokenFormat, data: bytes, message: str) -> None:
     """Invalid or truncated UTF-8 is a FramingError in every format, for every split."""
     key = merge_text if fmt == "text" else (lambda o: o)
     outcome = assert_split_invariant(lambda: TokenDecoder(fmt), data, key)
@@ -850,7 +867,7 @@ def test_invalid_utf8_in_a_container_stream(fmt: str, data: bytes, message: str)
 def test_over_long_line_in_a_container_stream() -> None:
     """A container line longer than max_line_length is a FramingError, before it ends."""
     decoder = TokenDecoder("lmi", max_line_length=64)
-    assert decoder.feed(jsonl({"token": {"id": 1, "text": "ok"}})) == [Token("ok", 1)]
+    assert decoder.feed(jsonl({"token": {"id": 1, "text": "ok"}})) == [T("ok", 1)]
     with pytest.raises(FramingError, match="longer than 64 bytes"):
         decoder.feed(b'{"token": {"id": 2, "text": "' + b"x" * 100)
 
@@ -858,23 +875,23 @@ def test_over_long_line_in_a_container_stream() -> None:
 OPENAI_DETAILS = [
     (  # n > 1: choice 1 would interleave with choice 0
         [{"index": 1, "delta": {"content": "B"}}, {"index": 0, "delta": {"content": "A"}}],
-        [Token("A")],
+        [T("A")],
     ),
     (  # content and finish_reason in one chunk
         [{"index": 0, "delta": {"content": "end"}, "finish_reason": "length"}],
-        [Token("end", finish_reason="length")],
+        [T("end", finish_reason="length", final=True)],
     ),
     (  # chat logprobs
         [{"index": 0, "delta": {"content": "a"}, "logprobs": {"content": [{"logprob": -0.5}]}}],
-        [Token("a", logprob=-0.5)],
+        [T("a", logprob=-0.5)],
     ),
     (  # legacy completions logprobs
         [{"index": 0, "text": "a", "logprobs": {"token_logprobs": [-0.25]}}],
-        [Token("a", logprob=-0.25)],
+        [T("a", logprob=-0.25)],
     ),
     (  # DJL-LMI jsonlines_chat wraps the logprobs object in a list
         [{"index": 0, "delta": {"content": "a"}, "logprobs": [{"content": [{"logprob": -1}]}]}],
-        [Token("a", logprob=-1.0)],
+        [T("a", logprob=-1.0)],
     ),
     ([{"index": 0, "delta": {"content": None}}], []),
     ([{"index": 0, "delta": {"role": "assistant"}}], []),
@@ -901,7 +918,7 @@ def test_done_ends_every_json_format() -> None:
 def test_bad_format_is_rejected() -> None:
     """An unknown format name is a ParamValidationError naming the parameter."""
     with pytest.raises(ParamValidationError) as caught:
-        TokenDecoder("bedrock")
+        TokenDecoder("bedrock-runtime")  # type: ignore[arg-type]
     assert caught.value.param == "format"
 
 

@@ -43,12 +43,11 @@ from sagemaker_rt_async._eventstream import (
     payload_part,
 )
 from sagemaker_rt_async._framing import (
-    TOKEN_FORMATS,
     JSONLinesDecoder,
     LineDecoder,
     SSEDecoder,
-    TokenDecoder,
 )
+from sagemaker_rt_async._tokens import TOKEN_FORMATS, TokenDecoder, TokenFormat
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -259,7 +258,7 @@ def test_constructors_raise_only_param_validation_error_for_int_arguments(
         lambda: LineDecoder(size),
         lambda: SSEDecoder(max_line_length=size),
         lambda: JSONLinesDecoder(max_line_length=size),
-        lambda: TokenDecoder(fmt),
+        lambda: TokenDecoder(fmt),  # type: ignore[arg-type]  # any text, on purpose
         lambda: TokenDecoder("auto", max_line_length=size),
     ]
     for attempt in attempts:
@@ -296,7 +295,7 @@ def _with_headroom(headroom: int, fn: Callable[[], object]) -> object:
     return pad(_headroom() - headroom)
 
 
-def _feed_and_close(fmt: str, data: bytes) -> None:
+def _feed_and_close(fmt: TokenFormat, data: bytes) -> None:
     decoder = TokenDecoder(fmt)
     try:
         decoder.feed(data)
@@ -344,7 +343,7 @@ DEEP_ERROR_EVENT = (
         st.integers(600, 760),
     ),
 )
-def test_deep_json_in_an_error_event_raises_only_our_errors(fmt: str, data: bytes) -> None:
+def test_deep_json_in_an_error_event_raises_only_our_errors(fmt: TokenFormat, data: bytes) -> None:
     for headroom in range(690, 711):
         _with_headroom(headroom, lambda: _feed_and_close(fmt, data))
 

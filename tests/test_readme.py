@@ -53,7 +53,7 @@ from sagemaker_rt_async import (
     Token,
 )
 from sagemaker_rt_async._exchange import Response
-from sagemaker_rt_async._framing import TOKEN_FORMATS
+from sagemaker_rt_async._tokens import TOKEN_FORMATS
 from sagemaker_rt_async.testing import (
     FakeSageMakerRuntime,
     Invocation,
@@ -351,6 +351,7 @@ def test_the_sections_hold_the_blocks_they_should() -> None:
         "text-model",
         "ndjson-model",
         "tgi-llm-oom",
+        "vllm-tools",
     }
     for title in SECTIONS:
         for step in steps(title):

@@ -58,6 +58,7 @@ import _fuzz_inputs as fz  # noqa: E402  (tests/ is put on the path just above)
 import sagemaker_rt_async._errors  # noqa: E402
 import sagemaker_rt_async._eventstream  # noqa: E402
 import sagemaker_rt_async._framing  # noqa: E402
+import sagemaker_rt_async._tokens  # noqa: E402
 
 # ------------------------------------------------------------------------------------ targets
 
@@ -298,6 +299,7 @@ def run_atheris(args: argparse.Namespace) -> int:
         sagemaker_rt_async._errors,
         sagemaker_rt_async._eventstream,
         sagemaker_rt_async._framing,
+        sagemaker_rt_async._tokens,
     ):
         _instrument(atheris, module)
     stats = Stats()
