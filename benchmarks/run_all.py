@@ -36,6 +36,7 @@ SCRIPTS = {
     "rss": ("bench_rss.py", 240.0),
     "invoke": ("bench_invoke.py", 300.0),
     "import": ("bench_import.py", 180.0),
+    "batch": ("bench_batch.py", 300.0),
 }
 
 # Every target of the issue, in the issue's order: target name -> (script, what it is, unit).
@@ -103,6 +104,11 @@ TARGETS = {
     "rss_growth_1GiB_stream MiB": (
         "rss",
         "RSS growth while streaming 1 GiB (worst run)",
+        "MiB",
+    ),
+    "map_iter_1000k_rows rss_growth MiB": (
+        "batch",
+        "RSS growth, 1,000,000 generated inputs through map_invoke_iter",
         "MiB",
     ),
 }

@@ -159,19 +159,16 @@ class MapInvokeIter:
         self._options = options
         self._inputs = inputs
         self._total: int | None = len(inputs) if hasattr(inputs, "__len__") else None  # type: ignore[arg-type]
-        self._report: Progress | None = None
-        self._bar: _Bar | None = None
-        if progress is True:
-            self._bar = _Bar(self._total, endpoint_name)
-        elif callable(progress):
-            self._report = progress
+        self._progress = progress
+        self._report: Progress | None = progress if callable(progress) else None
+        self._bar: _Bar | None = None  # drawn on entering (never left undrawn and unclosed)
         self._source: AsyncIterator[Any] | None = None
         self._tg: TaskGroup | None = None
         self._receive: MemoryObjectReceiveStream[tuple[int, Outcome]] | None = None
-        self._pull_lock = anyio.Lock()
+        self._pull_lock: anyio.Lock | None = None
         self._pulled = 0  # inputs read from the source so far (the next input's index)
         self._next = 0  # ordered mode: the index to yield next
-        self._advanced = anyio.Event()  # ordered mode: set when the window moves on
+        self._advanced: anyio.Event | None = None  # ordered mode: set when the window moves on
         self._pending: dict[int, Outcome] = {}  # ordered mode: results ahead of their turn
         self._entered = False
         self.done = 0
@@ -191,7 +188,12 @@ class MapInvokeIter:
         if self._entered:
             raise RuntimeError("a MapInvokeIter can be entered once")
         self._entered = True
+        if self._progress is True:
+            self._bar = _Bar(self._total, self._endpoint)
         self._source = _aiter(self._inputs)
+        # Made here, in the event loop that runs the map (not where the object was built).
+        self._pull_lock = anyio.Lock()
+        self._advanced = anyio.Event()
         send, self._receive = anyio.create_memory_object_stream[tuple[int, Outcome]](
             self._concurrency
         )
@@ -244,7 +246,8 @@ class MapInvokeIter:
             index = self._next
             outcome = self._pending.pop(index)
             self._next += 1
-            self._advanced.set()
+            if self._advanced is not None:
+                self._advanced.set()
             self._advanced = anyio.Event()
         else:
             try:
@@ -262,8 +265,10 @@ class MapInvokeIter:
 
     async def _pull(self) -> tuple[int, Any] | None:
         assert self._source is not None  # entered
+        assert self._pull_lock is not None
         async with self._pull_lock:  # one reader of the source at a time
             while self._ordered and self._pulled >= self._next + self._window:
+                assert self._advanced is not None
                 await self._advanced.wait()  # the reorder window is full: wait for the head
             try:
                 item = await self._source.__anext__()
