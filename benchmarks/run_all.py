@@ -37,6 +37,7 @@ SCRIPTS = {
     "invoke": ("bench_invoke.py", 300.0),
     "import": ("bench_import.py", 180.0),
     "batch": ("bench_batch.py", 300.0),
+    "ray": ("bench_ray.py", 300.0),
 }
 
 # Every target of the issue, in the issue's order: target name -> (script, what it is, unit).

@@ -116,6 +116,8 @@ class EndpointScorer:
         timeout: Timeout | float | None = None,
         client_factory: Callable[[], SageMakerRuntimeClient] | None = None,
     ) -> None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ParamValidationError("concurrency", "must be a positive int")
         self.endpoint_name = endpoint_name
         self.input_column = input_column
         self.output_column = output_column
