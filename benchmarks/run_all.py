@@ -37,6 +37,8 @@ SCRIPTS = {
     "rss": ("bench_rss.py", 240.0),
     "invoke": ("bench_invoke.py", 300.0),
     "import": ("bench_import.py", 180.0),
+    "batch": ("bench_batch.py", 300.0),
+    "ray": ("bench_ray.py", 300.0),
 }
 
 # Every target of the issue, in the issue's order: target name -> (script, what it is, unit).
@@ -119,6 +121,11 @@ TARGETS = {
     "rss_growth_1GiB_stream MiB": (
         "rss",
         "RSS growth while streaming 1 GiB (worst run)",
+        "MiB",
+    ),
+    "map_iter_1000k_rows rss_growth MiB": (
+        "batch",
+        "RSS growth, 1,000,000 generated inputs through map_invoke_iter",
         "MiB",
     ),
 }

@@ -12,6 +12,7 @@ async with SageMakerRuntimeClient(region="us-east-1") as rt:
 from contextlib import suppress as _suppress
 
 from ._async_inference import AsyncInferenceJob, AsyncInferenceResult
+from ._batch import MapInvokeIter
 from ._bearer import BearerToken
 from ._client import SageMakerRuntimeClient
 from ._engines import Engine, EngineResponse
@@ -98,6 +99,7 @@ __all__ = [
     "InternalFailure",
     "InternalStreamFailure",
     "InvokeEndpointResult",
+    "MapInvokeIter",
     "ModelError",
     "ModelNotReadyException",
     "ModelStreamError",

@@ -1,18 +1,32 @@
-"""Batch scoring: many InvokeEndpoint calls with bounded concurrency, results in input order.
+"""Batch scoring: many InvokeEndpoint calls with bounded concurrency and bounded memory.
 
-Workers pull inputs one at a time (so an async iterable of millions of lines is never held in
-memory as requests), each result lands at its input's index, and the first error either stops
-the batch (the default: the other calls are cancelled, their connections released) or is
-recorded in place of that item's result.
+``map_invoke_iter`` is the engine: a fixed pool of ``concurrency`` workers pulls inputs one at a
+time from any iterable or async iterable (so a generator of millions of lines is never held in
+memory), and hands each ``(index, result_or_error)`` to the consumer through a stream whose
+buffer is ``concurrency`` items. Inputs pulled but not yet consumed are therefore at most
+``2 * concurrency`` whatever the input size (``reorder_window`` when ``ordered=True``).
+``map_invoke`` collects it into a list in input order.
+
+It is an async context manager, not an async generator: the workers run in a task group owned
+by the ``async with`` block, so an early ``break``, an exception or a cancellation stops every
+call in flight when the block exits -- never later, when a suspended generator is collected
+(trio's "Notes on async generators").
+
+Errors that belong to one item (the service's answer, a transport failure, a too-large body)
+are yielded in place of that item's result; errors that would fail every item alike (no
+credentials, a closed client, a bad shared option) stop the map at once and are raised.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from types import TracebackType
 from typing import Any, Protocol
 
 import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._errors import (
     ClientClosedError,
@@ -20,12 +34,13 @@ from ._errors import (
     ParamValidationError,
     SageMakerRuntimeError,
 )
-from ._models import InvokeEndpointResult
+from ._models import InvokeEndpointResult, Timeout
+from ._retry import Retry
 
 if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio depends on
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["Invoker", "map_invoke"]
+__all__ = ["Invoker", "MapInvokeIter", "Outcome", "map_invoke", "map_invoke_iter"]
 
 
 class Invoker(Protocol):
@@ -36,6 +51,9 @@ class Invoker(Protocol):
         """``SageMakerRuntimeClient.invoke_endpoint``."""
         ...
 
+
+Outcome = InvokeEndpointResult | SageMakerRuntimeError
+"""One item's result, or the typed error that belongs to that item alone."""
 
 Progress = Callable[[int, int | None], None]
 """Called as ``progress(done, total)`` after each item (``total`` None when unknown)."""
@@ -65,19 +83,25 @@ def _aiter(inputs: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
     return _SyncInputs(inputs)
 
 
-def _tqdm_progress(total: int | None, description: str) -> tuple[Progress, Callable[[], None]]:
-    try:
-        from tqdm.auto import tqdm
-    except ImportError as exc:
-        raise ParamValidationError(
-            "progress", "progress=True needs tqdm: pip install 'sagemaker-rt-async[progress]'"
-        ) from exc
-    bar = tqdm(total=total, desc=description, unit="call")
+class _Bar:
+    """The optional tqdm bar: rate from tqdm itself, the error count as a postfix."""
 
-    def update(done: int, _total: int | None) -> None:
-        bar.update(done - bar.n)
+    def __init__(self, total: int | None, description: str) -> None:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError as exc:
+            raise ParamValidationError(
+                "progress", "progress=True needs tqdm: pip install 'sagemaker-rt-async[progress]'"
+            ) from exc
+        self._bar = tqdm(total=total, desc=description, unit="call")
 
-    return update, bar.close
+    def update(self, done: int, errors: int) -> None:
+        self._bar.update(done - self._bar.n)
+        if errors:
+            self._bar.set_postfix(errors=errors, refresh=False)
+
+    def close(self) -> None:
+        self._bar.close()
 
 
 def _about_the_item(exc: SageMakerRuntimeError) -> bool:
@@ -93,6 +117,243 @@ def _about_the_item(exc: SageMakerRuntimeError) -> bool:
     return True
 
 
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first: BaseException = group
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first
+
+
+def _positive(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ParamValidationError(name, "must be a positive int")
+    return value
+
+
+class MapInvokeIter:
+    """The results of ``map_invoke_iter``: ``async with`` it, then ``async for index, outcome``.
+
+    Leaving the ``async with`` block (normally, by ``break``, by an exception or by
+    cancellation) cancels every call still in flight, releases their connections and closes the
+    caller's async iterator of inputs. ``done``, ``errors`` and ``in_flight`` count so far.
+    """
+
+    def __init__(
+        self,
+        client: Invoker,
+        endpoint_name: str,
+        inputs: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int,
+        ordered: bool,
+        reorder_window: int | None,
+        progress: bool | Progress,
+        options: dict[str, Any],
+    ) -> None:
+        self._client = client
+        self._endpoint = endpoint_name
+        self._concurrency = _positive("concurrency", concurrency)
+        self._ordered = ordered
+        window = 2 * self._concurrency if reorder_window is None else reorder_window
+        self._window = _positive("reorder_window", window)
+        self._options = options
+        self._inputs = inputs
+        self._total: int | None = len(inputs) if hasattr(inputs, "__len__") else None  # type: ignore[arg-type]
+        self._progress = progress
+        self._report: Progress | None = progress if callable(progress) else None
+        self._bar: _Bar | None = None  # drawn on entering (never left undrawn and unclosed)
+        self._source: AsyncIterator[Any] | None = None
+        self._tg: TaskGroup | None = None
+        self._receive: MemoryObjectReceiveStream[tuple[int, Outcome]] | None = None
+        self._pull_lock: anyio.Lock | None = None
+        self._pulled = 0  # inputs read from the source so far (the next input's index)
+        self._next = 0  # ordered mode: the index to yield next
+        self._advanced: anyio.Event | None = None  # ordered mode: set when the window moves on
+        self._pending: dict[int, Outcome] = {}  # ordered mode: results ahead of their turn
+        self._entered = False
+        self.done = 0
+        """Items yielded so far."""
+        self.errors = 0
+        """Items yielded with an error so far."""
+        self.in_flight = 0
+        """Calls sent and not yet answered."""
+
+    @property
+    def buffered(self) -> int:
+        """Inputs pulled from the source and not yet yielded (at most ``2 * concurrency``, or
+        ``reorder_window`` when ordered): the bound on what the map holds in memory."""
+        return self._pulled - self.done
+
+    async def __aenter__(self) -> MapInvokeIter:
+        if self._entered:
+            raise RuntimeError("a MapInvokeIter can be entered once")
+        self._entered = True
+        if self._progress is True:
+            self._bar = _Bar(self._total, self._endpoint)
+        self._source = _aiter(self._inputs)
+        # Made here, in the event loop that runs the map (not where the object was built).
+        self._pull_lock = anyio.Lock()
+        self._advanced = anyio.Event()
+        send, self._receive = anyio.create_memory_object_stream[tuple[int, Outcome]](
+            self._concurrency
+        )
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        async with send:
+            for _ in range(self._concurrency):
+                self._tg.start_soon(self._worker, send.clone())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._tg is not None  # entered
+        assert self._receive is not None
+        self._tg.cancel_scope.cancel()  # the consumer is done: stop what is still running
+        try:
+            await self._tg.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:  # surface the first error itself, not a group
+            raise _first_leaf(group) from None
+        finally:
+            self._receive.close()
+            if self._bar is not None:
+                self._bar.close()
+            closer = getattr(self._source, "aclose", None)
+            if closer is not None:  # an async generator of the caller's, stopped early or not
+                with anyio.CancelScope(shield=True):
+                    await closer()
+        return None
+
+    def __aiter__(self) -> MapInvokeIter:
+        if self._tg is None:
+            raise RuntimeError(
+                "use `async with rt.map_invoke_iter(...) as results: async for i, r in results`"
+            )
+        return self
+
+    async def __anext__(self) -> tuple[int, Outcome]:
+        assert self._receive is not None  # __aiter__ checked
+        if self._ordered:
+            while self._next not in self._pending:
+                try:
+                    index, outcome = await self._receive.receive()
+                except anyio.EndOfStream:
+                    raise StopAsyncIteration from None
+                self._pending[index] = outcome
+            index = self._next
+            outcome = self._pending.pop(index)
+            self._next += 1
+            if self._advanced is not None:
+                self._advanced.set()
+            self._advanced = anyio.Event()
+        else:
+            try:
+                index, outcome = await self._receive.receive()
+            except anyio.EndOfStream:
+                raise StopAsyncIteration from None
+        self.done += 1
+        if isinstance(outcome, SageMakerRuntimeError):
+            self.errors += 1
+        if self._bar is not None:
+            self._bar.update(self.done, self.errors)
+        if self._report is not None:
+            self._report(self.done, self._total)
+        return index, outcome
+
+    async def _pull(self) -> tuple[int, Any] | None:
+        assert self._source is not None  # entered
+        assert self._pull_lock is not None
+        async with self._pull_lock:  # one reader of the source at a time
+            while self._ordered and self._pulled >= self._next + self._window:
+                assert self._advanced is not None
+                await self._advanced.wait()  # the reorder window is full: wait for the head
+            try:
+                item = await self._source.__anext__()
+            except StopAsyncIteration:
+                return None
+            index = self._pulled
+            self._pulled += 1
+            return index, item
+
+    async def _worker(self, send: MemoryObjectSendStream[tuple[int, Outcome]]) -> None:
+        async with send:
+            while (pulled := await self._pull()) is not None:
+                index, item = pulled
+                if isinstance(item, bytes | bytearray | memoryview | str):
+                    call: dict[str, Any] = {"body": item}
+                else:
+                    call = {"json": item}
+                outcome: Outcome
+                self.in_flight += 1
+                try:
+                    outcome = await self._client.invoke_endpoint(
+                        self._endpoint, **call, **self._options
+                    )
+                except SageMakerRuntimeError as exc:
+                    if not _about_the_item(exc):
+                        raise  # fails every item alike: the task group stops the map now
+                    outcome = exc
+                finally:
+                    self.in_flight -= 1
+                await send.send((index, outcome))
+
+
+def map_invoke_iter(
+    client: Invoker,
+    endpoint_name: str,
+    inputs: Iterable[Any] | AsyncIterable[Any],
+    *,
+    concurrency: int = 16,
+    ordered: bool = False,
+    reorder_window: int | None = None,
+    progress: bool | Progress = False,
+    content_type: str | None = None,
+    accept: str | None = None,
+    custom_attributes: str | None = None,
+    target_model: str | None = None,
+    target_variant: str | None = None,
+    target_container_hostname: str | None = None,
+    inference_id: str | None = None,
+    enable_explanations: str | None = None,
+    inference_component_name: str | None = None,
+    session_id: str | None = None,
+    prefix_aware_id: str | None = None,
+    timeout: Timeout | float | None = None,
+    retry: Retry | int | bool | None = None,
+) -> MapInvokeIter:
+    """Invoke ``endpoint_name`` once per input, streaming; see ``SageMakerRuntimeClient``."""
+    given = {
+        "content_type": content_type,
+        "accept": accept,
+        "custom_attributes": custom_attributes,
+        "target_model": target_model,
+        "target_variant": target_variant,
+        "target_container_hostname": target_container_hostname,
+        "inference_id": inference_id,
+        "enable_explanations": enable_explanations,
+        "inference_component_name": inference_component_name,
+        "session_id": session_id,
+        "prefix_aware_id": prefix_aware_id,
+        "timeout": timeout,
+        "retry": retry,
+    }
+    # Only what was given travels: invoke_endpoint's own defaults stay the defaults.
+    options = {name: value for name, value in given.items() if value is not None}
+    return MapInvokeIter(
+        client,
+        endpoint_name,
+        inputs,
+        concurrency=concurrency,
+        ordered=ordered,
+        reorder_window=reorder_window,
+        progress=progress,
+        options=options,
+    )
+
+
 async def map_invoke(
     client: Invoker,
     endpoint_name: str,
@@ -102,64 +363,17 @@ async def map_invoke(
     return_exceptions: bool = False,
     progress: bool | Progress = False,
     **options: Any,
-) -> list[InvokeEndpointResult | SageMakerRuntimeError]:
+) -> list[Outcome]:
     """Invoke ``endpoint_name`` once per input; see ``SageMakerRuntimeClient.map_invoke``."""
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ParamValidationError("concurrency", "must be a positive int")
     for reserved in ("body", "json"):
         if reserved in options:
             raise ParamValidationError(reserved, "comes from each input; do not pass it here")
-    total = len(inputs) if hasattr(inputs, "__len__") else None  # type: ignore[arg-type]
-    report: Progress | None = None
-    finish: Callable[[], None] = lambda: None  # noqa: E731
-    if progress is True:
-        report, finish = _tqdm_progress(total, endpoint_name)
-    elif callable(progress):
-        report = progress
-    results: dict[int, InvokeEndpointResult | SageMakerRuntimeError] = {}
-    source = _aiter(inputs)
-    lock = anyio.Lock()
-    counter = 0
-
-    async def next_item() -> tuple[int, Any] | None:
-        nonlocal counter
-        async with lock:  # one reader of the source at a time
-            try:
-                item = await source.__anext__()
-            except StopAsyncIteration:
-                return None
-            index, counter = counter, counter + 1
-            return index, item
-
-    async def worker() -> None:
-        while (pulled := await next_item()) is not None:
-            index, item = pulled
-            if isinstance(item, bytes | bytearray | memoryview | str):
-                call: dict[str, Any] = {"body": item}
-            else:
-                call = {"json": item}
-            try:
-                results[index] = await client.invoke_endpoint(endpoint_name, **call, **options)
-            except SageMakerRuntimeError as exc:
-                if not return_exceptions or not _about_the_item(exc):
-                    raise
-                results[index] = exc
-            if report is not None:
-                report(len(results), total)
-
-    try:
-        async with anyio.create_task_group() as tg:
-            for _ in range(concurrency):
-                tg.start_soon(worker)
-    except BaseExceptionGroup as group:  # fail fast: surface the first error itself
-        first = group.exceptions[0]
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        raise first from None
-    finally:
-        finish()
-        closer = getattr(source, "aclose", None)
-        if closer is not None:  # an async generator of the caller's, stopped early or not
-            with anyio.CancelScope(shield=True):
-                await closer()
-    return [results[i] for i in range(counter)]
+    results: dict[int, Outcome] = {}
+    async with map_invoke_iter(
+        client, endpoint_name, inputs, concurrency=concurrency, progress=progress, **options
+    ) as outcomes:
+        async for index, outcome in outcomes:
+            if isinstance(outcome, SageMakerRuntimeError) and not return_exceptions:
+                raise outcome  # fail fast: leaving the block cancels the calls in flight
+            results[index] = outcome
+    return [results[i] for i in range(len(results))]

@@ -64,6 +64,8 @@ from ._streaming import ChatCompletionStream, ResponseStream
 if TYPE_CHECKING:
     import httpx  # imported by the first request, not with this module (see _engines)
 
+    from ._batch import MapInvokeIter
+
 __all__ = ["SageMakerRuntimeClient"]
 
 logger = logging.getLogger("sagemaker_rt_async")
@@ -1003,6 +1005,70 @@ class SageMakerRuntimeClient:
             return_exceptions=return_exceptions,
             progress=progress,
             **options,
+        )
+
+    def map_invoke_iter(
+        self,
+        endpoint_name: str,
+        inputs: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 16,
+        ordered: bool = False,
+        reorder_window: int | None = None,
+        progress: bool | Callable[[int, int | None], None] = False,
+        content_type: str | None = None,
+        accept: str | None = None,
+        custom_attributes: str | None = None,
+        target_model: str | None = None,
+        target_variant: str | None = None,
+        target_container_hostname: str | None = None,
+        inference_id: str | None = None,
+        enable_explanations: str | None = None,
+        inference_component_name: str | None = None,
+        session_id: str | None = None,
+        prefix_aware_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        retry: Retry | int | bool | None = None,
+    ) -> MapInvokeIter:
+        """Invoke ``endpoint_name`` once per input, yielding each outcome as it completes.
+
+        ``async with rt.map_invoke_iter("ep", inputs, concurrency=32) as results:`` then
+        ``async for index, outcome in results:`` -- ``outcome`` is the ``InvokeEndpointResult``
+        or the typed error of input ``index``. Inputs (a body, bytes-like or str, or any other
+        JSON value sent as ``json=``) are read lazily from an iterable or async iterable; at
+        most ``concurrency`` calls are in flight and at most ``2 * concurrency`` inputs are held,
+        whatever the input size. ``ordered=True`` yields in input order, reading at most
+        ``reorder_window`` (default ``2 * concurrency``) inputs ahead of the oldest unanswered
+        one. Errors that would fail every item alike (``CredentialsError``,
+        ``ClientClosedError``, a ``ParamValidationError`` for a shared option) stop the map and
+        are raised. Leaving the block early (``break``, an exception, cancellation) cancels the
+        calls in flight. ``progress=True`` shows a tqdm bar (the ``progress`` extra) with the
+        rate and the error count, or pass a callable ``progress(done, total)``. The other
+        keywords are ``invoke_endpoint`` options shared by every call.
+        """
+        from ._batch import map_invoke_iter
+
+        return map_invoke_iter(
+            self,
+            endpoint_name,
+            inputs,
+            concurrency=concurrency,
+            ordered=ordered,
+            reorder_window=reorder_window,
+            progress=progress,
+            content_type=content_type,
+            accept=accept,
+            custom_attributes=custom_attributes,
+            target_model=target_model,
+            target_variant=target_variant,
+            target_container_hostname=target_container_hostname,
+            inference_id=inference_id,
+            enable_explanations=enable_explanations,
+            inference_component_name=inference_component_name,
+            session_id=session_id,
+            prefix_aware_id=prefix_aware_id,
+            timeout=timeout,
+            retry=retry,
         )
 
     async def open_session(self, endpoint_name: str, body: Any = None, **options: Any) -> Session:

@@ -13,15 +13,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import hashlib
 import ipaddress
 import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from . import (
     AccessDeniedError,
@@ -32,6 +38,7 @@ from . import (
     ContainerError,
     CredentialsError,
     FramingError,
+    InvokeEndpointResult,
     ModelError,
     ModelNotReadyException,
     NoCapacityError,
@@ -48,10 +55,14 @@ from . import (
     ValidationError,
     __version__,
 )
+from ._batch import _first_leaf, map_invoke_iter
 from ._credentials import env_endpoint_url
 from ._tokens import TOKEN_FORMATS
 from .demo import flaky_llm, sentiment_model, toy_llm, toy_summarizer
 from .testing import TEST_CREDENTIALS, FakeSageMakerRuntime, Invocation, ModelFailure, chat_model
+
+if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio depends on
+    from exceptiongroup import BaseExceptionGroup
 
 __all__ = [
     "EXIT_ASYNC_TIMEOUT",
@@ -538,6 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_output(token, json_flag=False)
     _add_connection(token)
+    _add_batch_parser(sub)
 
     serve = _subparser(
         sub,
@@ -963,6 +975,450 @@ async def _token(args: argparse.Namespace, body: bytes | None) -> int:
 _COMMANDS = {"invoke": _invoke, "stream": _stream, "async": _async, "chat": _chat, "token": _token}
 
 
+# -- batch -----------------------------------------------------------------------------------------
+#
+# `sagemaker-rt batch ENDPOINT INPUT.jsonl OUTPUT.jsonl`: one request per input line, one record
+# per answered line appended to OUTPUT as results arrive. OUTPUT's first line is a header naming
+# the input (path and SHA-256), so a rerun with the same OUTPUT resumes: lines already recorded
+# are skipped. Loss-free under SIGKILL: records go out as whole lines appended by one write() on an
+# O_APPEND descriptor (then fsync'd, for power loss too); a kill can at worst leave the last line
+# unterminated, and the resume cuts that partial line off (its request is sent again).
+
+_BATCH_HEADER_KEY = "sagemaker_rt_batch"
+_BATCH_FORMAT = 1
+_BATCH_READ_LINES = 1024  # input lines read per thread hop (the file is never read on the loop)
+_BATCH_WRITE_LINES = 512  # records appended (and fsync'd) at most per write
+_BATCH_LINE_OPTIONS = frozenset(
+    {
+        "content_type",
+        "accept",
+        "custom_attributes",
+        "target_model",
+        "target_variant",
+        "target_container_hostname",
+        "inference_id",
+        "enable_explanations",
+        "inference_component_name",
+        "session_id",
+        "prefix_aware_id",
+    }
+)
+
+_BATCH_EPILOG = f"""\
+Each non-blank input line is one request: the line itself is the body (it must be JSON; sent as
+application/json unless --content-type says otherwise), or, with --per-line-options, an object
+{{"body": ..., "content_type": ..., "custom_attributes": ..., ...}} (a string body is sent as
+it is, any other value as JSON; the other keys are the snake_case AWS members).
+
+OUTPUT gets a header line naming INPUT (path and SHA-256), then one line per input line as
+results arrive, in completion order:
+  {{"line": 3, "status": "ok", "body": ..., "content_type": ..., "request_id": ...}}
+  {{"line": 4, "status": "error", "error": {{"type": "ModelError", "message": ..., ...}}}}
+A line that is not JSON is recorded as that line's error and never sent.
+
+Resumable: run the same command again and the lines already in OUTPUT are skipped (an OUTPUT
+written for another INPUT is refused). Killing the command at any moment loses no recorded line
+and duplicates none; requests in flight then are sent again by the rerun.
+
+{_EXAMPLES_HEADER}
+  sagemaker-rt batch toy-sentiment reviews.jsonl scored.jsonl --concurrency 32
+  sagemaker-rt batch toy-sentiment requests.jsonl scored.jsonl --per-line-options
+
+exit codes: 0 every line of INPUT answered OK; 1 some lines failed (each recorded in OUTPUT);
+2 usage (missing INPUT, unwritable OUTPUT, OUTPUT of another INPUT); 3 no credentials; 4-6 an
+error that would fail every line stopped the batch (see `sagemaker-rt --help`); 130 interrupted."""
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _add_batch_parser(sub: Any) -> None:
+    batch = _subparser(
+        sub,
+        "batch",
+        help="score a JSONL file: one request per line, resumable",
+        description="Send one InvokeEndpoint request per line of INPUT.jsonl, at most\n"
+        "--concurrency at a time, and append each answer to OUTPUT.jsonl as it arrives.",
+        epilog=_BATCH_EPILOG,
+    )
+    batch.add_argument("endpoint", metavar="ENDPOINT", help="the endpoint name")
+    batch.add_argument("input", metavar="INPUT.jsonl", type=Path, help="one request per line")
+    batch.add_argument("output", metavar="OUTPUT.jsonl", type=Path, help="the records (appended)")
+    batch.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=16,
+        metavar="N",
+        help="requests in flight at most (default: %(default)s)",
+    )
+    batch.add_argument(
+        "--per-line-options",
+        action="store_true",
+        help='each line is {"body": ..., "content_type": ..., ...} instead of the body itself',
+    )
+    batch.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    members = batch.add_argument_group("request members shared by every line")
+    members.add_argument(
+        "--content-type",
+        metavar="MIME",
+        help="the bodies' MIME type (default: application/json)",
+    )
+    members.add_argument("--accept", metavar="MIME", help="the MIME type wanted back")
+    members.add_argument(
+        "--custom-attributes", metavar="TEXT", help="passed through to the model container"
+    )
+    members.add_argument("--target-model", metavar="MODEL", help="multi-model endpoint's model")
+    members.add_argument("--target-variant", metavar="VARIANT", help="production variant to call")
+    members.add_argument(
+        "--target-container-hostname", metavar="HOST", help="container of a multi-container model"
+    )
+    members.add_argument(
+        "--inference-component",
+        metavar="NAME",
+        help="inference component to call (InferenceComponentName)",
+    )
+    _add_connection(batch)
+
+
+class _BatchInput:
+    """INPUT as scanned once before any request: its hash, its size in lines."""
+
+    def __init__(self, path: Path) -> None:
+        digest = hashlib.sha256()
+        self.path = path
+        self.lines = 0  # physical lines: the largest line number
+        self.requests = 0  # non-blank lines
+        try:
+            with path.open("rb") as source:
+                for raw in source:
+                    digest.update(raw)
+                    self.lines += 1
+                    if raw.strip():
+                        self.requests += 1
+        except OSError as exc:
+            raise _UsageError(f"cannot read INPUT {path}: {exc.strerror or exc}") from None
+        self.sha256 = digest.hexdigest()
+
+    def header(self) -> bytes:
+        """OUTPUT's first line."""
+        record = {
+            _BATCH_HEADER_KEY: _BATCH_FORMAT,
+            "input": str(self.path.resolve()),
+            "sha256": self.sha256,
+        }
+        return (json.dumps(record) + "\n").encode()
+
+
+def _append(fd: int, data: bytes) -> None:
+    """Append whole lines and make them durable (a kill mid-way leaves a cut line at worst)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+    os.fsync(fd)
+
+
+class _BatchOutput:
+    """OUTPUT opened for appending, with what earlier runs recorded (a bitmap of line numbers)."""
+
+    def __init__(self, path: Path, source: _BatchInput) -> None:
+        self.path = path
+        try:
+            self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            raise _UsageError(f"cannot write OUTPUT {path}: {exc.strerror or exc}") from None
+        self.done = bytearray(source.lines // 8 + 1)
+        self.answered = 0
+        self.failed = 0
+        try:
+            self._resume(source)
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def _resume(self, source: _BatchInput) -> None:
+        with open(self.fd, "rb", closefd=False) as existing:
+            data = existing.read()
+        complete = data.rfind(b"\n") + 1
+        if complete < len(data):  # a record cut by a kill: its request is sent again
+            os.ftruncate(self.fd, complete)
+        lines = data[:complete].splitlines()
+        if not lines:
+            _append(self.fd, source.header())
+            return
+        try:
+            header = json.loads(lines[0])
+        except ValueError:
+            header = None
+        if not isinstance(header, dict) or header.get(_BATCH_HEADER_KEY) != _BATCH_FORMAT:
+            raise _UsageError(
+                f"OUTPUT {self.path} exists and is not a `sagemaker-rt batch` output: "
+                "choose another path (it is never overwritten)"
+            )
+        if header.get("sha256") != source.sha256:
+            raise _UsageError(
+                f"OUTPUT {self.path} holds results of another input ({header.get('input')}, "
+                f"sha256 {header.get('sha256')}), not of {source.path} (sha256 "
+                f"{source.sha256}): choose another OUTPUT"
+            )
+        for number, raw in enumerate(lines[1:], start=2):
+            try:
+                record = json.loads(raw)
+                line = int(record["line"])
+                failed = record["status"] != "ok"
+            except (ValueError, KeyError, TypeError):
+                raise _UsageError(
+                    f"OUTPUT {self.path} line {number} is not a batch record: "
+                    "was the file edited? choose another OUTPUT"
+                ) from None
+            if 1 <= line <= source.lines and not self.is_done(line):
+                self.done[line // 8] |= 1 << (line % 8)
+                self.answered += 1
+                self.failed += failed
+
+    def is_done(self, line: int) -> bool:
+        """Whether OUTPUT already records input line ``line`` (1-based)."""
+        return bool(self.done[line // 8] & (1 << (line % 8)))
+
+
+class _Line:
+    """One input line waiting for its request (the raw bytes; parsed when it is sent)."""
+
+    __slots__ = ("number", "raw")
+
+    def __init__(self, number: int, raw: bytes) -> None:
+        self.number = number
+        self.raw = raw
+
+
+def _read_lines(source: Any, count: int) -> list[bytes]:
+    lines: list[bytes] = []
+    for raw in source:
+        lines.append(raw)
+        if len(lines) == count:
+            break
+    return lines
+
+
+async def _pending_lines(
+    path: Path, output: _BatchOutput, numbers: dict[int, int]
+) -> AsyncIterator[_Line]:
+    """The input lines OUTPUT does not record yet, read lazily in a worker thread."""
+    source = await anyio.to_thread.run_sync(path.open, "rb")
+    try:
+        number = index = 0
+        while chunk := await anyio.to_thread.run_sync(_read_lines, source, _BATCH_READ_LINES):
+            for raw in chunk:
+                number += 1
+                if raw.strip() and not output.is_done(number):
+                    numbers[index] = number  # the map yields indexes; the record needs this
+                    index += 1
+                    yield _Line(number, raw)
+    finally:
+        source.close()
+
+
+class _LineInvoker:
+    """An ``Invoker`` for ``map_invoke_iter`` whose items are input lines, parsed per call.
+
+    A line that cannot be a request raises a ``ParamValidationError`` for ``body``: the map
+    records that as the line's own error, and nothing is sent for it.
+    """
+
+    def __init__(self, client: SageMakerRuntimeClient, *, per_line_options: bool) -> None:
+        self._client = client
+        self._per_line = per_line_options
+
+    @property
+    def invoke_endpoint(self) -> Callable[..., Awaitable[InvokeEndpointResult]]:
+        return self._invoke
+
+    async def _invoke(self, endpoint_name: str, **shared: Any) -> InvokeEndpointResult:
+        line: _Line = shared.pop("json")  # map_invoke_iter sends a non-bytes item as json=
+        try:
+            text = line.raw.decode("utf-8")
+            value = json.loads(text)
+        except ValueError as exc:  # UnicodeDecodeError is a ValueError too
+            raise ParamValidationError("body", f"line {line.number} is not JSON: {exc}") from None
+        if not self._per_line:
+            shared.setdefault("content_type", "application/json")
+            return await self._client.invoke_endpoint(endpoint_name, line.raw.strip(), **shared)
+        if not isinstance(value, dict) or "body" not in value:
+            raise ParamValidationError(
+                "body", f'line {line.number} is not an object with a "body" (--per-line-options)'
+            )
+        unknown = sorted(set(value) - _BATCH_LINE_OPTIONS - {"body"})
+        if unknown:
+            raise ParamValidationError("body", f"line {line.number}: unknown keys {unknown}")
+        body = value.pop("body")
+        options = {**shared, **value}
+        try:
+            if isinstance(body, str):
+                return await self._client.invoke_endpoint(endpoint_name, body, **options)
+            return await self._client.invoke_endpoint(endpoint_name, json=body, **options)
+        except ParamValidationError as exc:
+            if exc.param not in value:
+                raise
+            # The line's own option: that line's error, not one to stop the batch for.
+            raise ParamValidationError("body", f"line {line.number}: {exc}") from None
+
+
+def _ok_record(number: int, result: InvokeEndpointResult) -> dict[str, Any]:
+    record: dict[str, Any] = {"line": number, "status": "ok"}
+    try:
+        text = result.body.decode("utf-8")
+    except UnicodeDecodeError:
+        record["body_base64"] = base64.b64encode(result.body).decode("ascii")
+    else:
+        try:
+            record["body"] = json.loads(text)
+        except ValueError:
+            record["body"] = text
+    record["content_type"] = result.content_type
+    record["request_id"] = result.request_id
+    return record
+
+
+def _error_record(number: int, exc: SageMakerRuntimeError) -> dict[str, Any]:
+    error: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+    for name in ("status_code", "error_code", "request_id"):
+        value = getattr(exc, name, None)
+        if value is not None:
+            error[name] = value
+    return {"line": number, "status": "error", "error": error}
+
+
+class _BatchProgress:
+    """Progress on stderr: a line rewritten in place on a terminal, else one every few seconds."""
+
+    def __init__(self, total: int, already: int, *, quiet: bool) -> None:
+        self.total = total
+        self.already = already
+        self.done = 0
+        self.failed = 0
+        self._quiet = quiet
+        self._tty = sys.stderr is not None and sys.stderr.isatty()
+        self._start = self._last = time.monotonic()
+
+    def update(self, failed: bool) -> None:
+        self.done += 1
+        self.failed += failed
+        now = time.monotonic()
+        if not self._quiet and now - self._last >= (0.5 if self._tty else 5.0):
+            self._last = now
+            print(self.line(), end="\r" if self._tty else "\n", file=sys.stderr, flush=True)
+
+    def line(self) -> str:
+        """Where the batch stands: lines answered of all, the rate and the errors so far."""
+        elapsed = max(time.monotonic() - self._start, 1e-9)
+        return (
+            f"batch: {self.already + self.done}/{self.total} lines, "
+            f"{self.done / elapsed:.1f} lines/s, {self.failed} errors this run"
+        )
+
+
+async def _write_records(receive: MemoryObjectReceiveStream[bytes], fd: int) -> None:
+    """Append records as they come, many per write and fsync when they come fast."""
+    chunk: list[bytes] = []
+    try:
+        async for record in receive:
+            chunk.append(record)
+            with contextlib.suppress(anyio.WouldBlock, anyio.EndOfStream):
+                while len(chunk) < _BATCH_WRITE_LINES:
+                    chunk.append(receive.receive_nowait())
+            data = b"".join(chunk)
+            chunk.clear()  # before the write: a cancelled write thread still completes it
+            await anyio.to_thread.run_sync(_append, fd, data)
+    finally:
+        # Cancelled or stopped by an error: what the consumer handed over is written anyway.
+        with anyio.CancelScope(shield=True):
+            with contextlib.suppress(anyio.WouldBlock, anyio.EndOfStream):
+                while True:
+                    chunk.append(receive.receive_nowait())
+            if chunk:
+                await anyio.to_thread.run_sync(_append, fd, b"".join(chunk))
+            receive.close()
+
+
+async def _batch_run(
+    args: argparse.Namespace,
+    source: _BatchInput,
+    output: _BatchOutput,
+    progress: _BatchProgress,
+    shared: dict[str, Any],
+    numbers: dict[int, int],
+) -> None:
+    async with _client(args) as rt, anyio.create_task_group() as tg:
+        send, receive = anyio.create_memory_object_stream[bytes](_BATCH_WRITE_LINES)
+        tg.start_soon(_write_records, receive, output.fd)
+        async with (
+            send,
+            map_invoke_iter(
+                _LineInvoker(rt, per_line_options=args.per_line_options),
+                args.endpoint,
+                _pending_lines(source.path, output, numbers),
+                concurrency=args.concurrency,
+                **shared,
+            ) as outcomes,
+        ):
+            async for index, outcome in outcomes:
+                number = numbers.pop(index)
+                if isinstance(outcome, SageMakerRuntimeError):
+                    record = _error_record(number, outcome)
+                else:
+                    record = _ok_record(number, outcome)
+                await send.send((json.dumps(record) + "\n").encode())
+                progress.update(failed=record["status"] != "ok")
+
+
+async def _batch(args: argparse.Namespace, source: _BatchInput, output: _BatchOutput) -> int:
+    progress = _BatchProgress(source.requests, output.answered, quiet=args.quiet)
+    shared = {
+        "content_type": args.content_type,
+        "accept": args.accept,
+        "custom_attributes": args.custom_attributes,
+        "target_model": args.target_model,
+        "target_variant": args.target_variant,
+        "target_container_hostname": args.target_container_hostname,
+        "inference_component_name": args.inference_component,
+    }
+    numbers: dict[int, int] = {}
+    try:
+        await _batch_run(args, source, output, progress, shared, numbers)
+    except BaseExceptionGroup as group:  # the writer's task group: surface the error itself
+        raise _first_leaf(group) from None
+    if not args.quiet:
+        print(progress.line(), file=sys.stderr)
+    answered = output.answered + progress.done
+    failed = output.failed + progress.failed
+    _info(
+        f"batch: {answered} of {source.requests} lines answered ({failed} failed) -> {args.output}"
+    )
+    return EXIT_OK if answered == source.requests and failed == 0 else EXIT_OTHER
+
+
+def _batch_main(args: argparse.Namespace) -> int:
+    """``sagemaker-rt batch``: everything checked before the first request, then the batch."""
+    output: _BatchOutput | None = None
+    try:
+        source = _BatchInput(args.input)
+        output = _BatchOutput(args.output, source)
+        return asyncio.run(_batch(args, source, output))
+    except (SageMakerRuntimeError, _UsageError) as exc:
+        _fail(_describe(exc, args))
+        return exit_code_for(exc)
+    except KeyboardInterrupt:
+        _fail(["interrupted: rerun the same command to resume"])
+        return EXIT_INTERRUPTED
+    finally:
+        if output is not None:
+            os.close(output.fd)
+
+
 # -- serve-fake ------------------------------------------------------------------------------------
 
 
@@ -1259,6 +1715,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parsed
     if args.command == "serve-fake":
         return _serve_fake(args)
+    if args.command == "batch":
+        return _batch_main(args)
     command = _COMMANDS[args.command]
     try:
         # An async job may take its input from S3 alone: then a piped stdin is not the body.

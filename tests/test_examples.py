@@ -649,3 +649,45 @@ def test_batch_jsonl_writes_one_line_per_input_in_order(
     assert 1 < peak <= 4
     assert "13 lines in" in done.stdout and "11 ok, 2 failed" in done.stdout
     assert "100%" in done.stderr  # the tqdm bar
+
+
+# -- Ray Data ------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_ray_example_scores_jsonl_into_parquet(tmp_path: Path) -> None:
+    """`python examples/ray_score.py examples/sentiment.jsonl OUT --fake` writes Parquet with
+    one row per input line: the answer, or the row's typed error; exit status 1 as one failed."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    target = tmp_path / "scored"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "error",
+            "-W",  # Ray Data's DataContext sets its own deprecated fields while initialising
+            "ignore::DeprecationWarning:ray.data.context",
+            str(EXAMPLES / "ray_score.py"),
+            str(EXAMPLES / "sentiment.jsonl"),
+            str(target),
+            "--fake",
+            "--num-cpus",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,  # a local Ray's start on a loaded 2-core machine
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    lines = (EXAMPLES / "sentiment.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = {r["text"]: r for r in pq.read_table(target).to_pylist()}
+    assert sorted(rows) == sorted(lines)
+    failed = [r for r in rows.values() if r["error_type"] is not None]
+    assert [r["error_type"] for r in failed] == ["ModelError"]
+    assert failed[0]["output"] is None and "expected" in failed[0]["error"]
+    for r in rows.values():
+        if r["error_type"] is None:
+            assert json.loads(r["output"])["label"] in ("POSITIVE", "NEGATIVE", "NEUTRAL")
+    assert f"{len(lines)} rows scored, {len(lines) - 1} ok, 1 failed" in done.stdout
