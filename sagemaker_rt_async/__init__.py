@@ -12,6 +12,7 @@ async with SageMakerRuntimeClient(region="us-east-1") as rt:
 from contextlib import suppress as _suppress
 
 from ._async_inference import AsyncInferenceJob, AsyncInferenceResult
+from ._bidi import BidiMessages, BidiSession
 from ._client import SageMakerRuntimeClient
 from ._engines import Engine, EngineResponse
 from ._errors import (
@@ -24,13 +25,16 @@ from ._errors import (
     CredentialsError,
     EventStreamProtocolError,
     FramingError,
+    InputValidationError,
     InternalDependencyException,
     InternalFailure,
+    InternalServerError,
     InternalStreamFailure,
     ModelError,
     ModelNotReadyException,
     ModelStreamError,
     ParamValidationError,
+    ProtocolNegotiationError,
     RequestTimeout,
     RequestTimeoutError,
     ResponseTooLarge,
@@ -38,6 +42,7 @@ from ._errors import (
     SageMakerRuntimeError,
     ServiceError,
     ServiceUnavailable,
+    ServiceUnavailableError,
     SessionClosedError,
     StreamError,
     ThrottlingError,
@@ -57,7 +62,7 @@ from ._hooks import (
     ResponseReceived,
     RetryScheduled,
 )
-from ._models import Credentials, InvokeEndpointResult, NewSession, Timeout
+from ._models import BidiPayloadPart, Credentials, InvokeEndpointResult, NewSession, Timeout
 from ._retry import Retry
 from ._sessions import Session
 from ._streaming import ResponseStream, TokenStream
@@ -70,6 +75,9 @@ __all__ = [
     "AsyncInferenceResult",
     "AsyncInferenceTimeout",
     "AuthenticationError",
+    "BidiMessages",
+    "BidiPayloadPart",
+    "BidiSession",
     "CallEnded",
     "CallInfo",
     "CallStarted",
@@ -85,8 +93,10 @@ __all__ = [
     "FirstPart",
     "FirstToken",
     "FramingError",
+    "InputValidationError",
     "InternalDependencyException",
     "InternalFailure",
+    "InternalServerError",
     "InternalStreamFailure",
     "InvokeEndpointResult",
     "ModelError",
@@ -94,6 +104,7 @@ __all__ = [
     "ModelStreamError",
     "NewSession",
     "ParamValidationError",
+    "ProtocolNegotiationError",
     "RequestSent",
     "RequestTimeout",
     "RequestTimeoutError",
@@ -108,6 +119,7 @@ __all__ = [
     "SageMakerRuntimeError",
     "ServiceError",
     "ServiceUnavailable",
+    "ServiceUnavailableError",
     "Session",
     "SessionClosedError",
     "StreamError",

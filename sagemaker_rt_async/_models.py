@@ -10,7 +10,7 @@ from typing import Any
 
 from ._errors import ParamValidationError
 
-__all__ = ["Credentials", "InvokeEndpointResult", "NewSession", "Timeout"]
+__all__ = ["BidiPayloadPart", "Credentials", "InvokeEndpointResult", "NewSession", "Timeout"]
 
 
 def _mask(value: str) -> str:
@@ -142,4 +142,30 @@ class InvokeEndpointResult:
             f"content_type={self.content_type!r}, "
             f"invoked_production_variant={self.invoked_production_variant!r}, "
             f"request_id={self.request_id!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BidiPayloadPart:
+    """One PayloadPart of a bidirectional stream: one WebSocket frame of the model's answer.
+
+    ``data_type`` is ``"UTF8"`` (a text frame) or ``"BINARY"``; ``completion_state`` is
+    ``"PARTIAL"`` for a frame of a fragmented message whose end is still to come, else
+    ``"COMPLETE"`` (absent headers read as BINARY / COMPLETE).
+    """
+
+    data: bytes = field(repr=False)
+    data_type: str = "BINARY"
+    completion_state: str = "COMPLETE"
+
+    @property
+    def text(self) -> str:
+        """``data`` decoded as UTF-8, invalid bytes replaced (a PARTIAL part may end
+        mid-character: ``messages()`` joins those)."""
+        return self.data.decode("utf-8", "replace")
+
+    def __repr__(self) -> str:
+        return (
+            f"BidiPayloadPart(<{len(self.data)} bytes>, data_type={self.data_type!r}, "
+            f"completion_state={self.completion_state!r})"
         )
