@@ -17,6 +17,7 @@ the pool for the next session.
 from __future__ import annotations
 
 import codecs
+import json
 import logging
 import math
 import random
@@ -98,6 +99,15 @@ class BidiCall:
     retry: Retry
     trace: CallTrace | None = None
     clock: Callable[[], datetime] = _now
+
+
+def _whole_json(body: bytes | bytearray) -> bool:
+    """The error body already holds a complete JSON document (no need to wait for its end)."""
+    try:
+        json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def _split_authority(endpoint: ResolvedEndpoint) -> tuple[str, int]:
@@ -299,6 +309,8 @@ class BidiSession:
                         if not chunk:
                             break
                         body += chunk
+                        if _whole_json(body):
+                            break  # a server keeping its side open gains nothing by it
                 error = error_from_response(status, headers, bytes(body[:MAX_ERROR_BODY]))
                 self._fail(error)
                 return

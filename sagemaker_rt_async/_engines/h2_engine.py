@@ -59,6 +59,10 @@ DEFAULT_CONNECTION_WINDOW = 16 * 1024 * 1024
 """Connection receive window: room for many streams' bursts at once."""
 _READ_SIZE = 256 * 1024
 _IO_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, ssl.SSLError)
+# Reading what waits on an idle connection before reuse: at most this long per read.
+_REFRESH_READ_S = 1.0
+# How long one socket write may take (it is shielded from cancellation, see flush).
+_WRITE_TIMEOUT_S = 30.0
 # Closing a connection must finish even inside a cancelled scope, and not hang.
 _CLOSE_TIMEOUT_S = 5.0
 
@@ -329,12 +333,26 @@ class _Connection:
             2**31 - 3
         )
 
-    def stale(self) -> bool:
-        """An idle reused connection that has bytes or an EOF waiting is not to be trusted."""
-        if self.streams or not self.used:
-            return False
+    async def refresh(self) -> None:
+        """Before reusing an idle connection, read what waits on it (STYLE §8).
+
+        On HTTP/2 that is often harmless (late frames of streams we reset, a PING), but it may
+        be a GOAWAY or an EOF: then the connection is marked unusable here, not found broken
+        by the next session's first write.
+        """
+        if self.streams or not self.used or self._reading:
+            return
         raw = self.sock.extra(anyio.abc.SocketAttribute.raw_socket, None)  # noqa: S610
-        return raw is not None and _readable(raw)
+        for _ in range(16):
+            if raw is None or not _readable(raw) or not self.usable:
+                return
+            with anyio.move_on_after(_REFRESH_READ_S):  # a TLS record may be incomplete
+                self._reading = True
+                try:
+                    await self._read_once()
+                finally:
+                    self._reading = False
+                    self.wake()
 
     # -- reading: whoever waits, reads
 
@@ -435,16 +453,23 @@ class _Connection:
                 data = self.h2.data_to_send()
                 if not data:
                     return
-                try:
-                    await self.sock.send(data)
-                except (
-                    anyio.BrokenResourceError,
-                    anyio.ClosedResourceError,
-                    OSError,
-                    ssl.SSLError,
-                ) as exc:
-                    self._fail(TransportError(f"writing to the server failed: {describe(exc)}"))
-                    raise self.error from exc  # type: ignore[misc]
+                # Shielded: a write cancelled halfway loses the rest of a frame (or, under TLS,
+                # of an encrypted record already taken from the SSL object), which corrupts the
+                # connection for every other stream on it. Bounded instead.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(_WRITE_TIMEOUT_S) as t:
+                    try:
+                        await self.sock.send(data)
+                    except _IO_ERRORS as exc:
+                        error = TransportError(f"writing to the server failed: {describe(exc)}")
+                        self._fail(error)
+                        raise error from exc
+                if t.cancelled_caught:
+                    error = TransportError(
+                        f"writing to the server stalled for {_WRITE_TIMEOUT_S:g} s; "
+                        "the connection is given up"
+                    )
+                    self._fail(error)
+                    raise error
 
     async def flush_quietly(self) -> None:
         """Flush unless a writer is at it (it writes what we queued); failures are recorded."""
@@ -569,7 +594,8 @@ class H2Engine:
         async with lock:  # one connect per origin at a time: the others then share it
             pool = self._pools.setdefault(origin, [])
             for conn in list(pool):
-                if not conn.usable or conn.stale():
+                await conn.refresh()
+                if not conn.usable:
                     pool.remove(conn)
                     await conn.aclose()
                 elif conn.has_capacity:

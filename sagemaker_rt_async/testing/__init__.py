@@ -17,6 +17,7 @@ the pytest plugin (``sagemaker_rt_async.testing.plugin``, loaded automatically) 
 fixtures.
 """
 
+from ._bidi import FakeBidiServer, FakeBidiSession, ReceivedPart, RecordedSession
 from ._fake import (
     RESET,
     TEST_CREDENTIALS,
@@ -41,6 +42,8 @@ from ._transport import FakeTransport
 __all__ = [
     "RESET",
     "TEST_CREDENTIALS",
+    "FakeBidiServer",
+    "FakeBidiSession",
     "FakeResponse",
     "FakeS3",
     "FakeSageMakerRuntime",
@@ -52,7 +55,9 @@ __all__ = [
     "ModelResponse",
     "ModelStream",
     "ModelStreamFailure",
+    "ReceivedPart",
     "RecordedRequest",
+    "RecordedSession",
     "ResetConnection",
     "ServiceFailure",
     "StreamFault",

@@ -472,10 +472,17 @@ class _ServerConnection:
                 session._input_closed()
 
     def _dispatch(self, event: h2.events.Event) -> None:
+        session: FakeBidiSession | None
         if isinstance(event, h2.events.RequestReceived):
             sid = event.stream_id or 0
             headers = {str(k): str(v) for k, v in (event.headers or [])}
-            task = asyncio.get_running_loop().create_task(self._serve(sid, headers))
+            path = headers.get(":path", "")
+            parts = path.split("?", 1)[0].split("/")
+            record = RecordedSession(unquote(parts[2]) if len(parts) == 4 else "", headers)
+            self.server.sessions.append(record)
+            # Registered now: the caller's DATA may arrive before the handler task runs.
+            fresh = self.sessions[sid] = FakeBidiSession(self, sid, record)
+            task = asyncio.get_running_loop().create_task(self._serve(fresh, parts))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         elif isinstance(event, h2.events.DataReceived):
@@ -509,14 +516,11 @@ class _ServerConnection:
             if end:
                 await self.end_stream(sid)
 
-    async def _serve(self, sid: int, headers: dict[str, str]) -> None:
+    async def _serve(self, session: FakeBidiSession, parts: list[str]) -> None:
         server = self.server
         server.streams_opened += 1
-        path = headers.get(":path", "")
-        parts = path.split("?", 1)[0].split("/")
-        name = unquote(parts[2]) if len(parts) == 4 else ""
-        record = RecordedSession(name, headers)
-        server.sessions.append(record)
+        sid, record = session._sid, session.record
+        headers, name = record.headers, record.endpoint_name
         request_id = f"fake-{server.streams_opened}"
         base = [("x-amzn-requestid", request_id)]
 
@@ -559,7 +563,6 @@ class _ServerConnection:
                 if entry.keep_open:
                     await asyncio.sleep(3600)  # until the client resets the stream
                 return
-            session = FakeBidiSession(self, sid, record)
             auth = parse_authorization(headers)
             assert auth is not None or not server.verify_signatures
             session._start(
@@ -567,7 +570,6 @@ class _ServerConnection:
                 server.region,
                 auth.signature if auth is not None else "",
             )
-            self.sessions[sid] = session
             variant = headers.get("x-amzn-sagemaker-target-variant", "AllTraffic")
             await self._respond(
                 sid,
@@ -581,8 +583,8 @@ class _ServerConnection:
                 ],
             )
             await entry(session)
+            record.finished = True  # before END_STREAM: a client seeing the end sees this
             await session.end()
-            record.finished = True
         except (ConnectionError, h2.exceptions.H2Error):
             pass
         finally:
