@@ -647,6 +647,7 @@ class FakeBidiServer:
         stream_window: the receive window the server advertises per stream (64 KiB: a
             handler that reads slowly holds the client back soon).
         max_concurrent_streams: SETTINGS_MAX_CONCURRENT_STREAMS.
+        host / port: where to listen (port 0: any free one).
     """
 
     def __init__(
@@ -659,6 +660,8 @@ class FakeBidiServer:
         verify_signatures: bool = True,
         stream_window: int = 65535,
         max_concurrent_streams: int = 100,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self.tls = tls
         self.alpn = alpn or ["h2"]
@@ -672,8 +675,8 @@ class FakeBidiServer:
         self.open_connections = 0
         self.total_connections = 0
         self.streams_opened = 0
-        self.host = "127.0.0.1"
-        self.port = 0
+        self.host = host
+        self.port = port
         self._ca: Any = None
         self._ca_pem: bytes | None = None
         self._server_ssl: ssl.SSLContext | None = None
