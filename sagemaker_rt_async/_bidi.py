@@ -17,6 +17,7 @@ the pool for the next session.
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import logging
 import math
@@ -26,7 +27,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -43,7 +44,13 @@ from ._errors import (
     error_from_event,
     error_from_response,
 )
-from ._eventstream import EventStreamDecoder, EventStreamMessage, HeaderType, encode_message
+from ._eventstream import (
+    EventStreamDecoder,
+    EventStreamMessage,
+    HeaderType,
+    frame_message,
+    header_block,
+)
 from ._exchange import MAX_ERROR_BODY, user_agent
 from ._models import BidiPayloadPart
 from ._retry import Retry, RetryState
@@ -99,6 +106,20 @@ class BidiCall:
     retry: Retry
     trace: CallTrace | None = None
     clock: Callable[[], datetime] = _now
+
+
+@functools.cache
+def _part_block(data_type: str, completion_state: str) -> bytes:
+    """The header block of a PayloadPart (spec §5.1, the SDK's order); four exist, made once."""
+    return header_block(
+        [
+            (":message-type", HeaderType.STRING, "event"),
+            (":event-type", HeaderType.STRING, "PayloadPart"),
+            ("DataType", HeaderType.STRING, data_type),
+            ("CompletionState", HeaderType.STRING, completion_state),
+            (":content-type", HeaderType.STRING, "application/octet-stream"),
+        ]
+    )
 
 
 def _whole_json(body: bytes | bytearray) -> bool:
@@ -237,7 +258,7 @@ class BidiSession:
                 call.trace.sent(url, endpoint.signing_region, 0)
             try:
                 bound = self._bounded(call.timeout.connect, "connect")
-                with bound.scope:
+                with bound:
                     stream = await engine.open_stream(
                         scheme=endpoint.scheme,
                         host=host,
@@ -247,7 +268,7 @@ class BidiSession:
                         headers=headers,
                         connect_timeout=call.timeout.connect,
                     )
-                if bound.scope.cancelled_caught:
+                if bound.expired:
                     raise bound.error(where)
             except TransportError as exc:
                 delay = state.next_delay(
@@ -278,7 +299,7 @@ class BidiSession:
         seconds = own
         if self._deadline is not None and self._deadline < limit:
             limit, which, seconds = self._deadline, "total", self._call.timeout.total
-        return _Bound(anyio.CancelScope(deadline=limit), which, seconds or 0.0)
+        return _Bound(limit, which, seconds or 0.0)
 
     # -- the pump: reads the head and keeps the connection read while the session lives ----------
 
@@ -288,9 +309,9 @@ class BidiSession:
         call = self._call
         try:
             bound = self._bounded(call.timeout.header_wait, "first_byte")
-            with bound.scope:
+            with bound:
                 status = await stream.wait_head()
-            if bound.scope.cancelled_caught:
+            if bound.expired:
                 self._fail(bound.error(self._where))
                 return
             headers = stream.headers
@@ -374,14 +395,7 @@ class BidiSession:
         if self._input_ended:
             raise ParamValidationError("send", "the input was ended with end_input()")
         self._raise_error()
-        headers: list[tuple[str, HeaderType, object]] = [
-            (":message-type", HeaderType.STRING, "event"),
-            (":event-type", HeaderType.STRING, "PayloadPart"),
-            ("DataType", HeaderType.STRING, kind),
-            ("CompletionState", HeaderType.STRING, completion_state),
-            (":content-type", HeaderType.STRING, "application/octet-stream"),
-        ]
-        inner = encode_message(headers, payload)  # type: ignore[arg-type]
+        inner = frame_message(_part_block(kind, completion_state), payload)
         async with self._send_lock:
             if self._input_ended:
                 raise ParamValidationError("send", "the input was ended with end_input()")
@@ -433,7 +447,7 @@ class BidiSession:
         )
         bound = self._bounded(self._call.timeout.write, "write")
         try:
-            with bound.scope:
+            with bound:
                 await stream.send(frame, end_stream=end)
         except TransportError as exc:
             if (stream.status or 0) >= 300:
@@ -442,7 +456,7 @@ class BidiSession:
                     await self._settled.wait()
             self._fail(exc)
             self._raise_error()
-        if bound.scope.cancelled_caught:
+        if bound.expired:
             # A frame may be half written: the chain is broken; the session cannot go on.
             self._fail(bound.error(self._where))
             self._raise_error()
@@ -491,13 +505,13 @@ class BidiSession:
                 continue
             bound = self._bounded(self._call.idle_timeout, "idle")
             chunk = b""
-            with bound.scope:
+            with bound:
                 try:
                     chunk = await stream.receive()
                 except TransportError as exc:
                     self._fail(exc)
                     continue
-            if bound.scope.cancelled_caught:
+            if bound.expired:
                 self._fail(bound.error(self._where))
                 continue
             try:
@@ -596,12 +610,29 @@ class BidiSession:
 class _Bound:
     """A deadline in force: its scope, and which deadline it is (for the error)."""
 
-    __slots__ = ("scope", "seconds", "which")
+    __slots__ = ("deadline", "scope", "seconds", "which")
 
-    def __init__(self, scope: anyio.CancelScope, which: str, seconds: float) -> None:
-        self.scope = scope
+    def __init__(self, deadline: float, which: str, seconds: float) -> None:
+        self.deadline = deadline
         self.which = which
         self.seconds = seconds
+        # No deadline, no scope: the hot path (a send, a part) then arms nothing.
+        self.scope = anyio.CancelScope(deadline=deadline) if deadline != math.inf else None
+
+    def __enter__(self) -> _Bound:
+        if self.scope is not None:
+            self.scope.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> bool:
+        if self.scope is not None:
+            return bool(self.scope.__exit__(*exc_info))
+        return False
+
+    @property
+    def expired(self) -> bool:
+        """The deadline passed inside the block (its cancellation was absorbed)."""
+        return self.scope is not None and self.scope.cancelled_caught
 
     def error(self, where: str) -> RequestTimeout:
         what = {

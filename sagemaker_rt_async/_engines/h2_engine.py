@@ -456,7 +456,8 @@ class _Connection:
                 # Shielded: a write cancelled halfway loses the rest of a frame (or, under TLS,
                 # of an encrypted record already taken from the SSL object), which corrupts the
                 # connection for every other stream on it. Bounded instead.
-                with anyio.CancelScope(shield=True), anyio.move_on_after(_WRITE_TIMEOUT_S) as t:
+                limit = anyio.current_time() + _WRITE_TIMEOUT_S
+                with anyio.CancelScope(shield=True, deadline=limit) as t:
                     try:
                         await self.sock.send(data)
                     except _IO_ERRORS as exc:
