@@ -304,7 +304,7 @@ class _Connection:
         self.used = False
         self._reading = False
         self._progress = anyio.Event()
-        self._write_lock = anyio.Lock()
+        self._write_lock = anyio.Lock(fast_acquire=True)
         self._stream_window = stream_window
         self._closed = False
 
