@@ -292,6 +292,24 @@ class FakeBidiSession:
         )
         await self.end()
 
+    async def reset(self, error_code: int = 2) -> None:
+        """RST_STREAM from the server (default INTERNAL_ERROR): the stream breaks."""
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(h2.exceptions.H2Error):
+                self._conn.h2.reset_stream(self._sid, error_code)
+            await self._conn.flush()
+
+    async def ping(self) -> None:
+        """Send an HTTP/2 PING; ``FakeBidiServer.pings_acked`` counts the client's answers."""
+        self._conn.h2.ping(b"fakeping")
+        await self._conn.flush()
+
+    async def goaway(self) -> None:
+        """Send GOAWAY (no error): this connection takes no new stream."""
+        self._conn.h2.close_connection()
+        await self._conn.flush()
+
     async def send_raw(self, wire: bytes) -> None:
         """Send bytes as DATA as they are (to inject truncation, bad CRCs, ...)."""
         if not self.closed:
@@ -502,6 +520,8 @@ class _ServerConnection:
                 session.record.reset_by_client = True
                 session.closed = True
                 session._input_closed()
+        if isinstance(event, h2.events.PingAckReceived):
+            self.server.pings_acked += 1
         if isinstance(event, h2.events.WindowUpdated | h2.events.RemoteSettingsChanged):
             self.window.set()
 
@@ -675,6 +695,8 @@ class FakeBidiServer:
         self.open_connections = 0
         self.total_connections = 0
         self.streams_opened = 0
+        self.pings_acked = 0
+        """PINGs (``FakeBidiSession.ping``) the clients answered."""
         self.host = host
         self.port = port
         self._ca: Any = None
