@@ -445,7 +445,13 @@ class BidiSession:
             if end
             else signer.envelope(inner, self._call.clock())
         )
-        bound = self._bounded(self._call.timeout.write, "write")
+        # The deadline covers the wait for flow-control window; a frame that fits the window
+        # now does not wait (its socket write is bounded by the engine): no scope to arm.
+        bound = (
+            _NO_BOUND
+            if stream.fits(len(frame))
+            else self._bounded(self._call.timeout.write, "write")
+        )
         try:
             with bound:
                 await stream.send(frame, end_stream=end)
@@ -647,6 +653,9 @@ class _Bound:
             timeout=self.which,
             request_sent=self.which != "connect",
         )
+
+
+_NO_BOUND = _Bound(math.inf, "write", 0.0)
 
 
 class BidiMessages:

@@ -252,6 +252,13 @@ class DuplexStream:
             return b""
         raise self._failure("receiving")
 
+    def fits(self, size: int) -> bool:
+        """``size`` bytes can be sent now without waiting for the server's window."""
+        try:
+            return self._conn.h2.local_flow_control_window(self.stream_id) >= size
+        except h2.exceptions.H2Error:
+            return False
+
     def stop(self) -> None:
         """Make a ``send`` waiting for window (and any later one) give up at once."""
         self.stop_sending = True
