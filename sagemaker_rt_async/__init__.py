@@ -14,6 +14,7 @@ from contextlib import suppress as _suppress
 from ._async_inference import AsyncInferenceJob, AsyncInferenceResult
 from ._batch import MapInvokeIter
 from ._bearer import BearerToken
+from ._bidi import BidiMessages, BidiSession
 from ._client import SageMakerRuntimeClient
 from ._engines import Engine, EngineResponse
 from ._errors import (
@@ -27,14 +28,17 @@ from ._errors import (
     EndpointNotFoundError,
     EventStreamProtocolError,
     FramingError,
+    InputValidationError,
     InternalDependencyException,
     InternalFailure,
+    InternalServerError,
     InternalStreamFailure,
     ModelError,
     ModelNotReadyException,
     ModelStreamError,
     NoCapacityError,
     ParamValidationError,
+    ProtocolNegotiationError,
     RequestTimeout,
     RequestTimeoutError,
     ResponseTooLarge,
@@ -42,6 +46,7 @@ from ._errors import (
     SageMakerRuntimeError,
     ServiceError,
     ServiceUnavailable,
+    ServiceUnavailableError,
     SessionClosedError,
     StreamError,
     StreamTruncated,
@@ -62,7 +67,14 @@ from ._hooks import (
     ResponseReceived,
     RetryScheduled,
 )
-from ._models import ChatCompletionResult, Credentials, InvokeEndpointResult, NewSession, Timeout
+from ._models import (
+    BidiPayloadPart,
+    ChatCompletionResult,
+    Credentials,
+    InvokeEndpointResult,
+    NewSession,
+    Timeout,
+)
 from ._retry import Retry
 from ._sessions import Session
 from ._streaming import ChatCompletionStream, ResponseStream, TokenStream
@@ -77,6 +89,9 @@ __all__ = [
     "AsyncInferenceTimeout",
     "AuthenticationError",
     "BearerToken",
+    "BidiMessages",
+    "BidiPayloadPart",
+    "BidiSession",
     "CallEnded",
     "CallInfo",
     "CallStarted",
@@ -95,8 +110,10 @@ __all__ = [
     "FirstPart",
     "FirstToken",
     "FramingError",
+    "InputValidationError",
     "InternalDependencyException",
     "InternalFailure",
+    "InternalServerError",
     "InternalStreamFailure",
     "InvokeEndpointResult",
     "MapInvokeIter",
@@ -106,6 +123,7 @@ __all__ = [
     "NewSession",
     "NoCapacityError",
     "ParamValidationError",
+    "ProtocolNegotiationError",
     "RequestSent",
     "RequestTimeout",
     "RequestTimeoutError",
@@ -120,6 +138,7 @@ __all__ = [
     "SageMakerRuntimeError",
     "ServiceError",
     "ServiceUnavailable",
+    "ServiceUnavailableError",
     "Session",
     "SessionClosedError",
     "StreamError",

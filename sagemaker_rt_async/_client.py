@@ -32,6 +32,7 @@ from ._endpoints import (
     encode_label,
     operation_url,
     parse_s3_uri,
+    resolve_bidi_endpoint,
     resolve_endpoint,
 )
 from ._engines import Engine, TransportName, make_engine
@@ -62,9 +63,13 @@ from ._sessions import Session
 from ._streaming import ChatCompletionStream, ResponseStream
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx  # imported by the first request, not with this module (see _engines)
 
     from ._batch import MapInvokeIter
+    from ._bidi import BidiSession
+    from ._engines.h2_engine import H2Engine
 
 __all__ = ["SageMakerRuntimeClient"]
 
@@ -111,6 +116,8 @@ class SageMakerRuntimeClient:
         max_response_bytes: the largest InvokeEndpoint / InvokeEndpointAsync response body
             accepted (default 6 MiB, the service's own limit); a larger one raises
             ``ResponseTooLarge`` having read no more than that. None: no limit.
+        ssl_context: the TLS context of the HTTP/2 engine that carries bidirectional sessions
+            (it must offer ALPN ``h2``); default: certificates verified against the system CAs.
         event_hooks: callables called with each ``Event`` of every call (``CallStarted``,
             ``RequestSent``, ``ResponseReceived``, ``RetryScheduled``, ``FirstPart``,
             ``FirstToken``, ``CallEnded``): timings, request ids, the invoked variant. They run
@@ -145,6 +152,7 @@ class SageMakerRuntimeClient:
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
         event_hooks: Sequence[EventHook] | None = None,
         bearer_token_expires_in: int | timedelta = DEFAULT_LIFETIME_S,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         engine: Engine | None = None
         if isinstance(transport, Engine):
@@ -184,6 +192,7 @@ class SageMakerRuntimeClient:
         self._use_fips = use_fips
         self._use_dualstack = use_dualstack
         self._endpoint: ResolvedEndpoint | None = None
+        self._region_given: str | None = None
         region_now = region or env_region()
         if region_now is not None or (endpoint_url is not None and profile is None):
             # Resolve now when we can, so configuration mistakes surface at construction.
@@ -207,6 +216,8 @@ class SageMakerRuntimeClient:
         self._exchange = Exchange(
             credentials=self._resolver, engine=self._get_engine, max_connections=max_connections
         )
+        self._ssl_context = ssl_context
+        self._h2: H2Engine | None = None
         self._closed = False
 
     def _resolve(self, region: str | None) -> ResolvedEndpoint:
@@ -216,6 +227,7 @@ class SageMakerRuntimeClient:
                 "is required with endpoint_url: requests are signed for a region "
                 "(pass region=, or set AWS_REGION)",
             )
+        self._region_given = region
         return resolve_endpoint(
             region=region,
             use_fips=self._use_fips,
@@ -262,9 +274,12 @@ class SageMakerRuntimeClient:
             return
         self._closed = True
         engine, self._engine = self._engine, None
-        if engine is not None and self._owns_engine:
-            with anyio.CancelScope(shield=True):  # marked closed: the pool must go too
+        h2_engine, self._h2 = self._h2, None
+        with anyio.CancelScope(shield=True):  # marked closed: the pools must go too
+            if engine is not None and self._owns_engine:
                 await engine.aclose()
+            if h2_engine is not None:
+                await h2_engine.aclose()
 
     async def _ready(self) -> ResolvedEndpoint:
         self._check_open()
@@ -344,7 +359,9 @@ class SageMakerRuntimeClient:
                 or given.get("X-Amzn-SageMaker-Inference-Component"),
                 target_variant=given.get("X-Amzn-SageMaker-Target-Variant"),
                 target_model=given.get("X-Amzn-SageMaker-Target-Model"),
-                streaming=operation is INVOKE_ENDPOINT_STREAM if streaming is None else streaming,
+                streaming=(operation is INVOKE_ENDPOINT_STREAM or operation.name.endswith("Stream"))
+                if streaming is None
+                else streaming,
             ),
         )
 
@@ -832,6 +849,93 @@ class SageMakerRuntimeClient:
         return ChatCompletionStream(
             open_stream, operation=operation.name, total=deadline.total, trace=trace
         )
+
+    def invoke_endpoint_with_bidirectional_stream(
+        self,
+        endpoint_name: str,
+        *,
+        target_variant: str | None = None,
+        model_invocation_path: str | None = None,
+        model_query_string: str | None = None,
+        timeout: Timeout | float | None = None,
+        idle_timeout: float | None = None,
+        drain_timeout: float | None = 30.0,
+        max_part_bytes: int | None = None,
+        retry: Retry | int | bool | None = None,
+    ) -> BidiSession:
+        """Call InvokeEndpointWithBidirectionalStream; returns the session (not a coroutine).
+
+        ``async with rt.invoke_endpoint_with_bidirectional_stream("ep") as session:`` opens one
+        HTTP/2 stream (port 8443 of the region's endpoint, or ``endpoint_url`` as given) and
+        returns at once: ``await session.send(b"...")`` (bytes → BINARY, str → UTF8) while
+        ``async for part in session`` reads the model's answers; ``await session.end_input()``
+        ends the input. An error status (``ModelError``, ``InputValidationError``, ...) is
+        raised by the next ``send()`` or iteration as soon as it arrives.
+
+        Deadlines: ``timeout`` (connect, the response head as ``first_byte``/``read``, each
+        wait for flow-control window as ``write``, the whole session as ``total``, off by
+        default); ``idle_timeout`` bounds the gap between received parts (off: sessions may
+        be silent); ``drain_timeout`` bounds reading the rest after a normal exit. Only the
+        opening is retried (connection failures, before any event was written).
+        ``max_part_bytes`` caps one part (default 1 MiB). Members are validated here.
+        """
+        from ._bidi import DEFAULT_MAX_PART_BYTES, BidiCall, BidiSession
+        from ._operations import INVOKE_ENDPOINT_BIDI
+
+        self._check_open()
+        v.name("endpoint_name", endpoint_name)
+        members = INVOKE_ENDPOINT_BIDI.headers(
+            {
+                "target_variant": target_variant,
+                "model_invocation_path": model_invocation_path,
+                "model_query_string": model_query_string,
+            }
+        )
+        for param, value in (("idle_timeout", idle_timeout), ("drain_timeout", drain_timeout)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+            ):
+                raise ParamValidationError(param, "must be a positive number of seconds or None")
+        cap = DEFAULT_MAX_PART_BYTES if max_part_bytes is None else max_part_bytes
+        if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= 16 * 1024 * 1024:
+            raise ParamValidationError("max_part_bytes", "must be an int from 1 to 16 MiB")
+        deadline = self._timeout if timeout is None else Timeout.of(timeout)
+        policy = self._retry if retry is None else Retry.of(retry)
+        trace = self._trace(INVOKE_ENDPOINT_BIDI, endpoint_name, members)
+        return BidiSession(
+            BidiCall(
+                endpoint_name=endpoint_name,
+                path_suffix=INVOKE_ENDPOINT_BIDI.suffix,
+                member_headers=tuple((k.lower(), val) for k, val in members),
+                endpoint=self._bidi_endpoint,
+                engine=self._h2_engine,
+                credentials=self._resolver,
+                timeout=deadline,
+                idle_timeout=idle_timeout,
+                drain_timeout=drain_timeout,
+                max_part_bytes=cap,
+                retry=policy,
+                trace=trace,
+            )
+        )
+
+    async def _bidi_endpoint(self) -> ResolvedEndpoint:
+        """The bidirectional operation's own endpoint (port 8443 rule set, spec §1)."""
+        await self._ready()
+        return resolve_bidi_endpoint(
+            region=self._region_given,
+            use_fips=self._use_fips,
+            use_dualstack=self._use_dualstack,
+            endpoint_url=self._endpoint_url,
+        )
+
+    async def _h2_engine(self) -> H2Engine:
+        self._check_open()
+        if self._h2 is None:
+            from ._engines.h2_engine import H2Engine
+
+            self._h2 = H2Engine(ssl_context=self._ssl_context)
+        return self._h2
 
     async def _s3_client(self) -> S3Client:
         endpoint = await self._ready()

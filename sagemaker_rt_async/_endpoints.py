@@ -36,6 +36,7 @@ __all__ = [
     "operation_url",
     "parse_s3_uri",
     "partition_for",
+    "resolve_bidi_endpoint",
     "resolve_endpoint",
     "s3_object_url",
 ]
@@ -222,6 +223,56 @@ def resolve_endpoint(
         host = f"runtime.sagemaker.{signing_region}.{partition.dualstack_dns_suffix}"
     else:
         host = f"runtime.sagemaker.{signing_region}.{partition.dns_suffix}"
+    return ResolvedEndpoint(
+        url=f"https://{host}",
+        scheme="https",
+        host=host,
+        base_path="",
+        signing_region=signing_region,
+        partition=partition.name,
+    )
+
+
+# Partitions whose InvokeEndpointWithBidirectionalStream rule gives port 8443 and the
+# ``runtime-fips.sagemaker`` label (bidirectional-stream spec §1.2 rule 3); any other partition
+# (today aws-iso-e) falls back to the classic rules without a port (rule 4).
+_BIDI_8443_PARTITIONS = frozenset(
+    {"aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-eusc", "aws-iso-f"}
+)
+
+
+def resolve_bidi_endpoint(
+    *,
+    region: str | None,
+    use_fips: bool = False,
+    use_dualstack: bool = False,
+    endpoint_url: str | None = None,
+) -> ResolvedEndpoint:
+    """Resolve the endpoint of InvokeEndpointWithBidirectionalStream (its own rule set, spec §1).
+
+    In the partitions aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-eusc and aws-iso-f:
+    ``https://runtime[-fips].sagemaker.{region}.{dnsSuffix or dualStackDnsSuffix}:8443`` (FIPS
+    is the ``runtime-fips.sagemaker`` label everywhere, with no support checks). Elsewhere
+    (aws-iso-e) the classic rules without a port: ``runtime.sagemaker[-fips].{region}.{dns}``.
+    A custom ``endpoint_url`` is used as given (as :func:`resolve_endpoint` parses it).
+    """
+    if endpoint_url is not None or region is None:
+        return resolve_endpoint(
+            region=region,
+            use_fips=use_fips,
+            use_dualstack=use_dualstack,
+            endpoint_url=endpoint_url,
+        )
+    signing_region, forced_fips = normalize_region(region)
+    partition = partition_for(signing_region)
+    fips = use_fips or forced_fips
+    suffix = partition.dualstack_dns_suffix if use_dualstack else partition.dns_suffix
+    if partition.name in _BIDI_8443_PARTITIONS:
+        label = "runtime-fips.sagemaker" if fips else "runtime.sagemaker"
+        host = f"{label}.{signing_region}.{suffix}:8443"
+    else:
+        label = "runtime.sagemaker-fips" if fips else "runtime.sagemaker"
+        host = f"{label}.{signing_region}.{suffix}"
     return ResolvedEndpoint(
         url=f"https://{host}",
         scheme="https",

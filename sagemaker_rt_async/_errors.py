@@ -7,16 +7,20 @@ The tree::
     ├── CredentialsError                  none found / invalid / refresh failed
     ├── ClientClosedError                 the client was used after aclose()
     ├── TransportError                    no HTTP response: connect/read/write failure
-    │   └── RequestTimeout                a connect / read / write / pool deadline passed
+    │   ├── RequestTimeout                a connect / read / write / pool deadline passed
+    │   └── ProtocolNegotiationError      the server would not speak HTTP/2 (TLS ALPN)
     ├── ResponseTooLarge                  the response body is over max_response_bytes
     ├── ServiceError                      an HTTP error response (status_code, error_code, ...)
     │   ├── ValidationError               400, the service rejected the input
-    │   │   └── EndpointNotFoundError     OpenAI route: no such endpoint in the account
+    │   │   ├── EndpointNotFoundError     OpenAI route: no such endpoint in the account
+    │   │   └── InputValidationError      400, a bidirectional stream's input was rejected
     │   ├── ModelError                    424, the model container answered with an error
     │   ├── ModelNotReadyException        429, the model is not ready (scale from zero, ...)
     │   │   └── NoCapacityError           OpenAI route: the inference component has no capacity
     │   ├── InternalFailure               500
+    │   │   └── InternalServerError       500, bidirectional streams' name for it
     │   ├── ServiceUnavailable            503
+    │   │   └── ServiceUnavailableError   503, bidirectional streams' name for it
     │   ├── InternalDependencyException   530
     │   ├── ThrottlingError               any throttling code (ThrottlingException, ...)
     │   ├── AccessDeniedError             IAM said no (AccessDeniedException, OptInRequired, ...)
@@ -61,14 +65,17 @@ __all__ = [
     "EndpointNotFoundError",
     "EventStreamProtocolError",
     "FramingError",
+    "InputValidationError",
     "InternalDependencyException",
     "InternalFailure",
+    "InternalServerError",
     "InternalStreamFailure",
     "ModelError",
     "ModelNotReadyException",
     "ModelStreamError",
     "NoCapacityError",
     "ParamValidationError",
+    "ProtocolNegotiationError",
     "RequestTimeout",
     "RequestTimeoutError",
     "ResponseTooLarge",
@@ -76,6 +83,7 @@ __all__ = [
     "SageMakerRuntimeError",
     "ServiceError",
     "ServiceUnavailable",
+    "ServiceUnavailableError",
     "SessionClosedError",
     "StreamError",
     "StreamTruncated",
@@ -147,6 +155,15 @@ class RequestTimeout(TransportError):
         self.timeout = timeout
 
 
+class ProtocolNegotiationError(TransportError):
+    """The server did not agree to HTTP/2 (TLS ALPN chose another protocol); not retryable."""
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        """Another attempt would negotiate the same way."""
+        return False
+
+
 class ResponseTooLarge(SageMakerRuntimeError):
     """The response body is larger than the client accepts (``max_response_bytes``).
 
@@ -197,6 +214,12 @@ class ServiceError(SageMakerRuntimeError):
         self.fields: dict[str, Any] = dict(fields or {})
 
     @property
+    def reason_code(self) -> str | None:
+        """The body's own ``ErrorCode`` member, when it has one (bidirectional-stream errors)."""
+        value = self.fields.get("ErrorCode", self.fields.get("errorCode"))
+        return value if isinstance(value, str) else None
+
+    @property
     def retryable(self) -> bool:  # type: ignore[override]
         """5xx gateway/transient statuses and transient codes are worth another attempt."""
         return self.status_code in _RETRYABLE_STATUS or self.error_code in _TRANSIENT_CODES
@@ -232,6 +255,11 @@ class ValidationError(ServiceError):
 
 class EndpointNotFoundError(ValidationError):
     """400 on the OpenAI-compatible route: no endpoint of that name in the account and region."""
+
+
+class InputValidationError(ValidationError):
+    """400 InputValidationError (bidirectional streams): a member or the endpoint was rejected;
+    ``reason_code`` is the body's ``ErrorCode``."""
 
 
 class ModelError(ServiceError):
@@ -276,8 +304,16 @@ class InternalFailure(ServiceError):
     """500 InternalFailure: the service failed."""
 
 
+class InternalServerError(InternalFailure):
+    """500 InternalServerError (bidirectional streams): the service failed."""
+
+
 class ServiceUnavailable(ServiceError):
     """503 ServiceUnavailable: the service is unavailable; try again."""
+
+
+class ServiceUnavailableError(ServiceUnavailable):
+    """503 ServiceUnavailableError (bidirectional streams): unavailable; try again."""
 
 
 class InternalDependencyException(ServiceError):
@@ -510,6 +546,9 @@ _AUTH_CODES = frozenset(
 )
 _BY_CODE: dict[str, type[ServiceError]] = {
     "ValidationError": ValidationError,
+    "InputValidationError": InputValidationError,
+    "InternalServerError": InternalServerError,
+    "ServiceUnavailableError": ServiceUnavailableError,
     "ModelError": ModelError,
     "ModelNotReadyException": ModelNotReadyException,
     "InternalFailure": InternalFailure,

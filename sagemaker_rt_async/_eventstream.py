@@ -74,6 +74,8 @@ __all__ = [
     "encode_message",
     "error_message",
     "exception_message",
+    "frame_message",
+    "header_block",
     "payload_part",
 ]
 
@@ -804,6 +806,17 @@ _PAYLOAD_PART_BLOCK: Final = _encode_header_block(
         (":message-type", HeaderType.STRING, "event"),
     ]
 )
+
+
+def header_block(headers: HeaderSpec) -> bytes:
+    """The encoded header block of ``headers`` (as :func:`encode_message` encodes them), for a
+    caller that frames many messages with the same headers (:func:`frame_message`)."""
+    return _encode_header_block(headers)
+
+
+def frame_message(block: bytes, payload: bytes | bytearray | memoryview) -> bytes:
+    """One message from an already encoded header ``block`` (:func:`header_block`) and a payload."""
+    return _frame(block, payload)
 
 
 def payload_part(payload: bytes | bytearray | memoryview) -> bytes:

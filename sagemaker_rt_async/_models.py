@@ -11,7 +11,14 @@ from typing import Any
 
 from ._errors import ParamValidationError
 
-__all__ = ["ChatCompletionResult", "Credentials", "InvokeEndpointResult", "NewSession", "Timeout"]
+__all__ = [
+    "BidiPayloadPart",
+    "ChatCompletionResult",
+    "Credentials",
+    "InvokeEndpointResult",
+    "NewSession",
+    "Timeout",
+]
 
 
 def _mask(value: str) -> str:
@@ -168,3 +175,29 @@ class ChatCompletionResult:
     def json(self) -> Any:
         """The body parsed as JSON."""
         return json.loads(self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class BidiPayloadPart:
+    """One PayloadPart of a bidirectional stream: one WebSocket frame of the model's answer.
+
+    ``data_type`` is ``"UTF8"`` (a text frame) or ``"BINARY"``; ``completion_state`` is
+    ``"PARTIAL"`` for a frame of a fragmented message whose end is still to come, else
+    ``"COMPLETE"`` (absent headers read as BINARY / COMPLETE).
+    """
+
+    data: bytes = field(repr=False)
+    data_type: str = "BINARY"
+    completion_state: str = "COMPLETE"
+
+    @property
+    def text(self) -> str:
+        """``data`` decoded as UTF-8, invalid bytes replaced (a PARTIAL part may end
+        mid-character: ``messages()`` joins those)."""
+        return self.data.decode("utf-8", "replace")
+
+    def __repr__(self) -> str:
+        return (
+            f"BidiPayloadPart(<{len(self.data)} bytes>, data_type={self.data_type!r}, "
+            f"completion_state={self.completion_state!r})"
+        )

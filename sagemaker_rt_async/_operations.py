@@ -8,6 +8,7 @@ other two, and InvokeEndpointAsync moves ``content_type`` into ``X-Amzn-SageMake
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -19,6 +20,7 @@ __all__ = [
     "CHAT_COMPLETIONS",
     "INVOKE_ENDPOINT",
     "INVOKE_ENDPOINT_ASYNC",
+    "INVOKE_ENDPOINT_BIDI",
     "INVOKE_ENDPOINT_STREAM",
     "Operation",
 ]
@@ -146,4 +148,49 @@ CHAT_COMPLETIONS = Operation(
     "ChatCompletions",
     "openai/v1/chat/completions",
     (_CONTENT_TYPE, Member("accept", "Accept", _text)),
+)
+
+# InvokeEndpointWithBidirectionalStream's own members (bidirectional-stream spec §3, [JSM]).
+_INVOCATION_PATH_RE = re.compile(r"[A-Za-z0-9\-._]+(?:/[A-Za-z0-9\-._]+)*", re.ASCII)
+_QUERY_PAIR = r"[a-zA-Z0-9][A-Za-z0-9_-]*=(?:[A-Za-z0-9._~\-]|%[0-9A-Fa-f]{2})+"
+_QUERY_STRING_RE = re.compile(rf"{_QUERY_PAIR}(?:&{_QUERY_PAIR})*", re.ASCII)
+
+
+def _patterned(pattern: re.Pattern[str], max_len: int, hint: str) -> Rule:
+    def check(param: str, value: object) -> str:
+        if not isinstance(value, str):
+            raise ParamValidationError(param, f"must be a str, not {type(value).__name__}")
+        if not 1 <= len(value) <= max_len:
+            raise ParamValidationError(param, f"must be 1 to {max_len} characters")
+        if pattern.fullmatch(value) is None:
+            raise ParamValidationError(param, f"{value!r} is not valid: {hint}")
+        return value
+
+    return check
+
+
+INVOKE_ENDPOINT_BIDI = Operation(
+    "InvokeEndpointWithBidirectionalStream",
+    "invocations-bidirectional-stream",
+    (
+        _VARIANT,
+        Member(
+            "model_invocation_path",
+            "X-Amzn-SageMaker-Model-Invocation-Path",
+            _patterned(
+                _INVOCATION_PATH_RE,
+                100,
+                "segments of letters, digits, '-', '.', '_' joined by '/', no leading '/'",
+            ),
+        ),
+        Member(
+            "model_query_string",
+            "X-Amzn-SageMaker-Model-Query-String",
+            _patterned(
+                _QUERY_STRING_RE,
+                2048,
+                "key=value pairs joined by '&', values percent-encoded and not empty",
+            ),
+        ),
+    ),
 )

@@ -12,6 +12,12 @@ Two callers, two path modes (spec §5.2, §5.4):
   more (``/endpoints/my%20ep/x`` is signed as ``/endpoints/my%2520ep/x``), exactly as botocore.
 * S3 passes the wire path with ``normalize_path=False, encode_path=False``: signed as sent.
 
+Event streams sent by the client (InvokeEndpointWithBidirectionalStream, bidirectional-stream
+spec §4–§5) are signed as a chain: the initial request with the payload hash
+``STREAMING-AWS4-HMAC-SHA256-EVENTS``, its signature the seed; then each event is wrapped in an
+envelope (``:date``, ``:chunk-signature``) whose signature covers the prior signature, the
+``:date`` header and the inner message (:class:`EventSigner`).
+
 Secrets (secret key, session token, signature) never reach an exception message or a ``repr``.
 """
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,11 +34,15 @@ from functools import lru_cache
 from urllib.parse import quote, unquote
 
 from ._errors import ParamValidationError
+from ._eventstream import HeaderType, encode_message
 
 __all__ = [
     "ALGORITHM",
     "EMPTY_SHA256",
+    "EVENT_ALGORITHM",
+    "STREAMING_EVENTS_PAYLOAD",
     "UNSIGNED_PAYLOAD",
+    "EventSigner",
     "SigningResult",
     "build_header_signature",
     "build_query_signature",
@@ -40,7 +51,9 @@ __all__ = [
     "canonical_request",
     "canonical_uri",
     "credential_scope",
+    "date_header_bytes",
     "derive_key_chain",
+    "event_string_to_sign",
     "parse_query",
     "presign_query",
     "sha256_hex",
@@ -554,3 +567,107 @@ def presign_query(
             omit_session_token=omit_session_token,
         ).added
     )
+
+
+# --------------------------------------------------------------------------------- event chain
+
+STREAMING_EVENTS_PAYLOAD = "STREAMING-AWS4-HMAC-SHA256-EVENTS"
+"""Payload hash (and ``x-amz-content-sha256`` value) of a request whose body is signed events."""
+
+EVENT_ALGORITHM = "AWS4-HMAC-SHA256-PAYLOAD"
+"""First line of an event's string to sign (bidirectional-stream spec §5.3)."""
+
+_DATE_HEADER_PREFIX = b"\x05:date\x08"
+_I64 = struct.Struct(">q")
+
+
+def date_header_bytes(epoch_ms: int) -> bytes:
+    """The encoded ``:date`` header alone (15 bytes): what an event signature hashes of it."""
+    return _DATE_HEADER_PREFIX + _I64.pack(epoch_ms)
+
+
+def event_string_to_sign(
+    amz_date: str, scope: str, prior_signature: str, epoch_ms: int, payload: bytes
+) -> str:
+    """The string to sign of one event (spec §5.3): six lines joined by ``\\n``."""
+    return "\n".join(
+        (
+            EVENT_ALGORITHM,
+            amz_date,
+            scope,
+            prior_signature,
+            hashlib.sha256(date_header_bytes(epoch_ms)).hexdigest(),
+            hashlib.sha256(payload).hexdigest(),
+        )
+    )
+
+
+class EventSigner:
+    """Signs the events of one stream in order, each chained to the signature before it.
+
+    ``seed`` is the initial request's signature (64 hex characters); the secret key is that
+    request's, pinned for the whole stream (the events carry no key id: the service can only
+    check them against the initial request's credentials, spec §5.6). ``now`` is passed per
+    event; its sub-second part is dropped, so ``:date`` and the string to sign name the same
+    instant (spec §5.4). The signing key follows each event's own date (a stream crossing
+    midnight UTC switches keys). After :meth:`end` nothing more can be signed.
+    """
+
+    __slots__ = ("_ended", "_prior", "_region", "_secret_key", "_service")
+
+    def __init__(self, *, seed: str, secret_key: str, region: str, service: str) -> None:
+        if len(seed) != 64 or any(c not in "0123456789abcdef" for c in seed):
+            raise ParamValidationError("seed", "must be a signature: 64 lowercase hex characters")
+        self._prior = seed
+        self._secret_key = secret_key
+        self._region = region
+        self._service = service
+        self._ended = False
+
+    def __repr__(self) -> str:
+        return (
+            f"EventSigner(region={self._region!r}, service={self._service!r}, ended={self._ended})"
+        )
+
+    @property
+    def ended(self) -> bool:
+        """The end frame was signed: the chain is closed."""
+        return self._ended
+
+    def sign(self, payload: bytes, now: datetime) -> tuple[int, bytes]:
+        """Sign ``payload`` (an encoded inner message, or ``b""`` for the end frame) at ``now``.
+
+        Returns ``(:date in whole-second milliseconds, the 32 raw signature bytes)`` and moves
+        the chain on.
+        """
+        if self._ended:
+            raise ParamValidationError(
+                "event", "the stream's input has ended: nothing more is signed"
+            )
+        amz_date, date = _timestamps(now)
+        epoch_ms = math.floor(now.timestamp()) * 1000
+        scope = f"{date}/{self._region}/{self._service}/aws4_request"
+        sts = event_string_to_sign(amz_date, scope, self._prior, epoch_ms, payload)
+        mac = _keyed_hmac(self._secret_key, date, self._region, self._service).copy()
+        mac.update(sts.encode("ascii"))
+        raw = mac.digest()
+        self._prior = raw.hex()
+        return epoch_ms, raw
+
+    def envelope(self, payload: bytes, now: datetime) -> bytes:
+        """The signed envelope of ``payload`` (spec §5.2): ``:date``, ``:chunk-signature``,
+        then the inner message as its payload."""
+        epoch_ms, raw = self.sign(payload, now)
+        return encode_message(
+            [
+                (":date", HeaderType.TIMESTAMP, epoch_ms),
+                (":chunk-signature", HeaderType.BYTE_ARRAY, raw),
+            ],
+            payload,
+        )
+
+    def end_frame(self, now: datetime) -> bytes:
+        """The signed empty envelope that ends the input (spec §5.5); closes the chain."""
+        frame = self.envelope(b"", now)
+        self._ended = True
+        return frame

@@ -234,6 +234,8 @@ examples:
 # The snake_case parameter a ParamValidationError names -> the flag (or argument) to fix.
 _FLAGS = {
     "endpoint_name": "ENDPOINT",
+    "model_invocation_path": "--model-invocation-path",
+    "model_query_string": "--model-query-string",
     "body": "BODY",
     "json": "BODY",
     "region": "--region",
@@ -301,6 +303,13 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
     return value
 
 
@@ -550,6 +559,40 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(token, json_flag=False)
     _add_connection(token)
     _add_batch_parser(sub)
+    bidi = _subparser(
+        sub,
+        "bidi",
+        help="a live session with a model: stdin lines in, answers out as they arrive "
+        "(InvokeEndpointWithBidirectionalStream)",
+        description="Open a bidirectional session: each stdin line is sent as a UTF8 part (or\n"
+        "--binary FILE streamed in --chunk-size parts) while the model's answers are printed\n"
+        "as they arrive (UTF8 parts one per line, BINARY parts as raw bytes).",
+        epilog=f"examples (against `{PROG} serve-fake --bidi-port 8443`):\n"
+        f"  printf 'hello\\nworld\\n' | {PROG} bidi echo --endpoint-url http://127.0.0.1:8443\n"
+        f"  {PROG} bidi transcriber --binary speech.wav --chunk-size 640 "
+        "--endpoint-url http://127.0.0.1:8443",
+    )
+    bidi.add_argument("endpoint", metavar="ENDPOINT", help="the endpoint name")
+    bidi_members = bidi.add_argument_group("request members (see the AWS API reference)")
+    bidi_members.add_argument(
+        "--target-variant", metavar="VARIANT", help="production variant to call"
+    )
+    bidi_members.add_argument(
+        "--model-invocation-path", metavar="PATH", help="the container's path, e.g. v1/listen"
+    )
+    bidi_members.add_argument(
+        "--model-query-string", metavar="QUERY", help="the container's query, e.g. model=nova-3"
+    )
+    bidi.add_argument("--binary", metavar="FILE", help="stream this file as BINARY parts")
+    bidi.add_argument(
+        "--chunk-size",
+        type=_positive_int,
+        default=32_000,
+        metavar="N",
+        help="bytes per part with --binary (default: %(default)s)",
+    )
+    bidi.add_argument("-v", "--verbose", action="store_true", help="print the session's counters")
+    _add_connection(bidi)
 
     serve = _subparser(
         sub,
@@ -574,6 +617,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         metavar="SECONDS",
         help="stop after this long (default: run until Ctrl-C)",
+    )
+    serve.add_argument(
+        "--bidi-port",
+        type=_non_negative_int,
+        metavar="PORT",
+        help="also serve the bidirectional-stream fake (HTTP/2 cleartext) on PORT (0 = any "
+        "free): endpoints echo, transcriber, fragmented, stream-error, model-error, ...",
     )
     serve.add_argument(
         "--allow-remote",
@@ -1029,13 +1079,6 @@ exit codes: 0 every line of INPUT answered OK; 1 some lines failed (each recorde
 error that would fail every line stopped the batch (see `sagemaker-rt --help`); 130 interrupted."""
 
 
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
 def _add_batch_parser(sub: Any) -> None:
     batch = _subparser(
         sub,
@@ -1419,6 +1462,74 @@ def _batch_main(args: argparse.Namespace) -> int:
             os.close(output.fd)
 
 
+async def _bidi(args: argparse.Namespace) -> int:
+    """Stdin lines (or a file's chunks) in, the model's parts out, both at once."""
+    import anyio
+    import anyio.to_thread
+
+    out = _Stdout()
+    start = time.perf_counter()
+    async with _client(args) as rt:
+        session = rt.invoke_endpoint_with_bidirectional_stream(
+            args.endpoint,
+            target_variant=args.target_variant,
+            model_invocation_path=args.model_invocation_path,
+            model_query_string=args.model_query_string,
+        )
+        async with session:
+
+            async def feed() -> None:
+                # An error here is the session's: the iteration below raises it too.
+                with contextlib.suppress(SageMakerRuntimeError):
+                    if args.binary is not None:
+                        async with await anyio.open_file(args.binary, "rb") as source:
+                            while chunk := await source.read(args.chunk_size):
+                                await session.send(chunk)
+                    else:
+                        while line := await anyio.to_thread.run_sync(
+                            sys.stdin.readline, abandon_on_cancel=True
+                        ):
+                            text = line.rstrip("\r\n")
+                            if text:
+                                await session.send(text)
+                    await session.end_input()
+
+            failure: SageMakerRuntimeError | None = None
+            async with anyio.create_task_group() as group:
+                group.start_soon(feed)
+                try:
+                    async for part in session:
+                        if part.data_type == "UTF8":
+                            out.text(
+                                part.text + ("" if part.completion_state == "PARTIAL" else "\n")
+                            )
+                        else:
+                            out.write(part.data)
+                except SageMakerRuntimeError as exc:
+                    failure = exc  # raised outside the group: no ExceptionGroup around it
+                finally:
+                    group.cancel_scope.cancel()
+            if failure is not None:
+                raise failure
+    if args.verbose:
+        _info(
+            *_members(
+                [
+                    ("PartsSent", session.parts_sent),
+                    ("BytesSent", session.bytes_sent),
+                    ("PartsReceived", session.parts_received),
+                    ("BytesReceived", session.bytes_received),
+                    ("Total", _ms(time.perf_counter() - start)),
+                    ("InvokedProductionVariant", session.invoked_production_variant),
+                    ("RequestId", session.request_id),
+                ]
+            )
+        )
+    return EXIT_OK
+
+
+
+
 # -- serve-fake ------------------------------------------------------------------------------------
 
 
@@ -1521,8 +1632,25 @@ def _serve_fake(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         _info(f"error: cannot serve on {host}:{args.port}: {exc}", "hint: try another --port")
         return EXIT_OTHER
+    bidi = None
+    if args.bidi_port is not None:
+        from .testing._bidi import BIDI_HANDLERS, FakeBidiServer
+
+        bidi = FakeBidiServer(host=host, port=args.bidi_port, region=fake.region)
+        try:
+            bidi.start()
+        except RuntimeError as exc:
+            server.stop()
+            _info(f"error: cannot serve on {host}:{args.bidi_port}: {exc}")
+            return EXIT_OTHER
     try:
-        _Stdout().text("\n".join(_banner(fake, host, server.port, args)) + "\n")
+        banner = _banner(fake, host, server.port, args)
+        if bidi is not None:
+            banner[1:1] = [
+                f"bidirectional streams (HTTP/2) on {bidi.url}: {', '.join(BIDI_HANDLERS)}",
+                f"  {PROG} bidi echo --endpoint-url {bidi.url}",
+            ]
+        _Stdout().text("\n".join(banner) + "\n")
         if args.duration is not None:
             time.sleep(args.duration)
         else:
@@ -1532,6 +1660,8 @@ def _serve_fake(args: argparse.Namespace) -> int:
         pass  # Ctrl-C is how this command is meant to end
     finally:
         server.stop()
+        if bidi is not None:
+            bidi.stop()
     _info(f"stopped; the fake answered {len(fake.requests)} SageMaker requests")
     return EXIT_OK
 
@@ -1717,6 +1847,18 @@ def main(argv: list[str] | None = None) -> int:
         return _serve_fake(args)
     if args.command == "batch":
         return _batch_main(args)
+    if args.command == "bidi":
+        try:
+            return asyncio.run(_bidi(args))
+        except (SageMakerRuntimeError, _UsageError) as exc:
+            _fail(_describe(exc, args))
+            return exit_code_for(exc)
+        except KeyboardInterrupt:
+            _fail(["interrupted"])
+            return EXIT_INTERRUPTED
+        except OSError as exc:  # --binary FILE unreadable
+            _fail([f"error: {exc}"])
+            return EXIT_USAGE
     command = _COMMANDS[args.command]
     try:
         # An async job may take its input from S3 alone: then a piped stdin is not the body.

@@ -38,6 +38,7 @@ from sagemaker_rt_async._errors import (
     InternalStreamFailure,
     ModelStreamError,
     ParamValidationError,
+    ProtocolNegotiationError,
     RequestTimeout,
     ResponseTooLarge,
     S3Error,
@@ -111,6 +112,10 @@ CLASSIFY = [
     # Transport: whether the request may have reached the model decides (spec §6.2).
     pytest.param(lambda: TransportError("x", request_sent=False), *ALWAYS, id="connect-error"),
     pytest.param(lambda: TransportError("x"), *OPT_IN, id="broken-after-send"),
+    # The server would not speak HTTP/2: it will not on the next attempt either.
+    pytest.param(
+        lambda: ProtocolNegotiationError("x", request_sent=False), *NEVER, id="alpn-refused"
+    ),
     pytest.param(
         lambda: RequestTimeout("x", timeout="connect", request_sent=False),
         *ALWAYS,
@@ -148,6 +153,10 @@ CLASSIFY = [
     ),
     pytest.param(_resp(503, "ServiceUnavailable"), *ALWAYS, id="503-ServiceUnavailable"),
     pytest.param(_resp(503), *ALWAYS, id="503-empty"),
+    # InvokeEndpointWithBidirectionalStream's own names for the same answers.
+    pytest.param(_resp(400, "InputValidationError"), *NEVER, id="400-InputValidationError"),
+    pytest.param(_resp(500, "InternalServerError"), *ALWAYS, id="500-InternalServerError"),
+    pytest.param(_resp(503, "ServiceUnavailableError"), *ALWAYS, id="503-ServiceUnavailableError"),
     pytest.param(_resp(504), *ALWAYS, id="504-empty"),
     pytest.param(_resp(530, "InternalDependencyException"), *NEVER, id="530-InternalDependency"),
     pytest.param(_resp(530), *NEVER, id="530-empty"),

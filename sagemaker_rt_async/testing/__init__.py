@@ -19,6 +19,7 @@ loaded automatically) provides the
 fixtures.
 """
 
+from ._bidi import FakeBidiServer, FakeBidiSession, ReceivedPart, RecordedSession
 from ._chat import chat_model
 from ._fake import (
     NO_CAPACITY_MESSAGE,
@@ -46,6 +47,8 @@ __all__ = [
     "NO_CAPACITY_MESSAGE",
     "RESET",
     "TEST_CREDENTIALS",
+    "FakeBidiServer",
+    "FakeBidiSession",
     "FakeResponse",
     "FakeS3",
     "FakeSageMakerRuntime",
@@ -57,7 +60,9 @@ __all__ = [
     "ModelResponse",
     "ModelStream",
     "ModelStreamFailure",
+    "ReceivedPart",
     "RecordedRequest",
+    "RecordedSession",
     "ResetConnection",
     "ServiceFailure",
     "StreamFault",

@@ -9,7 +9,10 @@ a test asks for one of them (there is no autouse fixture and no hook that change
   other processes or any HTTP client;
 - ``sagemaker_client``: a ``SageMakerRuntimeClient`` answered by the fake in-process (async tests);
 - ``sagemaker_loopback_client``: a ``SageMakerRuntimeClient`` calling ``sagemaker_server.url`` over
-  a real socket (async tests).
+  a real socket (async tests);
+- ``sagemaker_bidi_server`` / ``sagemaker_bidi_tls_server``: a ``FakeBidiServer`` (HTTP/2, h2c or
+  TLS with a trustme CA) serving bidirectional-stream endpoints (``echo``, ``transcriber``, ...);
+  point a client at ``.url`` (with ``ssl_context=server.client_ssl_context()`` for TLS).
 
 ``@pytest.mark.sagemaker_fake(verify_signatures=False, region=...)`` passes keyword options to
 the fake's constructor.
@@ -40,6 +43,7 @@ import pytest
 
 if TYPE_CHECKING:
     from .._client import SageMakerRuntimeClient
+    from ._bidi import FakeBidiServer
     from ._fake import FakeSageMakerRuntime
     from ._server import LoopbackServer
 
@@ -83,6 +87,26 @@ def sagemaker_fake(request: pytest.FixtureRequest) -> FakeSageMakerRuntime:
         return FakeSageMakerRuntime(**options)
     except TypeError as exc:
         pytest.fail(f"@pytest.mark.{_MARKER}: {exc}", pytrace=False)
+
+
+@pytest.fixture
+def sagemaker_bidi_server() -> Iterator[FakeBidiServer]:
+    """A fake InvokeEndpointWithBidirectionalStream service over cleartext HTTP/2 (h2c) on
+    127.0.0.1, in a background thread; stopped after the test."""
+    from ._bidi import FakeBidiServer
+
+    with FakeBidiServer() as server:
+        yield server
+
+
+@pytest.fixture
+def sagemaker_bidi_tls_server() -> Iterator[FakeBidiServer]:
+    """The same over TLS (ALPN h2) with a certificate of a fresh trustme CA; clients trust it
+    with ``ssl_context=server.client_ssl_context()``."""
+    from ._bidi import FakeBidiServer
+
+    with FakeBidiServer(tls=True) as server:
+        yield server
 
 
 @pytest.fixture
