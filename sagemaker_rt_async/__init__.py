@@ -13,6 +13,7 @@ from contextlib import suppress as _suppress
 
 from ._async_inference import AsyncInferenceJob, AsyncInferenceResult
 from ._client import SageMakerRuntimeClient
+from ._config import ClientConfig
 from ._engines import Engine, EngineResponse
 from ._errors import (
     AccessDeniedError,
@@ -74,6 +75,7 @@ __all__ = [
     "CallInfo",
     "CallStarted",
     "ClientClosedError",
+    "ClientConfig",
     "ContainerError",
     "Credentials",
     "CredentialsError",

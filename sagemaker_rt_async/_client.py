@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json as _json
 import logging
+import os
 import random
 import time
 import uuid
@@ -16,14 +17,8 @@ import sniffio
 
 from . import _validate as v
 from ._async_inference import AsyncInferenceJob
-from ._credentials import (
-    REFRESH_TIMEOUT_S,
-    CredentialResolver,
-    DefaultChain,
-    env_endpoint_url,
-    env_region,
-    resolver_for,
-)
+from ._config import ClientConfig, load_config_files, resolve_config
+from ._credentials import CredentialResolver, resolver_for
 from ._endpoints import (
     ResolvedEndpoint,
     encode_label,
@@ -35,7 +30,6 @@ from ._engines import Engine, TransportName, make_engine
 from ._engines.httpx_engine import is_httpx_client
 from ._errors import (
     ClientClosedError,
-    CredentialsError,
     ParamValidationError,
     SageMakerRuntimeError,
     ServiceError,
@@ -75,12 +69,16 @@ class SageMakerRuntimeClient:
             ``fips-<region>`` / ``<region>-fips`` select the FIPS endpoint.
         credentials: ``Credentials``, an ``(access_key_id, secret_access_key[, session_token])``
             tuple, or an async callable returning ``Credentials``. Default: the AWS chain.
-        profile: the shared-config profile for credentials and region.
+        profile: the shared-config profile for credentials and settings (default:
+            AWS_DEFAULT_PROFILE, then AWS_PROFILE, as botocore); a named profile that exists
+            in neither shared file is a ``CredentialsError`` naming it.
         endpoint_url: a custom base URL (VPC endpoint, local server); a path prefix is kept.
-            Default: ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``, then ``AWS_ENDPOINT_URL`` (unless
+            Default: ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``, ``AWS_ENDPOINT_URL``, the
+            profile's ``services`` section, the profile's ``endpoint_url`` (none of them with
             ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true``), else the region's endpoint.
-        use_fips: use the FIPS endpoint.
-        use_dualstack: use the dual-stack (IPv6) endpoint.
+        use_fips: use the FIPS endpoint (default: AWS_USE_FIPS_ENDPOINT, ``use_fips_endpoint``).
+        use_dualstack: use the dual-stack (IPv6) endpoint (default: AWS_USE_DUALSTACK_ENDPOINT,
+            ``use_dualstack_endpoint``).
         timeout: a ``Timeout``, or one number for every phase (default: read 70 s, connect 10 s).
         http_client: an ``httpx.AsyncClient`` (or ``httpx2.AsyncClient``) to send with; it is
             borrowed and never closed by us. respx mocks it as usual.
@@ -92,8 +90,9 @@ class SageMakerRuntimeClient:
         s3_endpoint_url: a custom S3 URL (S3-compatible servers) for async inference payloads;
             path-style addressing is used under it. Default: ``AWS_ENDPOINT_URL_S3``, then
             ``AWS_ENDPOINT_URL``.
-        retry: a ``Retry`` policy, a number of attempts, or False for none (default: standard
-            mode, 3 attempts; timeouts after the request was sent are not retried unless
+        retry: a ``Retry`` policy, a number of attempts, or False for none (default:
+            AWS_RETRY_MODE / ``retry_mode`` and AWS_MAX_ATTEMPTS / ``max_attempts``, else
+            standard mode, 3 attempts; timeouts after the request was sent are not retried unless
             ``Retry(retry_timeouts=True)``). Every operation also takes ``retry=`` per call.
         max_response_bytes: the largest InvokeEndpoint / InvokeEndpointAsync response body
             accepted (default 6 MiB, the service's own limit); a larger one raises
@@ -103,6 +102,10 @@ class SageMakerRuntimeClient:
             ``FirstToken``, ``CallEnded``): timings, request ids, the invoked variant. They run
             synchronously on the event loop; one that raises is logged and ignored.
             ``sagemaker_rt_async.otel.OpenTelemetryHook`` is one.
+
+    Settings not passed are resolved as boto3 resolves them, from the environment and the
+    shared config files (read once, here); ``client.config`` says what was resolved and from
+    where.
     """
 
     def __init__(
@@ -116,8 +119,8 @@ class SageMakerRuntimeClient:
         | None = None,
         profile: str | None = None,
         endpoint_url: str | None = None,
-        use_fips: bool = False,
-        use_dualstack: bool = False,
+        use_fips: bool | None = None,
+        use_dualstack: bool | None = None,
         timeout: Timeout | float | None = None,
         http_client: httpx.AsyncClient | None = None,
         http2: bool = False,
@@ -152,22 +155,21 @@ class SageMakerRuntimeClient:
             raise ParamValidationError("max_response_bytes", "must be a positive int or None")
         self._max_response_bytes = max_response_bytes
         self._timeout = Timeout() if timeout is None else Timeout.of(timeout)
+        self._config = config = _configure(
+            region=region,
+            profile=profile,
+            endpoint_url=endpoint_url,
+            s3_endpoint_url=s3_endpoint_url,
+            use_fips=use_fips,
+            use_dualstack=use_dualstack,
+            retry=retry,
+        )
         self._resolver: CredentialResolver
-        self._chain: DefaultChain
-        self._resolver, self._chain = resolver_for(credentials, profile)
-        self._region_arg = region
-        if endpoint_url is None:
-            endpoint_url = env_endpoint_url("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
-        if s3_endpoint_url is None:
-            s3_endpoint_url = env_endpoint_url("AWS_ENDPOINT_URL_S3")
-        self._endpoint_url = endpoint_url
-        self._use_fips = use_fips
-        self._use_dualstack = use_dualstack
+        self._resolver, _ = resolver_for(credentials, config.profile)
         self._endpoint: ResolvedEndpoint | None = None
-        region_now = region or env_region()
-        if region_now is not None or (endpoint_url is not None and profile is None):
+        if config.region is not None or config.endpoint_url is not None:
             # Resolve now when we can, so configuration mistakes surface at construction.
-            self._endpoint = self._resolve(region_now)
+            self._endpoint = self._resolve(config.region)
         self._http_client = http_client
         # A lent engine or http_client is never closed by us; an engine we build is ours.
         self._engine: Engine | None = engine
@@ -177,12 +179,11 @@ class SageMakerRuntimeClient:
         self._http2 = http2
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
-        self._retry = Retry.of(retry)
+        self._retry = config.retry
         self._hooks = check_hooks(event_hooks)
         # Shared by every call of this client, as botocore shares them per client.
         self._quota = RetryQuota()
         self._limiter = RateLimiter()
-        self._s3_endpoint_url = s3_endpoint_url
         self._s3: S3Client | None = None
         self._exchange = Exchange(
             credentials=self._resolver, engine=self._get_engine, max_connections=max_connections
@@ -190,17 +191,20 @@ class SageMakerRuntimeClient:
         self._closed = False
 
     def _resolve(self, region: str | None) -> ResolvedEndpoint:
-        if region is None and self._endpoint_url is not None:
+        config = self._config
+        if region is None:
             raise ParamValidationError(
                 "region",
-                "is required with endpoint_url: requests are signed for a region "
-                "(pass region=, or set AWS_REGION)",
+                f"is required with endpoint_url ({config.source('endpoint_url')}): requests "
+                "are signed for a region (pass region=, set AWS_REGION, or set region in the "
+                "profile)",
             )
+        use_fips, use_dualstack = config.variants(config.endpoint_url)
         return resolve_endpoint(
             region=region,
-            use_fips=self._use_fips,
-            use_dualstack=self._use_dualstack,
-            endpoint_url=self._endpoint_url,
+            use_fips=use_fips,
+            use_dualstack=use_dualstack,
+            endpoint_url=config.endpoint_url,
         )
 
     def _check_open(self) -> None:
@@ -210,7 +214,13 @@ class SageMakerRuntimeClient:
     def __repr__(self) -> str:
         where = self._endpoint.url if self._endpoint else "<unresolved>"
         state = "closed" if self._closed else "open"
-        return f"<SageMakerRuntimeClient {where} {state}>"
+        return f"<SageMakerRuntimeClient {where} {state} {self._config!r}>"
+
+    @property
+    def config(self) -> ClientConfig:
+        """What was resolved from the arguments, the environment and the shared config files,
+        with where each setting came from (``config.sources``); never a secret."""
+        return self._config
 
     @property
     def region(self) -> str | None:
@@ -245,22 +255,11 @@ class SageMakerRuntimeClient:
         self._check_open()
         endpoint = self._endpoint
         if endpoint is None:
-            region = self._region_arg or env_region()
-            if region is None:
-                try:
-                    with anyio.fail_after(REFRESH_TIMEOUT_S):
-                        region = await self._chain.region()
-                except TimeoutError:
-                    raise CredentialsError(
-                        f"reading the profile's region took longer than {REFRESH_TIMEOUT_S:g} s"
-                    ) from None
-            if region is None:
-                raise ParamValidationError(
-                    "region",
-                    "no region: pass region=, set AWS_REGION or AWS_DEFAULT_REGION, "
-                    "or set region in the profile",
-                )
-            endpoint = self._endpoint = self._resolve(region)
+            raise ParamValidationError(
+                "region",
+                "no region: pass region=, set AWS_REGION or AWS_DEFAULT_REGION, "
+                "or set region in the profile",
+            )
         return endpoint
 
     async def _get_engine(self) -> Engine:
@@ -601,12 +600,14 @@ class SageMakerRuntimeClient:
     async def _s3_client(self) -> S3Client:
         endpoint = await self._ready()
         if self._s3 is None:
+            config = self._config
+            use_fips, use_dualstack = config.variants(config.s3_endpoint_url)
             self._s3 = S3Client(
                 exchange=self._exchange,
                 region=endpoint.signing_region,
-                endpoint_url=self._s3_endpoint_url,
-                use_fips=self._use_fips,
-                use_dualstack=self._use_dualstack,
+                endpoint_url=config.s3_endpoint_url,
+                use_fips=use_fips,
+                use_dualstack=use_dualstack,
                 timeout=self._timeout,
             )
         return self._s3
@@ -783,6 +784,34 @@ class SageMakerRuntimeClient:
         from ._sessions import open_session
 
         return await open_session(self, endpoint_name, body, **options)
+
+
+def _configure(
+    *,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+    s3_endpoint_url: str | None,
+    use_fips: bool | None,
+    use_dualstack: bool | None,
+    retry: Retry | int | bool | None,
+) -> ClientConfig:
+    """The client's settings from its arguments, ``os.environ`` and the shared files."""
+    for name, flag in (("use_fips", use_fips), ("use_dualstack", use_dualstack)):
+        if flag is not None and not isinstance(flag, bool):
+            raise ParamValidationError(name, "must be a bool or None")
+    environ = os.environ
+    return resolve_config(
+        environ=environ,
+        files=load_config_files(environ),
+        region=region,
+        profile=profile,
+        endpoint_url=endpoint_url,
+        s3_endpoint_url=s3_endpoint_url,
+        use_fips=use_fips,
+        use_dualstack=use_dualstack,
+        retry=retry,
+    )
 
 
 def _payload(
