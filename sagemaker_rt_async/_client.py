@@ -10,13 +10,14 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import sniffio
 
 from . import _validate as v
-from ._async_inference import AsyncInferenceJob
+from ._async_inference import AsyncInferenceJob, parse_utc
 from ._config import ClientConfig, load_config_files, resolve_config
 from ._credentials import CredentialResolver, resolver_for
 from ._endpoints import (
@@ -598,7 +599,18 @@ class SageMakerRuntimeClient:
         )
 
     async def _s3_client(self) -> S3Client:
-        endpoint = await self._ready()
+        await self._ready()
+        return self._s3_now()
+
+    def _s3_now(self) -> S3Client:
+        self._check_open()
+        endpoint = self._endpoint
+        if endpoint is None:
+            raise ParamValidationError(
+                "region",
+                "no region: pass region=, set AWS_REGION or AWS_DEFAULT_REGION, "
+                "or set region in the profile",
+            )
         if self._s3 is None:
             config = self._config
             use_fips, use_dualstack = config.variants(config.s3_endpoint_url)
@@ -611,6 +623,54 @@ class SageMakerRuntimeClient:
                 timeout=self._timeout,
             )
         return self._s3
+
+    def async_job(
+        self,
+        *,
+        output_location: str,
+        failure_location: str | None = None,
+        inference_id: str | None = None,
+        request_id: str | None = None,
+        submitted_at_utc: datetime | str | None = None,
+        request_ttl_seconds: int | None = None,
+        invocation_timeout_seconds: int | None = None,
+    ) -> AsyncInferenceJob:
+        """The async inference job whose output will appear at ``output_location``, again.
+
+        For a job submitted earlier, by this process or another one (after a restart, from a
+        queue): give what ``invoke_endpoint_async`` returned, or ``**job.to_dict()``.
+        ``await job.result()`` and ``job.poll()`` then work as for a fresh job; nothing is
+        submitted. Without ``submitted_at_utc`` the default wait is the job's whole lifetime
+        from now. Raises ``ParamValidationError`` for a location that is not an S3 URI.
+        """
+        self._check_open()
+        if not isinstance(output_location, str) or not output_location:
+            raise ParamValidationError("output_location", "must be an s3:// URI")
+        for name, value in (
+            ("output_location", output_location),
+            ("failure_location", failure_location),
+        ):
+            if value is not None:
+                try:
+                    parse_s3_uri(value)
+                except ParamValidationError as exc:
+                    raise ParamValidationError(name, exc.reason) from None
+        for name, number in (
+            ("request_ttl_seconds", request_ttl_seconds),
+            ("invocation_timeout_seconds", invocation_timeout_seconds),
+        ):
+            if number is not None and (isinstance(number, bool) or not isinstance(number, int)):
+                raise ParamValidationError(name, "must be an int or None")
+        return AsyncInferenceJob(
+            inference_id=inference_id,
+            output_location=output_location,
+            failure_location=failure_location,
+            request_id=request_id,
+            s3=self._s3_now(),
+            submitted_at_utc=parse_utc("submitted_at_utc", submitted_at_utc),
+            request_ttl_seconds=request_ttl_seconds,
+            invocation_timeout_seconds=invocation_timeout_seconds,
+        )
 
     async def upload_input(
         self,
@@ -735,6 +795,7 @@ class SageMakerRuntimeClient:
             request_id=h.get("x-amzn-RequestId"),
             s3=await self._s3_client(),
             submitted_at=anyio.current_time(),
+            submitted_at_utc=datetime.now(timezone.utc),
             request_ttl_seconds=request_ttl_seconds,
             invocation_timeout_seconds=invocation_timeout_seconds,
         )

@@ -16,6 +16,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -115,6 +116,7 @@ _MAIN_EPILOG = f"""\
   sagemaker-rt invoke toy-sentiment '{{"inputs": "I love this library"}}' --json
   sagemaker-rt stream toy-llm '{{"inputs": "tell me a story"}}'
   sagemaker-rt async toy-summarizer '{{"document": "Async jobs write results to S3"}}' --wait
+  sagemaker-rt wait s3://demo-results/summaries/JOB.out    # await a job submitted earlier
 
 Against AWS, credentials and region come from the usual places (AWS_PROFILE or --profile,
 AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, SSO, instance roles; AWS_REGION or --region).
@@ -153,10 +155,22 @@ outputs, text; raw prints the PayloadPart bytes unchanged.
 With -v: parts, bytes, time to first token, total time and finish_reason on stderr.
 Exit codes: see `sagemaker-rt --help`."""
 
+_WAIT_EPILOG = f"""\
+Awaits an async inference job submitted earlier (by `sagemaker-rt async`, by another program,
+before a restart) from its output location; nothing is submitted. Prints the output as
+`async --wait` does; exit 7 if the failure object appears, 8 if --wait-timeout passes first.
+
+{_EXAMPLES_HEADER}
+  sagemaker-rt wait s3://demo-results/summaries/job-1.out \\
+      --failure-location s3://demo-results/failures/job-1-error.out --json
+Exit codes: see `sagemaker-rt --help`."""
+
 _ASYNC_EPILOG = f"""\
 Submits the request and prints the job as JSON (inference_id, output_location,
 failure_location, request_id). With --wait it polls S3 until the output appears and prints it
-(the job then goes to stderr). The input: an inline BODY/@FILE/stdin (at most 128,000 bytes),
+(the job and the command that resumes the wait go to stderr first: if the wait times out or
+is interrupted, `sagemaker-rt wait ...` picks it up again without submitting it twice).
+The input: an inline BODY/@FILE/stdin (at most 128,000 bytes),
 or a larger one uploaded first with --upload-to, or an object already in S3 (--input-location).
 
 {_EXAMPLES_HEADER}
@@ -340,6 +354,23 @@ def _add_output(parser: argparse.ArgumentParser, *, json_flag: bool) -> None:
     )
 
 
+def _add_polling(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--poll-interval",
+        type=_positive_float,
+        default=1.0,
+        metavar="SECONDS",
+        help="first interval between S3 checks; it grows by half each time (default: 1)",
+    )
+    group.add_argument(
+        "--wait-timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="give up waiting after this long; the job may still finish (default: the job's "
+        "queue TTL plus its invocation timeout)",
+    )
+
+
 def _subparser(
     sub: Any, name: str, *, help: str, description: str, epilog: str
 ) -> argparse.ArgumentParser:
@@ -354,7 +385,7 @@ def _subparser(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``sagemaker-rt`` argument parser with its four subcommands."""
+    """The ``sagemaker-rt`` argument parser with its five subcommands."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Call Amazon SageMaker endpoints from the shell: real-time, streaming and\n"
@@ -433,22 +464,29 @@ def build_parser() -> argparse.ArgumentParser:
     members.add_argument("--filename", metavar="NAME", help="the output object's file name")
     wait = async_.add_argument_group("waiting for the result")
     wait.add_argument("--wait", action="store_true", help="await the result and print it")
-    wait.add_argument(
-        "--poll-interval",
-        type=_positive_float,
-        default=1.0,
-        metavar="SECONDS",
-        help="first interval between S3 checks; it grows by half each time (default: 1)",
-    )
-    wait.add_argument(
-        "--wait-timeout",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="give up waiting after this long; the job may still finish (default: the job's "
-        "queue TTL plus its invocation timeout)",
-    )
+    _add_polling(wait)
     _add_output(async_, json_flag=True)
     _add_connection(async_)
+
+    resume = _subparser(
+        sub,
+        "wait",
+        help="await an async inference job submitted earlier, from its output location",
+        description="Poll S3 for the output of an async inference job submitted earlier and\n"
+        "print it. Nothing is submitted.",
+        epilog=_WAIT_EPILOG,
+    )
+    resume.add_argument(
+        "output_location", metavar="OUTPUT_LOCATION", help="the job's s3:// output location"
+    )
+    job = resume.add_argument_group("the job")
+    job.add_argument(
+        "--failure-location", metavar="URI", help="the job's s3:// failure location, if any"
+    )
+    job.add_argument("--inference-id", metavar="ID", help="the job's InferenceId (for messages)")
+    _add_polling(resume.add_argument_group("waiting for the result"))
+    _add_output(resume, json_flag=True)
+    _add_connection(resume)
 
     serve = _subparser(
         sub,
@@ -770,21 +808,53 @@ async def _async(args: argparse.Namespace, body: bytes | None) -> int:
         if not args.wait:
             out.text(_job_json(job) + "\n")
             return EXIT_OK
-        _info(_job_json(job))
-        start = time.perf_counter()
-        result = await job.result(
-            timeout=args.wait_timeout,
-            poll_interval=args.poll_interval,
-            max_poll_interval=max(30.0, args.poll_interval),
+        _info(_job_json(job), f"to resume waiting later: {_resume_command(job, args)}")
+        return await _await_job(args, job, out)
+
+
+async def _wait(args: argparse.Namespace, body: bytes | None) -> int:
+    out = _Stdout()
+    async with _client(args) as rt:
+        job = rt.async_job(
+            output_location=args.output_location,
+            failure_location=args.failure_location,
+            inference_id=args.inference_id,
         )
-        waited = time.perf_counter() - start
+        return await _await_job(args, job, out)
+
+
+async def _await_job(args: argparse.Namespace, job: AsyncInferenceJob, out: _Stdout) -> int:
+    # Remembered for the Ctrl-C message in main(): the job runs on whatever happens here.
+    args.pending_job = job
+    start = time.perf_counter()
+    result = await job.result(
+        timeout=args.wait_timeout,
+        poll_interval=args.poll_interval,
+        max_poll_interval=max(30.0, args.poll_interval),
+    )
+    waited = time.perf_counter() - start
+    args.pending_job = None
     _print_response_body(out, result.body, pretty=args.json)
     if args.verbose:
         _info(*_members([("ContentType", result.content_type), ("Waited", f"{waited:.2f} s")]))
     return EXIT_OK
 
 
-_COMMANDS = {"invoke": _invoke, "stream": _stream, "async": _async}
+def _resume_command(job: AsyncInferenceJob, args: argparse.Namespace) -> str:
+    """The exact ``sagemaker-rt wait`` command that awaits ``job`` again (never re-submits)."""
+    words = [PROG, "wait", job.output_location]
+    if job.failure_location:
+        words += ["--failure-location", job.failure_location]
+    if job.inference_id:
+        words += ["--inference-id", job.inference_id]
+    for flag in ("region", "profile", "endpoint_url", "s3_endpoint_url"):
+        value = getattr(args, flag, None)
+        if value:
+            words += ["--" + flag.replace("_", "-"), value]
+    return shlex.join(words)
+
+
+_COMMANDS = {"invoke": _invoke, "stream": _stream, "async": _async, "wait": _wait}
 
 
 # -- serve-fake ------------------------------------------------------------------------------------
@@ -975,11 +1045,13 @@ def _describe(exc: SageMakerRuntimeError | _UsageError, args: argparse.Namespace
             lines.append(f"  failure document: {job.failure_location}")
     elif isinstance(exc, AsyncInferenceTimeout):
         job = exc.job
-        where = job.output_location if isinstance(job, AsyncInferenceJob) else "its output path"
-        lines.append(
-            f"hint: the job may still finish: its output will appear at {where} "
-            "(wait longer with --wait-timeout)"
-        )
+        if isinstance(job, AsyncInferenceJob):
+            lines.append(
+                f"hint: the job may still finish: its output will appear at {job.output_location}"
+            )
+            lines.append(
+                f"hint: resume waiting (nothing is submitted again): {_resume_command(job, args)}"
+            )
     return lines
 
 
@@ -1049,13 +1121,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # An async job may take its input from S3 alone: then a piped stdin is not the body.
         from_s3 = args.command == "async" and args.input_location is not None
-        body = None if from_s3 and args.body is None else read_body(args.body)
+        if args.command == "wait":
+            body = None
+        else:
+            body = None if from_s3 and args.body is None else read_body(args.body)
         return asyncio.run(command(args, body))
     except (SageMakerRuntimeError, _UsageError) as exc:
         _fail(_describe(exc, args))
         return exit_code_for(exc)
     except KeyboardInterrupt:
-        _fail(["interrupted"])
+        lines = ["interrupted"]
+        job = getattr(args, "pending_job", None)
+        if isinstance(job, AsyncInferenceJob):
+            lines += [
+                f"the job was submitted and keeps running; its output will appear at "
+                f"{job.output_location}",
+                f"hint: resume waiting (nothing is submitted again): {_resume_command(job, args)}",
+            ]
+        _fail(lines)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`| head`): nothing left to say, and nowhere to say it.

@@ -42,6 +42,7 @@ from sagemaker_rt_async import (
     ValidationError,
 )
 from sagemaker_rt_async.cli import demo_fake, exit_code_for, main
+from sagemaker_rt_async.demo import toy_summarizer
 from sagemaker_rt_async.testing import (
     TEST_CREDENTIALS,
     FakeSageMakerRuntime,
@@ -85,6 +86,13 @@ def server() -> Iterator[LoopbackServer[FakeSageMakerRuntime]]:
         await anyio.sleep(1.0)
         return b"late"
 
+    fake.add_endpoint(
+        "slow-summarizer",
+        toy_summarizer,
+        async_output_path="s3://demo-results/summaries",
+        async_failure_path="s3://demo-results/failures",
+        processing_time=2.0,
+    )
     fake.add_endpoint("overloaded", overloaded)
     fake.add_endpoint("throttled", throttled)
     fake.add_endpoint("slow", slow)
@@ -333,6 +341,108 @@ def test_async_wait_failures(cli: CLI, argv: list[str], code: int, message: str)
     )  # fmt: skip
     assert run.code == code
     assert message.format(id=job_id) in run.err
+
+
+_RESUME = "hint: resume waiting (nothing is submitted again): "
+
+
+def _submissions(server: LoopbackServer[FakeSageMakerRuntime], job_id: str) -> int:
+    return sum(
+        1
+        for r in server.fake.requests
+        if r.path.endswith("/async-invocations")
+        and r.header("X-Amzn-SageMaker-Inference-Id") == job_id
+    )
+
+
+def test_async_timeout_prints_the_wait_command_that_resumes(
+    cli: CLI, server: LoopbackServer[FakeSageMakerRuntime]
+) -> None:
+    """On --wait-timeout the hint is the exact `sagemaker-rt wait` command; running it (another
+    client) prints the output, and the job was submitted once."""
+    job_id = f"job-{uuid.uuid4()}"
+    run = cli(
+        "async", "slow-summarizer", '{"document": "a b c"}', "--inference-id", job_id,
+        "--wait", "--wait-timeout", "0.05", "--poll-interval", "0.02",
+    )  # fmt: skip
+    assert run.code == 8
+    assert "to resume waiting later: sagemaker-rt wait s3://demo-results/summaries/" in run.err
+    assert "--wait-timeout" not in run.err.split("error:")[1]  # no hint to run async again
+    resume = [line for line in run.err.splitlines() if line.startswith(_RESUME)]
+    assert len(resume) == 1
+    argv = shlex.split(resume[0].removeprefix(_RESUME))
+    assert argv[:3] == ["sagemaker-rt", "wait", f"s3://demo-results/summaries/{job_id}.out"]
+    assert f"s3://demo-results/failures/{job_id}-error.out" in argv
+    done = cli(*argv[1:], "--json", url=False)
+    assert done.code == 0, done.err
+    assert json.loads(done.out)["words"] == 3
+    assert done.out.endswith(b"\n")
+    assert _submissions(server, job_id) == 1
+
+
+def test_wait_reports_a_failed_job(cli: CLI) -> None:
+    """`wait` on a job whose failure object appears: exit 7 with its payload."""
+    job_id = f"job-{uuid.uuid4()}"
+    submitted = cli("async", "toy-summarizer", '{"document": ""}', "--inference-id", job_id)
+    assert submitted.code == 0
+    job = json.loads(submitted.out)
+    run = cli(
+        "wait", job["output_location"], "--failure-location", job["failure_location"],
+        "--poll-interval", "0.02",
+    )  # fmt: skip
+    assert run.code == 7
+    assert "empty document" in run.err
+
+
+def test_wait_refuses_a_location_that_is_not_s3(cli: CLI) -> None:
+    """A bad OUTPUT_LOCATION is a usage error naming it, before any request."""
+    run = cli("wait", "http://example.com/x")
+    assert run.code == 2
+    assert "output_location" in run.err or "OUTPUT_LOCATION" in run.err
+
+
+def test_ctrl_c_while_waiting_prints_the_wait_command(
+    server: LoopbackServer[FakeSageMakerRuntime], aws_env: pytest.MonkeyPatch, cli: CLI
+) -> None:
+    """Ctrl-C during `async --wait` (a real process, a real SIGINT): exit 130 and the exact
+    `sagemaker-rt wait` command, which then finds the output without a second submission."""
+    import signal
+
+    job_id = f"job-{uuid.uuid4()}"
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "sagemaker_rt_async.cli", "async", "slow-summarizer",
+            '{"document": "x y"}', "--inference-id", job_id, "--wait", "--poll-interval", "0.05",
+            "--endpoint-url", server.url, "--s3-endpoint-url", server.url,
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )  # fmt: skip
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
+    try:
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            if line.startswith("to resume waiting later:"):
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        watchdog.cancel()
+        proc.kill()
+    assert proc.returncode == 130, "".join(seen) + err
+    assert err.startswith("interrupted\n")
+    assert "the job was submitted and keeps running" in err
+    resume = [line for line in err.splitlines() if line.startswith(_RESUME)]
+    argv = shlex.split(resume[0].removeprefix(_RESUME))
+    done = cli(*argv[1:], "--poll-interval", "0.05", url=False)
+    assert done.code == 0, done.err
+    assert json.loads(done.out)["words"] == 2
+    assert _submissions(server, job_id) == 1
 
 
 # -- errors ----------------------------------------------------------------------------------------
