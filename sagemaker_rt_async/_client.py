@@ -215,7 +215,7 @@ class SageMakerRuntimeClient:
     def __repr__(self) -> str:
         where = self._endpoint.url if self._endpoint else "<unresolved>"
         state = "closed" if self._closed else "open"
-        return f"<SageMakerRuntimeClient {where} {state} {self._config!r}>"
+        return f"<SageMakerRuntimeClient {where} {self._config!r} {state}>"
 
     @property
     def config(self) -> ClientConfig:
