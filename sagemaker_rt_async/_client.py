@@ -7,9 +7,10 @@ import json as _json
 import logging
 import os
 import random
+import ssl
 import time
 import uuid
-from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ import sniffio
 
 from . import _validate as v
 from ._async_inference import AsyncInferenceJob, parse_utc
-from ._config import ClientConfig, load_config_files, resolve_config
+from ._config import ClientConfig, build_ssl_context, load_config_files, resolve_config
 from ._credentials import CredentialResolver, resolver_for
 from ._endpoints import (
     ResolvedEndpoint,
@@ -103,6 +104,13 @@ class SageMakerRuntimeClient:
             ``FirstToken``, ``CallEnded``): timings, request ids, the invoked variant. They run
             synchronously on the event loop; one that raises is logged and ignored.
             ``sagemaker_rt_async.otel.OpenTelemetryHook`` is one.
+        verify: TLS verification: a CA bundle path, an ``ssl.SSLContext`` used as given, or
+            False for none (default: AWS_CA_BUNDLE, the profile's ``ca_bundle``, else the
+            system's CAs). ``await client.ssl_context()`` returns the context in use.
+        proxies: ``{"https": URL, "http": URL}``, used for every request of that scheme, as
+            botocore's ``Config(proxies=...)`` (default: HTTPS_PROXY / HTTP_PROXY with
+            NO_PROXY, decided per host, as botocore). Credentials in a proxy URL are sent as
+            ``Proxy-Authorization`` and never shown.
 
     Settings not passed are resolved as boto3 resolves them, from the environment and the
     shared config files (read once, here); ``client.config`` says what was resolved and from
@@ -132,6 +140,8 @@ class SageMakerRuntimeClient:
         retry: Retry | int | bool | None = None,
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
         event_hooks: Sequence[EventHook] | None = None,
+        verify: bool | str | ssl.SSLContext | None = None,
+        proxies: Mapping[str, str] | None = None,
     ) -> None:
         engine: Engine | None = None
         if isinstance(transport, Engine):
@@ -156,7 +166,23 @@ class SageMakerRuntimeClient:
             raise ParamValidationError("max_response_bytes", "must be a positive int or None")
         self._max_response_bytes = max_response_bytes
         self._timeout = Timeout() if timeout is None else Timeout.of(timeout)
+        if (verify is not None or proxies is not None) and (
+            engine is not None or http_client is not None
+        ):
+            raise ParamValidationError(
+                "verify" if verify is not None else "proxies",
+                "applies to the engines the client builds; configure a lent http_client or "
+                "engine yourself",
+            )
+        if verify is not None and not isinstance(verify, bool | str | ssl.SSLContext):
+            raise ParamValidationError(
+                "verify", "must be True, False, a CA bundle path or an ssl.SSLContext"
+            )
+        self._verify = verify
+        self._ssl: ssl.SSLContext | None = None
         self._config = config = _configure(
+            verify=verify,
+            proxies=proxies,
             region=region,
             profile=profile,
             endpoint_url=endpoint_url,
@@ -280,7 +306,7 @@ class SageMakerRuntimeClient:
             if engine is not None:
                 return engine
             build = functools.partial(
-                make_engine,
+                self._engine_with_tls,
                 backend=sniffio.current_async_library(),
                 transport=self._transport,
                 http_client=self._http_client,
@@ -295,6 +321,28 @@ class SageMakerRuntimeClient:
                 raise ClientClosedError("this SageMakerRuntimeClient is closed")
             self._engine = engine
             return engine
+
+    def _tls(self) -> ssl.SSLContext:
+        """The one TLS context of every engine this client builds (blocking: CA files)."""
+        if self._ssl is None:
+            self._ssl = build_ssl_context(self._verify, self._config.ca_bundle)
+        return self._ssl
+
+    def _engine_with_tls(self, **options: Any) -> Engine:
+        ssl_context = None if self._http_client is not None else self._tls()
+        return make_engine(ssl_context=ssl_context, proxy=self._config.proxy_rule, **options)
+
+    async def ssl_context(self) -> ssl.SSLContext:
+        """The ``ssl.SSLContext`` this client's engines use (``verify=``, AWS_CA_BUNDLE or the
+        profile's ``ca_bundle``, else the system's CAs), built once off the event loop.
+
+        For code that opens its own connections (another engine) and must trust the same
+        certificates. A lent ``http_client`` keeps its own TLS settings, not this context.
+        """
+        self._check_open()
+        if self._ssl is None:
+            return await anyio.to_thread.run_sync(self._tls)
+        return self._ssl
 
     def _trace(
         self,
@@ -849,6 +897,8 @@ class SageMakerRuntimeClient:
 
 def _configure(
     *,
+    verify: bool | str | ssl.SSLContext | None,
+    proxies: Mapping[str, str] | None,
     region: str | None,
     profile: str | None,
     endpoint_url: str | None,
@@ -872,6 +922,8 @@ def _configure(
         use_fips=use_fips,
         use_dualstack=use_dualstack,
         retry=retry,
+        verify=verify,
+        proxies=proxies,
     )
 
 

@@ -22,7 +22,14 @@ tests/test_config_differential.py:
 * retries: a ``retry=`` argument wins whole; else ``AWS_RETRY_MODE`` / ``retry_mode`` and
   ``AWS_MAX_ATTEMPTS`` / ``max_attempts`` (total attempts). botocore's ``legacy`` mode is
   ours ``standard`` (we have no legacy mode; both retry the same errors with backoff).
-* CA bundle: argument, ``AWS_CA_BUNDLE``, the profile's ``ca_bundle``.
+* CA bundle: ``verify=`` (a path), ``AWS_CA_BUNDLE``, the profile's ``ca_bundle``;
+  ``verify=False`` turns verification off, an ``ssl.SSLContext`` is used as given.
+* proxies: a ``proxies=`` argument (``{"https": URL, "http": URL}``) is used for every request
+  of its scheme, as botocore's ``Config(proxies=...)``; else the environment as botocore reads
+  it through urllib (``<scheme>_proxy`` in any case, lower case winning, ``HTTP_PROXY`` ignored
+  under CGI) with ``NO_PROXY`` (``*``, host names and domain suffixes, with or without port)
+  decided per request host, so SageMaker and S3 may go different ways. On macOS and Windows
+  botocore also asks the system's proxy settings; we read the environment only.
 
 Where an environment variable is set but empty we treat it as unset (botocore would take the
 empty string as the value and then fail in a less helpful place).
@@ -30,17 +37,29 @@ empty string as the value and then fail in a less helpful place).
 
 from __future__ import annotations
 
+import base64
 import configparser
 import os
 import shlex
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
+from ._engines.base import Proxy
 from ._errors import CredentialsError, ParamValidationError
 from ._retry import Retry, RetryMode
 
-__all__ = ["ClientConfig", "ConfigFiles", "load_config_files", "resolve_config"]
+__all__ = [
+    "ClientConfig",
+    "ConfigFiles",
+    "ProxyRule",
+    "build_ssl_context",
+    "environ_proxies",
+    "load_config_files",
+    "resolve_config",
+]
 
 Service = Literal["sagemaker_runtime", "s3"]
 
@@ -73,6 +92,14 @@ class ClientConfig:
     ca_bundle: str | None
     ignore_configured_endpoint_urls: bool
     sources: Mapping[str, str] = field(default_factory=dict)
+    verify: bool = True
+    """False only for ``verify=False``: certificates are not checked."""
+    proxies: Mapping[str, str] = field(default_factory=dict)
+    """The proxy per URL scheme, credentials shown as ``***``."""
+    no_proxy: str | None = None
+    """The hosts that bypass the environment's proxies (``NO_PROXY``)."""
+    proxy_rule: ProxyRule | None = field(default=None, repr=False, compare=False)
+    """Decides the proxy of each request (holds the real proxy URLs; its repr hides them)."""
 
     def source(self, name: str) -> str:
         """Where the setting ``name`` (a field of this value) came from."""
@@ -184,6 +211,152 @@ def load_config_files(environ: Mapping[str, str]) -> ConfigFiles:
     return ConfigFiles(config_path, credentials_path, profiles, services)
 
 
+def environ_proxies(environ: Mapping[str, str]) -> dict[str, str]:
+    """``<scheme>_proxy`` variables -> ``{scheme: url}`` (``no`` for NO_PROXY), as urllib's
+    ``getproxies_environment`` reads them (botocore uses it): any case, lower case winning,
+    an empty lower-case one unsetting, ``HTTP_PROXY`` ignored when ``REQUEST_METHOD`` is set."""
+    proxies: dict[str, str] = {}
+    for name, value in environ.items():
+        lower = name.lower()
+        if value and lower.endswith("_proxy"):
+            proxies[lower[:-6]] = value
+    if "REQUEST_METHOD" in environ:  # CVE-2016-1000110: a CGI client's "Proxy:" header
+        proxies.pop("http", None)
+    for name, value in environ.items():
+        if name.endswith("_proxy") and name == name.lower():
+            if value:
+                proxies[name[:-6]] = value
+            else:
+                proxies.pop(name[:-6], None)
+    return proxies
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url if "://" in url else "http://" + url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"***@{host}").geturl()
+
+
+class ProxyRule:
+    """Which proxy a request URL goes through, by botocore's rules (see the module docstring).
+
+    Called with a URL, returns a ``Proxy`` (URL without credentials, plus the
+    ``Proxy-Authorization`` value when the proxy URL carries a user name and password) or None.
+    Its repr shows the proxies with their credentials as ``***``.
+    """
+
+    def __init__(self, proxies: Mapping[str, str], *, no_proxy: str | None) -> None:
+        self._proxies = {k: v for k, v in proxies.items() if k != "no" and v}
+        self._bypass = {"no": no_proxy} if no_proxy is not None else {}
+        self._targets = {
+            scheme: _proxy_target(scheme, url) for scheme, url in self._proxies.items()
+        }
+        self._cache: dict[tuple[str, str], Proxy | None] = {}
+
+    def __repr__(self) -> str:
+        return f"ProxyRule({self.redacted()!r}, no_proxy={self._bypass.get('no')!r})"
+
+    def redacted(self) -> dict[str, str]:
+        """The proxies by scheme, credentials shown as ``***``."""
+        return {scheme: _redact(url) for scheme, url in self._proxies.items()}
+
+    def __call__(self, url: str) -> Proxy | None:
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        target: Proxy | None = self._targets.get(parts.scheme)
+        if target is not None and _bypassed(parts.netloc, self._bypass.get("no")):
+            target = None
+        if len(self._cache) < 1024:  # a few hosts per client; bounded all the same
+            self._cache[key] = target
+        return target
+
+
+def _bypassed(netloc: str, no_proxy: str | None) -> bool:
+    """urllib's ``proxy_bypass_environment`` (what botocore calls on Linux): ``*`` bypasses
+    everything; each comma-separated name (leading dots ignored, any case) matches the host with
+    or without its port, exactly or as a domain suffix. No IP ranges (CIDR), as botocore."""
+    if no_proxy is None:
+        return False
+    if no_proxy == "*":
+        return True
+    host = netloc.lower()
+    hostonly = host
+    head, sep, port = host.rpartition(":")
+    if sep and port.isdigit():  # urllib's _splitport: a trailing :digits
+        hostonly = head
+    for name in no_proxy.split(","):
+        name = name.strip().lstrip(".").lower()
+        if not name:
+            continue
+        if name in (hostonly, host) or hostonly.endswith("." + name) or host.endswith("." + name):
+            return True
+    return False
+
+
+def _proxy_target(scheme: str, url: str) -> Proxy:
+    # botocore's _fix_proxy_url: no scheme means http.
+    if not url.startswith(("http:", "https:")):
+        url = "http:" + url if url.startswith("//") else "http://" + url
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        raise ParamValidationError(
+            "proxies", f"the {scheme} proxy {_redact(url)!r} is not a URL"
+        ) from None
+    if not parts.hostname:
+        raise ParamValidationError("proxies", f"the {scheme} proxy {_redact(url)!r} has no host")
+    authorization = None
+    if parts.username and parts.password:  # botocore sends Basic auth only with both
+        pair = f"{unquote(parts.username)}:{unquote(parts.password)}".encode()
+        authorization = "Basic " + base64.b64encode(pair).decode("ascii")
+    host = parts.netloc.rpartition("@")[2]
+    return Proxy(url=f"{parts.scheme}://{host}", authorization=authorization)
+
+
+def build_ssl_context(
+    verify: bool | str | ssl.SSLContext | None, ca_bundle: str | None
+) -> ssl.SSLContext:
+    """The TLS context every engine uses: the one given, or one made from the CA bundle.
+
+    Blocking (CA files are read): build it off the event loop. Without a CA bundle the system
+    store is used, and certifi's bundle when the system has none (as botocore falls back).
+    """
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if verify is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    bundle = verify if isinstance(verify, str) else ca_bundle
+    if bundle is not None:
+        path = os.path.expanduser(bundle)
+        try:
+            if os.path.isdir(path):
+                return ssl.create_default_context(capath=path)
+            return ssl.create_default_context(cafile=path)
+        except (OSError, ssl.SSLError) as exc:
+            raise ParamValidationError(
+                "verify" if isinstance(verify, str) else "ca_bundle",
+                f"cannot load the CA bundle {bundle!r}: {exc.strerror or exc}",
+            ) from None
+    context = ssl.create_default_context()
+    if not context.cert_store_stats().get("x509_ca"):
+        try:
+            import certifi
+        except ImportError:
+            return context
+        context.load_verify_locations(cafile=certifi.where())
+    return context
+
+
 def _env(environ: Mapping[str, str], name: str) -> str | None:
     value = environ.get(name)
     return value if value else None
@@ -205,7 +378,8 @@ def resolve_config(
     use_fips: bool | None = None,
     use_dualstack: bool | None = None,
     retry: Retry | int | bool | None = None,
-    ca_bundle: str | None = None,
+    verify: bool | str | ssl.SSLContext | None = None,
+    proxies: Mapping[str, str] | None = None,
     ignore_configured_endpoint_urls: bool | None = None,
 ) -> ClientConfig:
     """Resolve every setting (see the module docstring for the order of each).
@@ -281,7 +455,20 @@ def resolve_config(
         )
     )
     policy = _retry(retry, environ, scoped, where, sources)
-    bundle = pick("ca_bundle", ca_bundle, ("AWS_CA_BUNDLE",), "ca_bundle")
+    if isinstance(verify, ssl.SSLContext):
+        sources["ca_bundle"] = sources["verify"] = "argument (an ssl.SSLContext)"
+        bundle = None
+    elif verify is False:
+        sources["verify"] = "argument"
+        bundle = None
+    else:
+        bundle = pick(
+            "ca_bundle",
+            verify if isinstance(verify, str) else None,
+            ("AWS_CA_BUNDLE",),
+            "ca_bundle",
+        )
+    rule, no_proxy = _proxies(proxies, environ, sources)
     return ClientConfig(
         profile=profile_name,
         region=region_value,
@@ -293,7 +480,33 @@ def resolve_config(
         ca_bundle=bundle,
         ignore_configured_endpoint_urls=ignore,
         sources=sources,
+        verify=verify is not False,
+        proxies=rule.redacted() if rule is not None else {},
+        no_proxy=no_proxy,
+        proxy_rule=rule,
     )
+
+
+def _proxies(
+    argument: Mapping[str, str] | None, environ: Mapping[str, str], sources: dict[str, str]
+) -> tuple[ProxyRule | None, str | None]:
+    if argument is not None:
+        if not isinstance(argument, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in argument.items()
+        ):
+            raise ParamValidationError("proxies", 'must map a scheme to a URL: {"https": "..."}')
+        sources["proxies"] = "argument"
+        rule = ProxyRule(argument, no_proxy=None)  # botocore: NO_PROXY is not consulted then
+        return (rule if rule.redacted() else None), None
+    found = environ_proxies(environ)
+    no_proxy = found.get("no")
+    named = sorted(
+        name for name in environ if name.lower()[:-6] in found and name.lower().endswith("_proxy")
+    )
+    if named:
+        sources["proxies"] = ", ".join(f"env {name}" for name in named)
+    rule = ProxyRule(found, no_proxy=no_proxy)
+    return (rule if rule.redacted() else None), no_proxy
 
 
 def _endpoint_url(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import inspect
 import json
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -379,11 +380,14 @@ class FakeSageMakerRuntime:
 
         return FakeTransport(self)
 
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> LoopbackServer[FakeSageMakerRuntime]:
-        """A real HTTP/1.1 server on loopback (a context manager; ``.url`` once started)."""
+    def serve(
+        self, host: str = "127.0.0.1", port: int = 0, *, ssl_context: ssl.SSLContext | None = None
+    ) -> LoopbackServer[FakeSageMakerRuntime]:
+        """A real HTTP/1.1 server on loopback (a context manager; ``.url`` once started);
+        HTTPS with a server-side ``ssl_context``."""
         from ._server import LoopbackServer
 
-        return LoopbackServer(self, host=host, port=port)
+        return LoopbackServer(self, host=host, port=port, ssl_context=ssl_context)
 
     def client(self, *, endpoint_url: str | None = None, **kwargs: Any) -> SageMakerRuntimeClient:
         """A ``SageMakerRuntimeClient`` bound to this fake (in-process unless a URL is given).
