@@ -183,8 +183,11 @@ or a larger one uploaded first with --upload-to, or an object already in S3 (--i
 Exit codes: see `sagemaker-rt --help`."""
 
 _SERVE_EPILOG = """\
-The fake verifies SigV4 signatures with its public test credentials (printed at start; they
-are not secrets) and answers S3 requests for async inference at the same URL. Endpoints:
+The fake accepts any well-formed SigV4 credentials, as moto and LocalStack do (your AWS
+profile or environment works unchanged); with --verify-signatures it checks signatures against
+its public test credentials (printed at start; they are not secrets). It answers S3 requests
+for async inference at the same URL. A model that does not stream answers a stream request in
+one part, as the service relays a non-streaming container. Endpoints:
   toy-sentiment   InvokeEndpoint: {"inputs": "<text>"} -> label and score (variant-a)
   toy-llm         streams a story token by token (Hugging Face TGI format)
   flaky-llm       a stream that breaks after 3 parts (ModelStreamError)
@@ -511,6 +514,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         metavar="SECONDS",
         help="stop after this long (default: run until Ctrl-C)",
+    )
+    serve.add_argument(
+        "--verify-signatures",
+        action="store_true",
+        help="accept only the printed test credentials (default: any well-formed SigV4 "
+        "credentials, as moto and LocalStack do, so your own AWS setup works unchanged)",
     )
     serve.add_argument(
         "--allow-remote",
@@ -879,13 +888,20 @@ def _rejecting_bad_input(model: Callable[[Invocation], _T]) -> Callable[[Invocat
     return model_or_400
 
 
-def demo_fake(*, processing_time: float = 0.5) -> FakeSageMakerRuntime:
+def demo_fake(
+    *, processing_time: float = 0.5, accept_any_credentials: bool = False
+) -> FakeSageMakerRuntime:
     """The fake SageMaker Runtime ``serve-fake`` runs: the demo's toy models, signatures checked.
 
     ``toy-sentiment`` (InvokeEndpoint), ``toy-llm`` (a TGI stream), ``flaky-llm`` (a stream that
     breaks) and ``toy-summarizer`` (async inference; results after ``processing_time`` seconds).
+    ``accept_any_credentials``: any well-formed SigV4 signature passes (``serve-fake``'s default).
     """
-    fake = FakeSageMakerRuntime(region=_FAKE_REGION, credentials=TEST_CREDENTIALS)
+    fake = FakeSageMakerRuntime(
+        region=_FAKE_REGION,
+        credentials=TEST_CREDENTIALS,
+        accept_any_credentials=accept_any_credentials,
+    )
     fake.add_endpoint("toy-sentiment", _rejecting_bad_input(sentiment_model), variant="variant-a")
     fake.add_endpoint("toy-llm", _rejecting_bad_input(toy_llm))
     fake.add_endpoint("flaky-llm", flaky_llm)
@@ -913,16 +929,26 @@ def _banner(
 ) -> list[str]:
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     creds = fake.credentials  # the fake's published test constants, not anyone's secret
+    checking = (
+        "SigV4 verified against the keys below"
+        if not fake.accept_any_credentials
+        else "any well-formed SigV4 credentials accepted; --verify-signatures checks them"
+    )
     lines = [
-        f"fake SageMaker Runtime listening on {url} (SigV4 verified; S3 at the same URL)",
+        f"fake SageMaker Runtime listening on {url} ({checking}; S3 at the same URL)",
         "endpoints: toy-sentiment, toy-llm (stream), flaky-llm (stream), toy-summarizer (async)",
     ]
     if not _is_loopback(host):
         lines.append("warning: reachable from other machines (--allow-remote)")
+    keys = (
+        "In another shell (the fake's public test credentials, not secrets):"
+        if not fake.accept_any_credentials
+        else "In another shell (your own credentials work too; these are public test ones):"
+    )
     return [
         *lines,
         "",
-        "In another shell (the fake's public test credentials, not secrets):",
+        keys,
         f"  export AWS_ENDPOINT_URL={url} AWS_REGION={fake.region}",
         f"  export AWS_ACCESS_KEY_ID={creds.access_key_id}"
         f" AWS_SECRET_ACCESS_KEY={creds.secret_access_key}",
@@ -946,7 +972,7 @@ def _serve_fake(args: argparse.Namespace) -> int:
             "hint: use --host 127.0.0.1, or pass --allow-remote if that is what you want",
         )
         return EXIT_USAGE
-    fake = demo_fake()
+    fake = demo_fake(accept_any_credentials=not args.verify_signatures)
     server = fake.serve(host=host, port=args.port)
     try:
         server.start()

@@ -743,6 +743,69 @@ def test_serve_fake_banner_instructions_work(
     assert codes == [0]
 
 
+def _serve_in_thread(
+    argv: list[str], capsysbinary: pytest.CaptureFixture[bytes]
+) -> tuple[threading.Thread, list[int], str]:
+    codes: list[int] = []
+    thread = threading.Thread(target=lambda: codes.append(main(argv)))
+    thread.start()
+    banner = ""
+    deadline = time.monotonic() + 5
+    while "Stopping after" not in banner and time.monotonic() < deadline:
+        time.sleep(0.02)
+        banner += capsysbinary.readouterr().out.decode()
+    return thread, codes, banner
+
+
+@pytest.mark.parametrize(("flags", "code"), [([], 0), (["--verify-signatures"], 4)])
+def test_serve_fake_accepts_any_well_formed_credentials_unless_told(
+    aws_env: pytest.MonkeyPatch,
+    capsysbinary: pytest.CaptureFixture[bytes],
+    flags: list[str],
+    code: int,
+) -> None:
+    """A user's own AWS credentials (not the fake's keys) work against `serve-fake`, as with
+    moto and LocalStack; `--verify-signatures` checks them against the printed keys (403)."""
+    aws_env.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7USERKEY")
+    aws_env.setenv("AWS_SECRET_ACCESS_KEY", "a-users-own-secret-key")
+    aws_env.setenv("AWS_SESSION_TOKEN", "a-users-session-token")
+    thread, codes, banner = _serve_in_thread(
+        ["serve-fake", "--port", "0", "--for", "1.5", *flags], capsysbinary
+    )
+    try:
+        url = re.search(r"listening on (http://\S+) ", banner)
+        assert url is not None
+        assert ("any well-formed SigV4 credentials accepted" in banner) is (not flags)
+        argv = ["invoke", "toy-sentiment", SENTIMENT, "--endpoint-url", url.group(1)]
+        assert main(argv) == code
+        captured = capsysbinary.readouterr()
+        if code == 0:
+            assert json.loads(captured.out)["label"] == "POSITIVE"
+        else:
+            assert "UnrecognizedClientException" in captured.err.decode()
+        async_argv = [
+            "async", "toy-summarizer", '{"document": "a b"}', "--wait", "--poll-interval",
+            "0.05", "--wait-timeout", "10", "--endpoint-url", url.group(1),
+            "--s3-endpoint-url", url.group(1),
+        ]  # fmt: skip
+        if code == 0:  # S3 (the async result) takes the user's credentials too
+            assert main(async_argv) == 0
+            assert json.loads(capsysbinary.readouterr().out)["words"] == 2
+    finally:
+        thread.join(10)
+    assert codes == [0]
+
+
+def test_stream_of_a_model_that_does_not_stream(cli: CLI) -> None:
+    """`stream toy-sentiment`: the whole answer arrives as one part, as the service relays a
+    container that does not stream; never a Python error text."""
+    run = cli("stream", "toy-sentiment", SENTIMENT, "--format", "raw")
+    assert run.code == 0, run.err
+    assert json.loads(run.out) == POSITIVE
+    auto = cli("stream", "toy-sentiment", SENTIMENT)
+    assert "TypeError" not in auto.err and "object is not iterable" not in auto.err
+
+
 def test_serve_fake_refuses_a_public_host(cli: CLI) -> None:
     """A non-loopback --host needs --allow-remote (the fake's credentials are public)."""
     run = cli("serve-fake", "--host", "192.0.2.10", "--for", "0.1", url=False)  # TEST-NET-1

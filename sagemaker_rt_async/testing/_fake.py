@@ -309,7 +309,10 @@ class FakeSageMakerRuntime:
     """An in-memory SageMaker Runtime: register endpoints with handlers, then call it.
 
     ``verify_signatures`` (default on) rejects requests whose SigV4 signature, key, scope or
-    clock is wrong, with the error codes the real service uses.
+    clock is wrong, with the error codes the real service uses. ``accept_any_credentials``
+    keeps checking that a request is well signed (algorithm, scope, region, service, clock,
+    signed ``Host``) but takes any access key, session token and signature, as moto and
+    LocalStack do: a user's real AWS credentials then work against the fake unchanged.
     """
 
     def __init__(
@@ -320,10 +323,12 @@ class FakeSageMakerRuntime:
         verify_signatures: bool = True,
         account_id: str = "123456789012",
         s3: Any = None,
+        accept_any_credentials: bool = False,
     ) -> None:
         self.region = region
         self.credentials = credentials
         self.verify_signatures = verify_signatures
+        self.accept_any_credentials = accept_any_credentials
         self.account_id = account_id
         self.requests: list[RecordedRequest] = []
         self.streams_started = 0
@@ -334,7 +339,11 @@ class FakeSageMakerRuntime:
         if s3 is None:
             from ._s3 import FakeS3
 
-            s3 = FakeS3(region=region, credentials=credentials)
+            s3 = FakeS3(
+                region=region,
+                credentials=credentials,
+                accept_any_credentials=accept_any_credentials,
+            )
         self.s3 = s3
         """The in-memory S3 this fake reads async inputs from and writes async results to."""
         s3.before_request.append(self.process_async_jobs)
@@ -455,6 +464,8 @@ class FakeSageMakerRuntime:
                 if inspect.isawaitable(answer):
                     answer = await answer
                 if operation == "InvokeEndpointWithResponseStream":
+                    if not isinstance(answer, ModelStream) and not _is_part_iterable(answer):
+                        answer = _whole_as_stream(answer)
                     return await self._stream(answer, variant, request_id)
                 if isinstance(answer, ModelStream) or _is_part_iterable(answer):
                     answer = await _join(answer)
@@ -635,7 +646,8 @@ class FakeSageMakerRuntime:
         )
         if algorithm != "AWS4-HMAC-SHA256" or terminal != "aws4_request":
             return 403, "IncompleteSignature", "Unsupported signature algorithm or scope"
-        if access_key != self.credentials.access_key_id:
+        any_key = self.accept_any_credentials
+        if access_key != self.credentials.access_key_id and not any_key:
             return 403, "UnrecognizedClientException", "The security token included is invalid."
         if (region, service, date) != (self.region, "sagemaker", amz_date[:8]):
             return (
@@ -649,6 +661,8 @@ class FakeSageMakerRuntime:
         if "host" not in signed_names:
             return 403, "InvalidSignatureException", "'Host' must be a signed header"
         token = lower.get("x-amz-security-token")
+        if any_key:
+            return None  # well formed; the secret is the caller's own, unknown here
         if (token or None) != self.credentials.session_token:
             return 403, "UnrecognizedClientException", "The security token included is invalid."
         values: list[tuple[str, str]] = []
@@ -690,6 +704,20 @@ class FakeSageMakerRuntime:
 def _echo(invocation: Invocation) -> ModelResponse:
     return ModelResponse(
         invocation.body, content_type=invocation.content_type or "application/octet-stream"
+    )
+
+
+def _whole_as_stream(answer: Any) -> ModelStream:
+    """A model that does not stream answers in one piece; the service relays whatever the
+    container sends as PayloadParts, so the whole answer arrives as one part."""
+    if not isinstance(answer, ModelResponse):
+        answer = ModelResponse(answer)
+    body, default_type = _encode_body(answer.body)
+    return ModelStream(
+        [body] if body else [],
+        content_type=answer.content_type or default_type,
+        custom_attributes=answer.custom_attributes,
+        invoked_production_variant=answer.invoked_production_variant,
     )
 
 
