@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
@@ -21,6 +21,11 @@ from ._errors import (
     SageMakerRuntimeError,
 )
 from ._models import InvokeEndpointResult
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._models import InvokeOptions
 
 if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio depends on
     from exceptiongroup import BaseExceptionGroup
@@ -101,7 +106,7 @@ async def map_invoke(
     concurrency: int = 16,
     return_exceptions: bool = False,
     progress: bool | Progress = False,
-    **options: Any,
+    **options: Unpack[InvokeOptions],
 ) -> list[InvokeEndpointResult | SageMakerRuntimeError]:
     """Invoke ``endpoint_name`` once per input; see ``SageMakerRuntimeClient.map_invoke``."""
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import anyio
 import sniffio
@@ -48,6 +48,9 @@ from ._streaming import ResponseStream
 
 if TYPE_CHECKING:
     import httpx  # imported by the first request, not with this module (see _engines)
+    from typing_extensions import Unpack
+
+    from ._models import InvokeOptions, SessionInvokeOptions
 
 __all__ = ["SageMakerRuntimeClient"]
 
@@ -848,6 +851,30 @@ class SageMakerRuntimeClient:
             invocation_timeout_seconds=invocation_timeout_seconds,
         )
 
+    @overload
+    async def map_invoke(
+        self,
+        endpoint_name: str,
+        inputs: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 16,
+        return_exceptions: Literal[False] = False,
+        progress: bool | Callable[[int, int | None], None] = False,
+        **options: Unpack[InvokeOptions],
+    ) -> list[InvokeEndpointResult]: ...
+
+    @overload
+    async def map_invoke(
+        self,
+        endpoint_name: str,
+        inputs: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 16,
+        return_exceptions: bool,
+        progress: bool | Callable[[int, int | None], None] = False,
+        **options: Unpack[InvokeOptions],
+    ) -> list[InvokeEndpointResult | SageMakerRuntimeError]: ...
+
     async def map_invoke(
         self,
         endpoint_name: str,
@@ -856,19 +883,19 @@ class SageMakerRuntimeClient:
         concurrency: int = 16,
         return_exceptions: bool = False,
         progress: bool | Callable[[int, int | None], None] = False,
-        **options: Any,
-    ) -> list[InvokeEndpointResult | SageMakerRuntimeError]:
+        **options: Unpack[InvokeOptions],
+    ) -> list[InvokeEndpointResult] | list[InvokeEndpointResult | SageMakerRuntimeError]:
         """Invoke ``endpoint_name`` once per input, at most ``concurrency`` at a time.
 
         Each input is a body (bytes-like or str) or any other JSON value (sent as ``json=``);
         ``inputs`` may be an async iterable (read one item at a time). Results come back in input
         order. By default the first error stops the batch and is raised (the calls in flight are
-        cancelled); with ``return_exceptions=True`` each failed item holds its typed error
-        instead, except errors that would fail every item alike (``CredentialsError``,
-        ``ClientClosedError``, a ``ParamValidationError`` for an option rather than the item's
-        payload), which still stop the batch. ``progress=True`` shows a tqdm bar (the
-        ``progress`` extra) or pass a callable ``progress(done, total)``. Other keywords are
-        ``invoke_endpoint`` options.
+        cancelled), so the list holds results only; with ``return_exceptions=True`` each failed
+        item holds its typed error instead, except errors that would fail every item alike
+        (``CredentialsError``, ``ClientClosedError``, a ``ParamValidationError`` for an option
+        rather than the item's payload), which still stop the batch. ``progress=True`` shows a
+        tqdm bar (the ``progress`` extra) or pass a callable ``progress(done, total)``. Other
+        keywords are ``invoke_endpoint`` options (checked by a type checker as there).
         """
         from ._batch import map_invoke
 
@@ -882,7 +909,14 @@ class SageMakerRuntimeClient:
             **options,
         )
 
-    async def open_session(self, endpoint_name: str, body: Any = None, **options: Any) -> Session:
+    async def open_session(
+        self,
+        endpoint_name: str,
+        body: Any = None,
+        *,
+        json: Any = None,
+        **options: Unpack[SessionInvokeOptions],
+    ) -> Session:
         """Open a stateful session: ``invoke_endpoint`` with ``session_id="NEW_SESSION"``.
 
         Returns a ``Session`` whose ``invoke()`` and ``stream()`` send its id, with
@@ -892,7 +926,7 @@ class SageMakerRuntimeClient:
         """
         from ._sessions import open_session
 
-        return await open_session(self, endpoint_name, body, **options)
+        return await open_session(self, endpoint_name, body, json=json, **options)
 
 
 def _configure(
