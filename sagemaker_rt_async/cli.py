@@ -35,7 +35,6 @@ from . import (
     ModelNotReadyException,
     ParamValidationError,
     RequestTimeout,
-    Retry,
     S3Error,
     SageMakerRuntimeClient,
     SageMakerRuntimeError,
@@ -81,7 +80,6 @@ EXIT_ASYNC_TIMEOUT = 8
 EXIT_INTERRUPTED = 130
 
 PROG = "sagemaker-rt"
-_DEFAULT_RETRIES = 2  # the library's standard mode: 3 attempts in all
 _FAKE_REGION = "us-east-1"
 _FAKE_ASYNC_OUTPUT = "s3://demo-results/summaries"
 _FAKE_ASYNC_FAILURE = "s3://demo-results/failures"
@@ -248,9 +246,12 @@ class _Parser(argparse.ArgumentParser):
             return super().parse_known_args(args, namespace)
         self._intermixing = True
         try:
-            return self.parse_known_intermixed_args(args, namespace)
+            parsed, extras = self.parse_known_intermixed_args(args, namespace)
         finally:
             self._intermixing = False
+        if extras:  # the subcommand's own usage, not the top-level one
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
 
 
 class _UsageError(Exception):
@@ -306,15 +307,21 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--retries",
         type=_non_negative_int,
-        default=_DEFAULT_RETRIES,
+        default=None,
         metavar="N",
-        help=f"retries after the first attempt, for throttling, 5xx and connections that "
-        f"failed before sending (default: {_DEFAULT_RETRIES}; 0 = none)",
+        help="attempts in all, as retry=N in the library: throttling, 5xx and connections "
+        "that failed before sending are tried again up to N attempts (0 or 1 = no retries; "
+        "default: AWS_MAX_ATTEMPTS / AWS_RETRY_MODE or the profile's, else 3)",
     )
 
 
 def _add_request(parser: argparse.ArgumentParser, *, body_help: str) -> argparse._ArgumentGroup:
     parser.add_argument("endpoint", metavar="ENDPOINT", help="the endpoint name")
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="send BODY as it is, even when it looks like JSON but does not parse",
+    )
     parser.add_argument("body", metavar="BODY", nargs="?", help=body_help)
     group = parser.add_argument_group("request members (see the AWS API reference)")
     group.add_argument(
@@ -580,6 +587,29 @@ def _looks_like_json(data: bytes) -> bool:
     return True
 
 
+def _refuse_broken_json(args: argparse.Namespace, body: bytes | None) -> None:
+    """A body that starts like JSON but does not parse is a typo, not a payload: say where it
+    breaks, before anything is sent (``--raw`` sends it as it is)."""
+    if body is None or getattr(args, "raw", True):
+        return
+    given: str | None = args.content_type
+    if given is not None and "json" not in given.lower():
+        return
+    if body.lstrip()[:1] not in (b"{", b"["):
+        return
+    try:
+        json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise _UsageError(
+            f"BODY looks like JSON but does not parse: {exc.msg} at line {exc.lineno} column "
+            f"{exc.colno} (character {exc.pos}); fix it, or pass --raw to send it as it is"
+        ) from None
+    except (ValueError, RecursionError):
+        raise _UsageError(
+            "BODY looks like JSON but does not parse; fix it, or pass --raw to send it as it is"
+        ) from None
+
+
 def _content_type(args: argparse.Namespace, body: bytes | None) -> str | None:
     given: str | None = args.content_type
     if given is None and body is not None and _looks_like_json(body):
@@ -665,15 +695,18 @@ def _endpoint_url(args: argparse.Namespace) -> str | None:
 
 
 def _client(args: argparse.Namespace) -> SageMakerRuntimeClient:
-    retries: int = args.retries
-    return SageMakerRuntimeClient(
+    retries: int | None = args.retries
+    client = SageMakerRuntimeClient(
         region=args.region,
         profile=args.profile,
         endpoint_url=args.endpoint_url,  # None: the client reads AWS_ENDPOINT_URL_* itself
         s3_endpoint_url=args.s3_endpoint_url,
         timeout=args.timeout,
-        retry=Retry(max_attempts=retries + 1) if retries else False,
+        retry=retries,  # None: AWS_MAX_ATTEMPTS / AWS_RETRY_MODE / the profile, as boto3
     )
+    policy = client.config.retry
+    args.attempts = 1 if policy.mode == "off" else policy.max_attempts  # for the hint
+    return client
 
 
 def _realtime_members(args: argparse.Namespace) -> dict[str, Any]:
@@ -1028,15 +1061,20 @@ def _describe(exc: SageMakerRuntimeError | _UsageError, args: argparse.Namespace
         return [f"error: {exc}", f"hint: `{PROG} {args.command} --help` shows the usage"]
     if isinstance(exc, ParamValidationError):
         flag = _FLAGS.get(exc.param, exc.param)
-        lines = [f"error: {name}: {flag}: {exc.reason}"]
+        lines = [f"error: {name}: {flag}: {_cli_words(exc.reason)}"]
         if exc.param == "region":
             lines.append("hint: pass --region or set AWS_REGION")
+        if exc.param == "body" and args.command == "async" and "128,000" in exc.reason:
+            lines.append(
+                "hint: pass --upload-to s3://bucket/prefix/ to upload it first and send it "
+                "by location"
+            )
         return lines
     if isinstance(exc, ServiceError):
         # ServiceError's str is "<AWS error code> (HTTP <status>, request_id=...): <message>".
         return [f"error: {exc}", *_service_hints(exc, args)]
     if isinstance(exc, StreamError):
-        lines = [f"error: {name}: {exc}"]
+        lines = [f"error: {name}: {_cli_words(str(exc))}"]
         lines.append(
             f"  after {exc.parts_received} parts ({exc.bytes_received} bytes); "
             "a stream is never retried once it has started"
@@ -1046,7 +1084,7 @@ def _describe(exc: SageMakerRuntimeError | _UsageError, args: argparse.Namespace
         elif isinstance(exc, ContainerError):
             lines.append("hint: the model container reported this error inside its stream")
         return lines
-    lines = [f"error: {name}: {exc}"]
+    lines = [f"error: {name}: {_cli_words(str(exc))}"]
     if isinstance(exc, CredentialsError):
         lines.append(
             "hint: set AWS_PROFILE or pass --profile, or export AWS_ACCESS_KEY_ID and "
@@ -1081,6 +1119,14 @@ def _describe(exc: SageMakerRuntimeError | _UsageError, args: argparse.Namespace
     return lines
 
 
+def _cli_words(text: str) -> str:
+    """The library speaks Python ("pass region="); the terminal speaks flags ("--region")."""
+    for param, flag in _FLAGS.items():
+        if flag.startswith("--"):
+            text = text.replace(f"{param}=", flag)
+    return text
+
+
 def _service_hints(exc: ServiceError, args: argparse.Namespace) -> list[str]:
     if isinstance(exc, ModelError):
         details = _members(
@@ -1107,7 +1153,7 @@ def _service_hints(exc: ServiceError, args: argparse.Namespace) -> list[str]:
     if exit_code_for(exc) == EXIT_SERVICE_SERVER:
         if not exc.retryable:  # e.g. InternalDependencyException: another attempt cannot help
             return ["hint: the service (or a dependency of it) failed: try again later"]
-        attempts = args.retries + 1
+        attempts: int = getattr(args, "attempts", 1)
         return [
             f"hint: gave up after {attempts} attempt{'s' if attempts > 1 else ''}: try again "
             "later, or raise --retries"
@@ -1151,6 +1197,7 @@ def main(argv: list[str] | None = None) -> int:
             body = None
         else:
             body = None if from_s3 and args.body is None else read_body(args.body)
+            _refuse_broken_json(args, body)
         return asyncio.run(command(args, body))
     except (SageMakerRuntimeError, _UsageError) as exc:
         _fail(_describe(exc, args))

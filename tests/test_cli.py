@@ -500,7 +500,7 @@ def test_ctrl_c_while_waiting_prints_the_wait_command(
             id="service-5xx",
         ),
         pytest.param(
-            ["invoke", "throttled", "{}", "--retries", "1"],
+            ["invoke", "throttled", "{}", "--retries", "2"],
             5,
             ["error: ThrottlingException (HTTP 400", "gave up after 2 attempts"],
             id="throttled",
@@ -837,3 +837,57 @@ def test_module_runs_as_a_script() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: sagemaker-rt ")
     assert "exit codes:" in done.stdout
+
+
+# -- the terminal never surprises --------------------------------------------------------------
+
+
+def test_broken_json_is_refused_with_where_it_breaks(
+    cli: CLI, server: LoopbackServer[FakeSageMakerRuntime]
+) -> None:
+    """A body that looks like JSON but does not parse: exit 2 naming the line and column, and
+    nothing sent; --raw sends it as it is."""
+    before = len(server.fake.requests)
+    run = cli("invoke", "toy-sentiment", '{"inputs": "x",}')
+    assert run.code == 2
+    assert "BODY looks like JSON but does not parse" in run.err
+    assert "line 1 column 16" in run.err and "--raw" in run.err
+    assert len(server.fake.requests) == before
+    raw = cli("invoke", "toy-sentiment", '{"inputs": "x",}', "--raw")
+    assert raw.code == 4  # sent: the toy model refuses it as a container would
+    assert len(server.fake.requests) == before + 1
+
+
+def test_a_misspelled_option_shows_the_subcommands_usage(cli: CLI) -> None:
+    """`invoke EP --jsn`: the invoke usage line, not the top-level one."""
+    run = cli("invoke", "toy-sentiment", "{}", "--jsn")
+    assert run.code == 2
+    assert run.err.startswith("usage: sagemaker-rt invoke ")
+    assert "unrecognized arguments: --jsn" in run.err
+
+
+def test_retries_means_attempts_and_defaults_to_the_environment(
+    cli: CLI, aws_env: pytest.MonkeyPatch
+) -> None:
+    """--retries N is retry=N of the library (attempts in all); without it AWS_MAX_ATTEMPTS."""
+    aws_env.setenv("AWS_MAX_ATTEMPTS", "4")
+    run = cli("invoke", "throttled", "{}")
+    assert "gave up after 4 attempts" in run.err
+    run = cli("invoke", "throttled", "{}", "--retries", "1")
+    assert "gave up after 1 attempt:" in run.err
+
+
+def test_messages_speak_flags_not_python(cli: CLI, aws_env: pytest.MonkeyPatch) -> None:
+    """No region anywhere: the message names --region, never region=."""
+    aws_env.delenv("AWS_REGION")
+    run = cli("invoke", "toy-sentiment", "{}")
+    assert run.code == 2
+    assert "--region" in run.err and "region=" not in run.err
+
+
+def test_a_body_over_the_inline_limit_hints_upload_to(cli: CLI) -> None:
+    """An async body over 128,000 bytes without --upload-to: the hint names --upload-to."""
+    Path("big.json").write_text(json.dumps({"document": "word " * 30_000}))
+    run = cli("async", "toy-summarizer", "@big.json")
+    assert run.code == 2
+    assert "hint: pass --upload-to s3://bucket/prefix/" in run.err
