@@ -45,7 +45,6 @@ from . import (
     ValidationError,
     __version__,
 )
-from ._credentials import env_endpoint_url
 from ._framing import TOKEN_FORMATS
 from .demo import flaky_llm, sentiment_model, toy_llm, toy_summarizer
 from .testing import TEST_CREDENTIALS, FakeSageMakerRuntime, Invocation, ModelFailure
@@ -690,8 +689,10 @@ def _ms(seconds: float) -> str:
 
 
 def _endpoint_url(args: argparse.Namespace) -> str | None:
+    """The custom endpoint URL the client resolved (argument, environment or config file)."""
+    resolved: str | None = getattr(args, "custom_endpoint", None)
     given: str | None = args.endpoint_url
-    return given or env_endpoint_url("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
+    return given or resolved
 
 
 def _client(args: argparse.Namespace) -> SageMakerRuntimeClient:
@@ -705,7 +706,8 @@ def _client(args: argparse.Namespace) -> SageMakerRuntimeClient:
         retry=retries,  # None: AWS_MAX_ATTEMPTS / AWS_RETRY_MODE / the profile, as boto3
     )
     policy = client.config.retry
-    args.attempts = 1 if policy.mode == "off" else policy.max_attempts  # for the hint
+    args.attempts = 1 if policy.mode == "off" else policy.max_attempts  # for the hints
+    args.custom_endpoint = client.config.endpoint_url
     return client
 
 
