@@ -16,6 +16,7 @@ from ._batch import MapInvokeIter
 from ._bearer import BearerToken
 from ._bidi import BidiMessages, BidiSession
 from ._client import SageMakerRuntimeClient
+from ._config import ClientConfig
 from ._engines import Engine, EngineResponse
 from ._errors import (
     AccessDeniedError,
@@ -98,6 +99,7 @@ __all__ = [
     "ChatCompletionResult",
     "ChatCompletionStream",
     "ClientClosedError",
+    "ClientConfig",
     "ContainerError",
     "Credentials",
     "CredentialsError",

@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 from anyio.abc import TaskGroup
@@ -36,6 +36,11 @@ from ._errors import (
 )
 from ._models import InvokeEndpointResult, Timeout
 from ._retry import Retry
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._models import InvokeOptions
 
 if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio depends on
     from exceptiongroup import BaseExceptionGroup
@@ -362,7 +367,7 @@ async def map_invoke(
     concurrency: int = 16,
     return_exceptions: bool = False,
     progress: bool | Progress = False,
-    **options: Any,
+    **options: Unpack[InvokeOptions],
 ) -> list[Outcome]:
     """Invoke ``endpoint_name`` once per input; see ``SageMakerRuntimeClient.map_invoke``."""
     for reserved in ("body", "json"):

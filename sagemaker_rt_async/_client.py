@@ -5,28 +5,24 @@ from __future__ import annotations
 import functools
 import json as _json
 import logging
+import os
 import random
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import anyio
 import sniffio
 
 from . import _validate as v
-from ._async_inference import AsyncInferenceJob
+from ._async_inference import AsyncInferenceJob, parse_utc
 from ._bearer import DEFAULT_LIFETIME_S, BearerToken, TokenCache, check_lifetime
-from ._credentials import (
-    REFRESH_TIMEOUT_S,
-    CredentialResolver,
-    DefaultChain,
-    env_endpoint_url,
-    env_region,
-    resolver_for,
-)
+from ._config import ClientConfig, build_ssl_context, load_config_files, resolve_config
+from ._credentials import CredentialResolver, resolver_for
 from ._endpoints import (
     ResolvedEndpoint,
     encode_label,
@@ -39,7 +35,6 @@ from ._engines import Engine, TransportName, make_engine
 from ._engines.httpx_engine import is_httpx_client
 from ._errors import (
     ClientClosedError,
-    CredentialsError,
     ModelError,
     ParamValidationError,
     SageMakerRuntimeError,
@@ -66,10 +61,12 @@ if TYPE_CHECKING:
     import ssl
 
     import httpx  # imported by the first request, not with this module (see _engines)
+    from typing_extensions import Unpack
 
     from ._batch import MapInvokeIter
     from ._bidi import BidiSession
     from ._engines.h2_engine import H2Engine
+    from ._models import InvokeOptions, SessionInvokeOptions
 
 __all__ = ["SageMakerRuntimeClient"]
 
@@ -93,12 +90,16 @@ class SageMakerRuntimeClient:
             ``fips-<region>`` / ``<region>-fips`` select the FIPS endpoint.
         credentials: ``Credentials``, an ``(access_key_id, secret_access_key[, session_token])``
             tuple, or an async callable returning ``Credentials``. Default: the AWS chain.
-        profile: the shared-config profile for credentials and region.
+        profile: the shared-config profile for credentials and settings (default:
+            AWS_DEFAULT_PROFILE, then AWS_PROFILE, as botocore); a named profile that exists
+            in neither shared file is a ``CredentialsError`` naming it.
         endpoint_url: a custom base URL (VPC endpoint, local server); a path prefix is kept.
-            Default: ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``, then ``AWS_ENDPOINT_URL`` (unless
+            Default: ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``, ``AWS_ENDPOINT_URL``, the
+            profile's ``services`` section, the profile's ``endpoint_url`` (none of them with
             ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true``), else the region's endpoint.
-        use_fips: use the FIPS endpoint.
-        use_dualstack: use the dual-stack (IPv6) endpoint.
+        use_fips: use the FIPS endpoint (default: AWS_USE_FIPS_ENDPOINT, ``use_fips_endpoint``).
+        use_dualstack: use the dual-stack (IPv6) endpoint (default: AWS_USE_DUALSTACK_ENDPOINT,
+            ``use_dualstack_endpoint``).
         timeout: a ``Timeout``, or one number for every phase (default: read 70 s, connect 10 s).
         http_client: an ``httpx.AsyncClient`` (or ``httpx2.AsyncClient``) to send with; it is
             borrowed and never closed by us. respx mocks it as usual.
@@ -110,14 +111,17 @@ class SageMakerRuntimeClient:
         s3_endpoint_url: a custom S3 URL (S3-compatible servers) for async inference payloads;
             path-style addressing is used under it. Default: ``AWS_ENDPOINT_URL_S3``, then
             ``AWS_ENDPOINT_URL``.
-        retry: a ``Retry`` policy, a number of attempts, or False for none (default: standard
-            mode, 3 attempts; timeouts after the request was sent are not retried unless
+        retry: a ``Retry`` policy, a number of attempts, or False for none (default:
+            AWS_RETRY_MODE / ``retry_mode`` and AWS_MAX_ATTEMPTS / ``max_attempts``, else
+            standard mode, 3 attempts; timeouts after the request was sent are not retried unless
             ``Retry(retry_timeouts=True)``). Every operation also takes ``retry=`` per call.
         max_response_bytes: the largest InvokeEndpoint / InvokeEndpointAsync response body
             accepted (default 6 MiB, the service's own limit); a larger one raises
             ``ResponseTooLarge`` having read no more than that. None: no limit.
         ssl_context: the TLS context of the HTTP/2 engine that carries bidirectional sessions
-            (it must offer ALPN ``h2``); default: certificates verified against the system CAs.
+            (it must offer ALPN ``h2``); default: one made with the same verification as the
+            other engines (``verify=``, AWS_CA_BUNDLE, the profile's ``ca_bundle``), offering
+            ``h2``. Needed when ``verify=`` is itself an ``ssl.SSLContext``.
         event_hooks: callables called with each ``Event`` of every call (``CallStarted``,
             ``RequestSent``, ``ResponseReceived``, ``RetryScheduled``, ``FirstPart``,
             ``FirstToken``, ``CallEnded``): timings, request ids, the invoked variant. They run
@@ -126,6 +130,17 @@ class SageMakerRuntimeClient:
         bearer_token_expires_in: the lifetime, in whole seconds (1 to 43,200, the default), of
             the ``sagemaker-api-key-…`` tokens minted for the OpenAI-compatible route
             (``chat_completions``); cut to the credentials' own expiry, re-minted before they end.
+        verify: TLS verification: a CA bundle path, an ``ssl.SSLContext`` used as given, or
+            False for none (default: AWS_CA_BUNDLE, the profile's ``ca_bundle``, else the
+            system's CAs). ``await client.ssl_context()`` returns the context in use.
+        proxies: ``{"https": URL, "http": URL}``, used for every request of that scheme, as
+            botocore's ``Config(proxies=...)`` (default: HTTPS_PROXY / HTTP_PROXY with
+            NO_PROXY, decided per host, as botocore). Credentials in a proxy URL are sent as
+            ``Proxy-Authorization`` and never shown.
+
+    Settings not passed are resolved as boto3 resolves them, from the environment and the
+    shared config files (read once, here); ``client.config`` says what was resolved and from
+    where.
     """
 
     def __init__(
@@ -139,8 +154,8 @@ class SageMakerRuntimeClient:
         | None = None,
         profile: str | None = None,
         endpoint_url: str | None = None,
-        use_fips: bool = False,
-        use_dualstack: bool = False,
+        use_fips: bool | None = None,
+        use_dualstack: bool | None = None,
         timeout: Timeout | float | None = None,
         http_client: httpx.AsyncClient | None = None,
         http2: bool = False,
@@ -153,6 +168,8 @@ class SageMakerRuntimeClient:
         event_hooks: Sequence[EventHook] | None = None,
         bearer_token_expires_in: int | timedelta = DEFAULT_LIFETIME_S,
         ssl_context: ssl.SSLContext | None = None,
+        verify: bool | str | ssl.SSLContext | None = None,
+        proxies: Mapping[str, str] | None = None,
     ) -> None:
         engine: Engine | None = None
         if isinstance(transport, Engine):
@@ -180,23 +197,37 @@ class SageMakerRuntimeClient:
         self._tokens = TokenCache()
         self._clock: Callable[[], float] = time.time  # epoch seconds: tokens carry a UTC date
         self._timeout = Timeout() if timeout is None else Timeout.of(timeout)
+        if (verify is not None or proxies is not None) and (
+            engine is not None or http_client is not None
+        ):
+            raise ParamValidationError(
+                "verify" if verify is not None else "proxies",
+                "applies to the engines the client builds; configure a lent http_client or "
+                "engine yourself",
+            )
+        if verify is not None and not isinstance(verify, bool | str | ssl.SSLContext):
+            raise ParamValidationError(
+                "verify", "must be True, False, a CA bundle path or an ssl.SSLContext"
+            )
+        self._verify = verify
+        self._ssl: ssl.SSLContext | None = None
+        self._config = config = _configure(
+            verify=verify,
+            proxies=proxies,
+            region=region,
+            profile=profile,
+            endpoint_url=endpoint_url,
+            s3_endpoint_url=s3_endpoint_url,
+            use_fips=use_fips,
+            use_dualstack=use_dualstack,
+            retry=retry,
+        )
         self._resolver: CredentialResolver
-        self._chain: DefaultChain
-        self._resolver, self._chain = resolver_for(credentials, profile)
-        self._region_arg = region
-        if endpoint_url is None:
-            endpoint_url = env_endpoint_url("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
-        if s3_endpoint_url is None:
-            s3_endpoint_url = env_endpoint_url("AWS_ENDPOINT_URL_S3")
-        self._endpoint_url = endpoint_url
-        self._use_fips = use_fips
-        self._use_dualstack = use_dualstack
+        self._resolver, _ = resolver_for(credentials, config.profile)
         self._endpoint: ResolvedEndpoint | None = None
-        self._region_given: str | None = None
-        region_now = region or env_region()
-        if region_now is not None or (endpoint_url is not None and profile is None):
+        if config.region is not None or config.endpoint_url is not None:
             # Resolve now when we can, so configuration mistakes surface at construction.
-            self._endpoint = self._resolve(region_now)
+            self._endpoint = self._resolve(config.region)
         self._http_client = http_client
         # A lent engine or http_client is never closed by us; an engine we build is ours.
         self._engine: Engine | None = engine
@@ -206,12 +237,11 @@ class SageMakerRuntimeClient:
         self._http2 = http2
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
-        self._retry = Retry.of(retry)
+        self._retry = config.retry
         self._hooks = check_hooks(event_hooks)
         # Shared by every call of this client, as botocore shares them per client.
         self._quota = RetryQuota()
         self._limiter = RateLimiter()
-        self._s3_endpoint_url = s3_endpoint_url
         self._s3: S3Client | None = None
         self._exchange = Exchange(
             credentials=self._resolver, engine=self._get_engine, max_connections=max_connections
@@ -221,18 +251,20 @@ class SageMakerRuntimeClient:
         self._closed = False
 
     def _resolve(self, region: str | None) -> ResolvedEndpoint:
-        if region is None and self._endpoint_url is not None:
+        config = self._config
+        if region is None:
             raise ParamValidationError(
                 "region",
-                "is required with endpoint_url: requests are signed for a region "
-                "(pass region=, or set AWS_REGION)",
+                f"is required with endpoint_url ({config.source('endpoint_url')}): requests "
+                "are signed for a region (pass region=, set AWS_REGION, or set region in the "
+                "profile)",
             )
-        self._region_given = region
+        use_fips, use_dualstack = config.variants(config.endpoint_url)
         return resolve_endpoint(
             region=region,
-            use_fips=self._use_fips,
-            use_dualstack=self._use_dualstack,
-            endpoint_url=self._endpoint_url,
+            use_fips=use_fips,
+            use_dualstack=use_dualstack,
+            endpoint_url=config.endpoint_url,
         )
 
     def _check_open(self) -> None:
@@ -242,7 +274,13 @@ class SageMakerRuntimeClient:
     def __repr__(self) -> str:
         where = self._endpoint.url if self._endpoint else "<unresolved>"
         state = "closed" if self._closed else "open"
-        return f"<SageMakerRuntimeClient {where} {state}>"
+        return f"<SageMakerRuntimeClient {where} {self._config!r} {state}>"
+
+    @property
+    def config(self) -> ClientConfig:
+        """What was resolved from the arguments, the environment and the shared config files,
+        with where each setting came from (``config.sources``); never a secret."""
+        return self._config
 
     @property
     def region(self) -> str | None:
@@ -285,22 +323,11 @@ class SageMakerRuntimeClient:
         self._check_open()
         endpoint = self._endpoint
         if endpoint is None:
-            region = self._region_arg or env_region()
-            if region is None:
-                try:
-                    with anyio.fail_after(REFRESH_TIMEOUT_S):
-                        region = await self._chain.region()
-                except TimeoutError:
-                    raise CredentialsError(
-                        f"reading the profile's region took longer than {REFRESH_TIMEOUT_S:g} s"
-                    ) from None
-            if region is None:
-                raise ParamValidationError(
-                    "region",
-                    "no region: pass region=, set AWS_REGION or AWS_DEFAULT_REGION, "
-                    "or set region in the profile",
-                )
-            endpoint = self._endpoint = self._resolve(region)
+            raise ParamValidationError(
+                "region",
+                "no region: pass region=, set AWS_REGION or AWS_DEFAULT_REGION, "
+                "or set region in the profile",
+            )
         return endpoint
 
     async def _get_engine(self) -> Engine:
@@ -320,7 +347,7 @@ class SageMakerRuntimeClient:
             if engine is not None:
                 return engine
             build = functools.partial(
-                make_engine,
+                self._engine_with_tls,
                 backend=sniffio.current_async_library(),
                 transport=self._transport,
                 http_client=self._http_client,
@@ -335,6 +362,28 @@ class SageMakerRuntimeClient:
                 raise ClientClosedError("this SageMakerRuntimeClient is closed")
             self._engine = engine
             return engine
+
+    def _tls(self) -> ssl.SSLContext:
+        """The one TLS context of every engine this client builds (blocking: CA files)."""
+        if self._ssl is None:
+            self._ssl = build_ssl_context(self._verify, self._config.ca_bundle)
+        return self._ssl
+
+    def _engine_with_tls(self, **options: Any) -> Engine:
+        ssl_context = None if self._http_client is not None else self._tls()
+        return make_engine(ssl_context=ssl_context, proxy=self._config.proxy_rule, **options)
+
+    async def ssl_context(self) -> ssl.SSLContext:
+        """The ``ssl.SSLContext`` this client's engines use (``verify=``, AWS_CA_BUNDLE or the
+        profile's ``ca_bundle``, else the system's CAs), built once off the event loop.
+
+        For code that opens its own connections (another engine) and must trust the same
+        certificates. A lent ``http_client`` keeps its own TLS settings, not this context.
+        """
+        self._check_open()
+        if self._ssl is None:
+            return await anyio.to_thread.run_sync(self._tls)
+        return self._ssl
 
     def _trace(
         self,
@@ -922,11 +971,13 @@ class SageMakerRuntimeClient:
     async def _bidi_endpoint(self) -> ResolvedEndpoint:
         """The bidirectional operation's own endpoint (port 8443 rule set, spec §1)."""
         await self._ready()
+        config = self._config
+        use_fips, use_dualstack = config.variants(config.endpoint_url)
         return resolve_bidi_endpoint(
-            region=self._region_given,
-            use_fips=self._use_fips,
-            use_dualstack=self._use_dualstack,
-            endpoint_url=self._endpoint_url,
+            region=config.region,
+            use_fips=use_fips,
+            use_dualstack=use_dualstack,
+            endpoint_url=config.endpoint_url,
         )
 
     async def _h2_engine(self) -> H2Engine:
@@ -934,21 +985,99 @@ class SageMakerRuntimeClient:
         if self._h2 is None:
             from ._engines.h2_engine import H2Engine
 
-            self._h2 = H2Engine(ssl_context=self._ssl_context)
+            context = self._ssl_context
+            if context is None and isinstance(self._verify, ssl.SSLContext):
+                raise ParamValidationError(
+                    "ssl_context",
+                    "verify= is an ssl.SSLContext, which the HTTP/1.1 engines use as given; "
+                    "bidirectional sessions need their own that offers ALPN 'h2' (pass "
+                    "ssl_context=)",
+                )
+            # Without ssl_context=, the same verification as every engine (verify=,
+            # AWS_CA_BUNDLE, ca_bundle) in a context of its own, built on the first TLS
+            # connection: ALPN 'h2' set on the shared one would reach HTTP/1.1 too. No await
+            # here: concurrent first sessions must all get this one engine.
+            self._h2 = H2Engine(ssl_context=context, make_ssl_context=self._h2_tls)
         return self._h2
 
+    def _h2_tls(self) -> ssl.SSLContext:
+        context = build_ssl_context(self._verify, self._config.ca_bundle)
+        context.set_alpn_protocols(["h2"])
+        return context
+
     async def _s3_client(self) -> S3Client:
-        endpoint = await self._ready()
+        await self._ready()
+        return self._s3_now()
+
+    def _s3_now(self) -> S3Client:
+        self._check_open()
+        endpoint = self._endpoint
+        if endpoint is None:
+            raise ParamValidationError(
+                "region",
+                "no region: pass region=, set AWS_REGION or AWS_DEFAULT_REGION, "
+                "or set region in the profile",
+            )
         if self._s3 is None:
+            config = self._config
+            use_fips, use_dualstack = config.variants(config.s3_endpoint_url)
             self._s3 = S3Client(
                 exchange=self._exchange,
                 region=endpoint.signing_region,
-                endpoint_url=self._s3_endpoint_url,
-                use_fips=self._use_fips,
-                use_dualstack=self._use_dualstack,
+                endpoint_url=config.s3_endpoint_url,
+                use_fips=use_fips,
+                use_dualstack=use_dualstack,
                 timeout=self._timeout,
             )
         return self._s3
+
+    def async_job(
+        self,
+        *,
+        output_location: str,
+        failure_location: str | None = None,
+        inference_id: str | None = None,
+        request_id: str | None = None,
+        submitted_at_utc: datetime | str | None = None,
+        request_ttl_seconds: int | None = None,
+        invocation_timeout_seconds: int | None = None,
+    ) -> AsyncInferenceJob:
+        """The async inference job whose output will appear at ``output_location``, again.
+
+        For a job submitted earlier, by this process or another one (after a restart, from a
+        queue): give what ``invoke_endpoint_async`` returned, or ``**job.to_dict()``.
+        ``await job.result()`` and ``job.poll()`` then work as for a fresh job; nothing is
+        submitted. Without ``submitted_at_utc`` the default wait is the job's whole lifetime
+        from now. Raises ``ParamValidationError`` for a location that is not an S3 URI.
+        """
+        self._check_open()
+        if not isinstance(output_location, str) or not output_location:
+            raise ParamValidationError("output_location", "must be an s3:// URI")
+        for name, value in (
+            ("output_location", output_location),
+            ("failure_location", failure_location),
+        ):
+            if value is not None:
+                try:
+                    parse_s3_uri(value)
+                except ParamValidationError as exc:
+                    raise ParamValidationError(name, exc.reason) from None
+        for name, number in (
+            ("request_ttl_seconds", request_ttl_seconds),
+            ("invocation_timeout_seconds", invocation_timeout_seconds),
+        ):
+            if number is not None and (isinstance(number, bool) or not isinstance(number, int)):
+                raise ParamValidationError(name, "must be an int or None")
+        return AsyncInferenceJob(
+            inference_id=inference_id,
+            output_location=output_location,
+            failure_location=failure_location,
+            request_id=request_id,
+            s3=self._s3_now(),
+            submitted_at_utc=parse_utc("submitted_at_utc", submitted_at_utc),
+            request_ttl_seconds=request_ttl_seconds,
+            invocation_timeout_seconds=invocation_timeout_seconds,
+        )
 
     async def upload_input(
         self,
@@ -1073,9 +1202,34 @@ class SageMakerRuntimeClient:
             request_id=h.get("x-amzn-RequestId"),
             s3=await self._s3_client(),
             submitted_at=anyio.current_time(),
+            submitted_at_utc=datetime.now(timezone.utc),
             request_ttl_seconds=request_ttl_seconds,
             invocation_timeout_seconds=invocation_timeout_seconds,
         )
+
+    @overload
+    async def map_invoke(
+        self,
+        endpoint_name: str,
+        inputs: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 16,
+        return_exceptions: Literal[False] = False,
+        progress: bool | Callable[[int, int | None], None] = False,
+        **options: Unpack[InvokeOptions],
+    ) -> list[InvokeEndpointResult]: ...
+
+    @overload
+    async def map_invoke(
+        self,
+        endpoint_name: str,
+        inputs: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 16,
+        return_exceptions: bool,
+        progress: bool | Callable[[int, int | None], None] = False,
+        **options: Unpack[InvokeOptions],
+    ) -> list[InvokeEndpointResult | SageMakerRuntimeError]: ...
 
     async def map_invoke(
         self,
@@ -1085,19 +1239,19 @@ class SageMakerRuntimeClient:
         concurrency: int = 16,
         return_exceptions: bool = False,
         progress: bool | Callable[[int, int | None], None] = False,
-        **options: Any,
-    ) -> list[InvokeEndpointResult | SageMakerRuntimeError]:
+        **options: Unpack[InvokeOptions],
+    ) -> list[InvokeEndpointResult] | list[InvokeEndpointResult | SageMakerRuntimeError]:
         """Invoke ``endpoint_name`` once per input, at most ``concurrency`` at a time.
 
         Each input is a body (bytes-like or str) or any other JSON value (sent as ``json=``);
         ``inputs`` may be an async iterable (read one item at a time). Results come back in input
         order. By default the first error stops the batch and is raised (the calls in flight are
-        cancelled); with ``return_exceptions=True`` each failed item holds its typed error
-        instead, except errors that would fail every item alike (``CredentialsError``,
-        ``ClientClosedError``, a ``ParamValidationError`` for an option rather than the item's
-        payload), which still stop the batch. ``progress=True`` shows a tqdm bar (the
-        ``progress`` extra) or pass a callable ``progress(done, total)``. Other keywords are
-        ``invoke_endpoint`` options.
+        cancelled), so the list holds results only; with ``return_exceptions=True`` each failed
+        item holds its typed error instead, except errors that would fail every item alike
+        (``CredentialsError``, ``ClientClosedError``, a ``ParamValidationError`` for an option
+        rather than the item's payload), which still stop the batch. ``progress=True`` shows a
+        tqdm bar (the ``progress`` extra) or pass a callable ``progress(done, total)``. Other
+        keywords are ``invoke_endpoint`` options (checked by a type checker as there).
         """
         from ._batch import map_invoke
 
@@ -1175,7 +1329,14 @@ class SageMakerRuntimeClient:
             retry=retry,
         )
 
-    async def open_session(self, endpoint_name: str, body: Any = None, **options: Any) -> Session:
+    async def open_session(
+        self,
+        endpoint_name: str,
+        body: Any = None,
+        *,
+        json: Any = None,
+        **options: Unpack[SessionInvokeOptions],
+    ) -> Session:
         """Open a stateful session: ``invoke_endpoint`` with ``session_id="NEW_SESSION"``.
 
         Returns a ``Session`` whose ``invoke()`` and ``stream()`` send its id, with
@@ -1185,7 +1346,39 @@ class SageMakerRuntimeClient:
         """
         from ._sessions import open_session
 
-        return await open_session(self, endpoint_name, body, **options)
+        return await open_session(self, endpoint_name, body, json=json, **options)
+
+
+def _configure(
+    *,
+    verify: bool | str | ssl.SSLContext | None,
+    proxies: Mapping[str, str] | None,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+    s3_endpoint_url: str | None,
+    use_fips: bool | None,
+    use_dualstack: bool | None,
+    retry: Retry | int | bool | None,
+) -> ClientConfig:
+    """The client's settings from its arguments, ``os.environ`` and the shared files."""
+    for name, flag in (("use_fips", use_fips), ("use_dualstack", use_dualstack)):
+        if flag is not None and not isinstance(flag, bool):
+            raise ParamValidationError(name, "must be a bool or None")
+    environ = os.environ
+    return resolve_config(
+        environ=environ,
+        files=load_config_files(environ),
+        region=region,
+        profile=profile,
+        endpoint_url=endpoint_url,
+        s3_endpoint_url=s3_endpoint_url,
+        use_fips=use_fips,
+        use_dualstack=use_dualstack,
+        retry=retry,
+        verify=verify,
+        proxies=proxies,
+    )
 
 
 def _payload(

@@ -11,7 +11,6 @@ fast. Under trio, where aiobotocore cannot run, botocore's identical chain runs 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -316,24 +315,3 @@ def resolver_for(value: object, profile: str | None) -> tuple[CredentialResolver
         provider: CredentialsProvider = value
         return CredentialResolver(provider, description="the credentials provider"), chain
     return CredentialResolver.static(_coerce(value)), chain
-
-
-def env_region() -> str | None:
-    """AWS_REGION, then AWS_DEFAULT_REGION (as botocore reads them)."""
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
-
-
-def env_endpoint_url(service_variable: str) -> str | None:
-    """The configured endpoint URL from the environment, as botocore reads it (1.31+).
-
-    ``service_variable`` (``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``, ``AWS_ENDPOINT_URL_S3``) wins
-    over the global ``AWS_ENDPOINT_URL``; ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`` turns both
-    off. The shared config file's ``endpoint_url`` settings are not read.
-    """
-    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").strip().lower() == "true":
-        return None
-    for name in (service_variable, "AWS_ENDPOINT_URL"):
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return None

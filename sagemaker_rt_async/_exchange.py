@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -63,6 +64,34 @@ __all__ = [
 ]
 
 logger = logging.getLogger("sagemaker_rt_async")
+
+
+def _log_attempt(
+    where: str,
+    host: str,
+    attempt: str,
+    status: int | None,
+    request_id: str | None,
+    started: float,
+    error: BaseException | None,
+) -> None:
+    """The one DEBUG line of an attempt: operation and path (the endpoint name), host,
+    attempt, status, request id and the time to the response head. Nothing signed or secret:
+    no header value, no credential, no body."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if error is None:
+        logger.debug(
+            "%s host=%s %s status=%s request_id=%s head_ms=%.1f",
+            where, host, attempt, status, request_id, elapsed_ms,
+        )  # fmt: skip
+    else:
+        logger.debug(
+            "%s host=%s %s status=none error=%s after_ms=%.1f",
+            where, host, attempt, type(error).__name__, elapsed_ms,
+        )  # fmt: skip
+
 
 # Error bodies are small documents (a Message is at most 2048 characters); a larger one is cut
 # so a misbehaving proxy cannot make us buffer without bound.
@@ -414,6 +443,7 @@ class Exchange:
         With ``bearer``, the attempt carries ``Authorization: Bearer <token>`` (the token taken
         from ``bearer()`` now, so a retry gets a fresh one) instead of a SigV4 signature.
         """
+        started = time.perf_counter()
         engine = await self._engine()
         if bearer is not None:
             auth = [("Authorization", f"Bearer {await bearer()}")]
@@ -460,6 +490,8 @@ class Exchange:
             gate.release()
             if isinstance(exc, TransportError):
                 _locate(exc, where)
+            if isinstance(exc, Exception):
+                _log_attempt(where, prepared.host, attempt, None, None, started, exc)
             raise
         # The gap between body bytes: bounded by the engine itself when it can (no timer of
         # ours per read), by us when it cannot or when ``read`` is shorter than the head's wait.
@@ -473,7 +505,7 @@ class Exchange:
             trace.headers(
                 status, h.get("x-amzn-RequestId"), h.get("x-Amzn-Invoked-Production-Variant")
             )
-        logger.debug("%s -> %s request_id=%s", where, status, response.request_id)
+        _log_attempt(where, prepared.host, attempt, status, response.request_id, started, None)
         if status >= 300:
             body = await response.read_all(MAX_ERROR_BODY, cut=True)
             raise errors(status, response.headers, body)

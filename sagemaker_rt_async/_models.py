@@ -7,18 +7,54 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from ._errors import ParamValidationError
+
+if TYPE_CHECKING:
+    from ._retry import Retry
 
 __all__ = [
     "BidiPayloadPart",
     "ChatCompletionResult",
     "Credentials",
     "InvokeEndpointResult",
+    "InvokeOptions",
     "NewSession",
+    "SessionInvokeOptions",
+    "SessionStreamOptions",
     "Timeout",
 ]
+
+
+class SessionStreamOptions(TypedDict, total=False):
+    """The keyword options of ``invoke_endpoint_with_response_stream`` besides the body and
+    the session id: what ``**options`` may name on the methods that forward them, so a
+    misspelled option is a type error (``Unpack[...]``), as it is on the operations."""
+
+    content_type: str | None
+    accept: str | None
+    custom_attributes: str | None
+    target_variant: str | None
+    target_container_hostname: str | None
+    inference_id: str | None
+    inference_component_name: str | None
+    prefix_aware_id: str | None
+    timeout: Timeout | float | None
+    retry: Retry | int | bool | None
+
+
+class SessionInvokeOptions(SessionStreamOptions, total=False):
+    """The keyword options of ``invoke_endpoint`` besides the body and the session id."""
+
+    target_model: str | None
+    enable_explanations: str | None
+
+
+class InvokeOptions(SessionInvokeOptions, total=False):
+    """Every keyword option of ``invoke_endpoint`` besides the body."""
+
+    session_id: str | None
 
 
 def _mask(value: str) -> str:

@@ -16,6 +16,9 @@ from ._errors import SageMakerRuntimeError, SessionClosedError
 from ._models import InvokeEndpointResult
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._models import SessionInvokeOptions, SessionStreamOptions
     from ._streaming import ResponseStream
 
 __all__ = ["Session", "SessionClient", "SessionClosedError"]
@@ -77,27 +80,38 @@ class Session:
             self.closed = True
         return result
 
-    async def invoke(self, body: Any = None, **options: Any) -> InvokeEndpointResult:
+    async def invoke(
+        self, body: Any = None, *, json: Any = None, **options: Unpack[SessionInvokeOptions]
+    ) -> InvokeEndpointResult:
         """``invoke_endpoint`` within the session (same options, ``session_id`` set)."""
         self._check()
         result = await self.client.invoke_endpoint(
-            self.endpoint_name, body, session_id=self.session_id, **options
+            self.endpoint_name, body, json=json, session_id=self.session_id, **options
         )
         return self._observe(result)
 
-    def stream(self, body: Any = None, **options: Any) -> ResponseStream:
+    def stream(
+        self, body: Any = None, *, json: Any = None, **options: Unpack[SessionStreamOptions]
+    ) -> ResponseStream:
         """``invoke_endpoint_with_response_stream`` within the session."""
         self._check()
         return self.client.invoke_endpoint_with_response_stream(
-            self.endpoint_name, body, session_id=self.session_id, **options
+            self.endpoint_name, body, json=json, session_id=self.session_id, **options
         )
 
 
 async def open_session(
-    client: SessionClient, endpoint_name: str, body: Any = None, **options: Any
+    client: SessionClient,
+    endpoint_name: str,
+    body: Any = None,
+    *,
+    json: Any = None,
+    **options: Unpack[SessionInvokeOptions],
 ) -> Session:
     """Open a session with a first ``invoke_endpoint`` call; see the client method."""
-    result = await client.invoke_endpoint(endpoint_name, body, session_id="NEW_SESSION", **options)
+    result = await client.invoke_endpoint(
+        endpoint_name, body, json=json, session_id="NEW_SESSION", **options
+    )
     session = result.new_session
     if session is None:
         raise SageMakerRuntimeError(

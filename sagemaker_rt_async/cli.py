@@ -19,6 +19,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -44,7 +45,6 @@ from . import (
     NoCapacityError,
     ParamValidationError,
     RequestTimeout,
-    Retry,
     S3Error,
     SageMakerRuntimeClient,
     SageMakerRuntimeError,
@@ -56,7 +56,6 @@ from . import (
     __version__,
 )
 from ._batch import _first_leaf, map_invoke_iter
-from ._credentials import env_endpoint_url
 from ._tokens import TOKEN_FORMATS
 from .demo import flaky_llm, sentiment_model, toy_llm, toy_summarizer
 from .testing import TEST_CREDENTIALS, FakeSageMakerRuntime, Invocation, ModelFailure, chat_model
@@ -94,7 +93,6 @@ EXIT_ASYNC_TIMEOUT = 8
 EXIT_INTERRUPTED = 130
 
 PROG = "sagemaker-rt"
-_DEFAULT_RETRIES = 2  # the library's standard mode: 3 attempts in all
 _FAKE_REGION = "us-east-1"
 _FAKE_ASYNC_OUTPUT = "s3://demo-results/summaries"
 _FAKE_ASYNC_FAILURE = "s3://demo-results/failures"
@@ -130,6 +128,7 @@ _MAIN_EPILOG = f"""\
   sagemaker-rt stream toy-llm '{{"inputs": "tell me a story"}}'
   sagemaker-rt async toy-summarizer '{{"document": "Async jobs write results to S3"}}' --wait
   sagemaker-rt chat toy-llm "tell me a story" --system "be brief"
+  sagemaker-rt wait s3://demo-results/summaries/JOB.out    # await a job submitted earlier
 
 Against AWS, credentials and region come from the usual places (AWS_PROFILE or --profile,
 AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, SSO, instance roles; AWS_REGION or --region).
@@ -170,10 +169,22 @@ unchanged.
 With -v: parts, bytes, time to first token, total time and finish_reason on stderr.
 Exit codes: see `sagemaker-rt --help`."""
 
+_WAIT_EPILOG = f"""\
+Awaits an async inference job submitted earlier (by `sagemaker-rt async`, by another program,
+before a restart) from its output location; nothing is submitted. Prints the output as
+`async --wait` does; exit 7 if the failure object appears, 8 if --wait-timeout passes first.
+
+{_EXAMPLES_HEADER}
+  sagemaker-rt wait s3://demo-results/summaries/job-1.out \\
+      --failure-location s3://demo-results/failures/job-1-error.out --json
+Exit codes: see `sagemaker-rt --help`."""
+
 _ASYNC_EPILOG = f"""\
 Submits the request and prints the job as JSON (inference_id, output_location,
 failure_location, request_id). With --wait it polls S3 until the output appears and prints it
-(the job then goes to stderr). The input: an inline BODY/@FILE/stdin (at most 128,000 bytes),
+(the job and the command that resumes the wait go to stderr first: if the wait times out or
+is interrupted, `sagemaker-rt wait ...` picks it up again without submitting it twice).
+The input: an inline BODY/@FILE/stdin (at most 128,000 bytes),
 or a larger one uploaded first with --upload-to, or an object already in S3 (--input-location).
 
 {_EXAMPLES_HEADER}
@@ -217,9 +228,12 @@ do not log or store it. It never outlives the credentials that signed it.
 Exit codes: see `sagemaker-rt --help`."""
 
 _SERVE_EPILOG = """\
-The fake verifies SigV4 signatures (and the chat route's bearer tokens) with its public test
-credentials (printed at start; they are not secrets) and answers S3 requests for async
-inference at the same URL. Endpoints:
+The fake accepts any well-formed SigV4 credentials, as moto and LocalStack do (your AWS
+profile or environment works unchanged); with --verify-signatures it checks signatures against
+its public test credentials (printed at start; they are not secrets); the chat route's bearer
+tokens are checked the same way. It answers S3 requests for async inference at the same URL. A
+model that does not stream answers a stream request in one part, as the service relays a
+non-streaming container. Endpoints:
   toy-sentiment   InvokeEndpoint: {"inputs": "<text>"} -> label and score (variant-a)
   toy-llm         streams a story token by token (Hugging Face TGI format; `chat`: OpenAI)
   flaky-llm       a stream that breaks after 3 parts (ModelStreamError)
@@ -284,9 +298,12 @@ class _Parser(argparse.ArgumentParser):
             return super().parse_known_args(args, namespace)
         self._intermixing = True
         try:
-            return self.parse_known_intermixed_args(args, namespace)
+            parsed, extras = self.parse_known_intermixed_args(args, namespace)
         finally:
             self._intermixing = False
+        if extras:  # the subcommand's own usage, not the top-level one
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
 
 
 class _UsageError(Exception):
@@ -349,15 +366,21 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--retries",
         type=_non_negative_int,
-        default=_DEFAULT_RETRIES,
+        default=None,
         metavar="N",
-        help=f"retries after the first attempt, for throttling, 5xx and connections that "
-        f"failed before sending (default: {_DEFAULT_RETRIES}; 0 = none)",
+        help="attempts in all, as retry=N in the library: throttling, 5xx and connections "
+        "that failed before sending are tried again up to N attempts (0 or 1 = no retries; "
+        "default: AWS_MAX_ATTEMPTS / AWS_RETRY_MODE or the profile's, else 3)",
     )
 
 
 def _add_request(parser: argparse.ArgumentParser, *, body_help: str) -> argparse._ArgumentGroup:
     parser.add_argument("endpoint", metavar="ENDPOINT", help="the endpoint name")
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="send BODY as it is, even when it looks like JSON but does not parse",
+    )
     parser.add_argument("body", metavar="BODY", nargs="?", help=body_help)
     group = parser.add_argument_group("request members (see the AWS API reference)")
     group.add_argument(
@@ -397,6 +420,23 @@ def _add_output(parser: argparse.ArgumentParser, *, json_flag: bool) -> None:
         )
     group.add_argument(
         "-v", "--verbose", action="store_true", help="response members and timings on stderr"
+    )
+
+
+def _add_polling(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--poll-interval",
+        type=_positive_float,
+        default=1.0,
+        metavar="SECONDS",
+        help="first interval between S3 checks; it grows by half each time (default: 1)",
+    )
+    group.add_argument(
+        "--wait-timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="give up waiting after this long; the job may still finish (default: the job's "
+        "queue TTL plus its invocation timeout)",
     )
 
 
@@ -493,20 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     members.add_argument("--filename", metavar="NAME", help="the output object's file name")
     wait = async_.add_argument_group("waiting for the result")
     wait.add_argument("--wait", action="store_true", help="await the result and print it")
-    wait.add_argument(
-        "--poll-interval",
-        type=_positive_float,
-        default=1.0,
-        metavar="SECONDS",
-        help="first interval between S3 checks; it grows by half each time (default: 1)",
-    )
-    wait.add_argument(
-        "--wait-timeout",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="give up waiting after this long; the job may still finish (default: the job's "
-        "queue TTL plus its invocation timeout)",
-    )
+    _add_polling(wait)
     _add_output(async_, json_flag=True)
     _add_connection(async_)
 
@@ -593,6 +620,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bidi.add_argument("-v", "--verbose", action="store_true", help="print the session's counters")
     _add_connection(bidi)
+    resume = _subparser(
+        sub,
+        "wait",
+        help="await an async inference job submitted earlier, from its output location",
+        description="Poll S3 for the output of an async inference job submitted earlier and\n"
+        "print it. Nothing is submitted.",
+        epilog=_WAIT_EPILOG,
+    )
+    resume.add_argument(
+        "output_location", metavar="OUTPUT_LOCATION", help="the job's s3:// output location"
+    )
+    job = resume.add_argument_group("the job")
+    job.add_argument(
+        "--failure-location", metavar="URI", help="the job's s3:// failure location, if any"
+    )
+    job.add_argument("--inference-id", metavar="ID", help="the job's InferenceId (for messages)")
+    _add_polling(resume.add_argument_group("waiting for the result"))
+    _add_output(resume, json_flag=True)
+    _add_connection(resume)
 
     serve = _subparser(
         sub,
@@ -624,6 +670,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help="also serve the bidirectional-stream fake (HTTP/2 cleartext) on PORT (0 = any "
         "free): endpoints echo, transcriber, fragmented, stream-error, model-error, ...",
+    )
+    serve.add_argument(
+        "--verify-signatures",
+        action="store_true",
+        help="accept only the printed test credentials (default: any well-formed SigV4 "
+        "credentials, as moto and LocalStack do, so your own AWS setup works unchanged)",
     )
     serve.add_argument(
         "--allow-remote",
@@ -682,6 +734,29 @@ def _looks_like_json(data: bytes) -> bool:
     except (ValueError, RecursionError):
         return False
     return True
+
+
+def _refuse_broken_json(args: argparse.Namespace, body: bytes | None) -> None:
+    """A body that starts like JSON but does not parse is a typo, not a payload: say where it
+    breaks, before anything is sent (``--raw`` sends it as it is)."""
+    if body is None or getattr(args, "raw", True):
+        return
+    given: str | None = args.content_type
+    if given is not None and "json" not in given.lower():
+        return
+    if body.lstrip()[:1] not in (b"{", b"["):
+        return
+    try:
+        json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise _UsageError(
+            f"BODY looks like JSON but does not parse: {exc.msg} at line {exc.lineno} column "
+            f"{exc.colno} (character {exc.pos}); fix it, or pass --raw to send it as it is"
+        ) from None
+    except (ValueError, RecursionError):
+        raise _UsageError(
+            "BODY looks like JSON but does not parse; fix it, or pass --raw to send it as it is"
+        ) from None
 
 
 def _content_type(args: argparse.Namespace, body: bytes | None) -> str | None:
@@ -764,20 +839,26 @@ def _ms(seconds: float) -> str:
 
 
 def _endpoint_url(args: argparse.Namespace) -> str | None:
+    """The custom endpoint URL the client resolved (argument, environment or config file)."""
+    resolved: str | None = getattr(args, "custom_endpoint", None)
     given: str | None = args.endpoint_url
-    return given or env_endpoint_url("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
+    return given or resolved
 
 
 def _client(args: argparse.Namespace) -> SageMakerRuntimeClient:
-    retries: int = args.retries
-    return SageMakerRuntimeClient(
+    retries: int | None = args.retries
+    client = SageMakerRuntimeClient(
         region=args.region,
         profile=args.profile,
         endpoint_url=args.endpoint_url,  # None: the client reads AWS_ENDPOINT_URL_* itself
         s3_endpoint_url=args.s3_endpoint_url,
         timeout=args.timeout,
-        retry=Retry(max_attempts=retries + 1) if retries else False,
+        retry=retries,  # None: AWS_MAX_ATTEMPTS / AWS_RETRY_MODE / the profile, as boto3
     )
+    policy = client.config.retry
+    args.attempts = 1 if policy.mode == "off" else policy.max_attempts  # for the hints
+    args.custom_endpoint = client.config.endpoint_url
+    return client
 
 
 def _realtime_members(args: argparse.Namespace) -> dict[str, Any]:
@@ -923,14 +1004,32 @@ async def _async(args: argparse.Namespace, body: bytes | None) -> int:
         if not args.wait:
             out.text(_job_json(job) + "\n")
             return EXIT_OK
-        _info(_job_json(job))
-        start = time.perf_counter()
-        result = await job.result(
-            timeout=args.wait_timeout,
-            poll_interval=args.poll_interval,
-            max_poll_interval=max(30.0, args.poll_interval),
+        _info(_job_json(job), f"to resume waiting later: {_resume_command(job, args)}")
+        return await _await_job(args, job, out)
+
+
+async def _wait(args: argparse.Namespace, body: bytes | None) -> int:
+    out = _Stdout()
+    async with _client(args) as rt:
+        job = rt.async_job(
+            output_location=args.output_location,
+            failure_location=args.failure_location,
+            inference_id=args.inference_id,
         )
-        waited = time.perf_counter() - start
+        return await _await_job(args, job, out)
+
+
+async def _await_job(args: argparse.Namespace, job: AsyncInferenceJob, out: _Stdout) -> int:
+    # Remembered for the Ctrl-C message in main(): the job runs on whatever happens here.
+    args.pending_job = job
+    start = time.perf_counter()
+    result = await job.result(
+        timeout=args.wait_timeout,
+        poll_interval=args.poll_interval,
+        max_poll_interval=max(30.0, args.poll_interval),
+    )
+    waited = time.perf_counter() - start
+    args.pending_job = None
     _print_response_body(out, result.body, pretty=args.json)
     if args.verbose:
         _info(*_members([("ContentType", result.content_type), ("Waited", f"{waited:.2f} s")]))
@@ -1022,7 +1121,14 @@ async def _token(args: argparse.Namespace, body: bytes | None) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"invoke": _invoke, "stream": _stream, "async": _async, "chat": _chat, "token": _token}
+_COMMANDS = {
+    "invoke": _invoke,
+    "stream": _stream,
+    "async": _async,
+    "chat": _chat,
+    "token": _token,
+    "wait": _wait,
+}
 
 
 # -- batch -----------------------------------------------------------------------------------------
@@ -1528,6 +1634,18 @@ async def _bidi(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _resume_command(job: AsyncInferenceJob, args: argparse.Namespace) -> str:
+    """The exact ``sagemaker-rt wait`` command that awaits ``job`` again (never re-submits)."""
+    words = [PROG, "wait", job.output_location]
+    if job.failure_location:
+        words += ["--failure-location", job.failure_location]
+    if job.inference_id:
+        words += ["--inference-id", job.inference_id]
+    for flag in ("region", "profile", "endpoint_url", "s3_endpoint_url"):
+        value = getattr(args, flag, None)
+        if value:
+            words += ["--" + flag.replace("_", "-"), value]
+    return shlex.join(words)
 
 
 # -- serve-fake ------------------------------------------------------------------------------------
@@ -1552,15 +1670,22 @@ def _rejecting_bad_input(model: Callable[[Invocation], _T]) -> Callable[[Invocat
     return model_or_400
 
 
-def demo_fake(*, processing_time: float = 0.5) -> FakeSageMakerRuntime:
+def demo_fake(
+    *, processing_time: float = 0.5, accept_any_credentials: bool = False
+) -> FakeSageMakerRuntime:
     """The fake SageMaker Runtime ``serve-fake`` runs: the demo's toy models, signatures checked.
 
     ``toy-sentiment`` (InvokeEndpoint), ``toy-llm`` (a TGI stream; Chat Completions on the
     OpenAI-compatible route), ``flaky-llm`` (a stream that breaks), ``toy-chat`` (inference
     component ``small``: Chat Completions as LMI JSON lines) and ``toy-summarizer`` (async
     inference; results after ``processing_time`` seconds).
+    ``accept_any_credentials``: any well-formed SigV4 signature passes (``serve-fake``'s default).
     """
-    fake = FakeSageMakerRuntime(region=_FAKE_REGION, credentials=TEST_CREDENTIALS)
+    fake = FakeSageMakerRuntime(
+        region=_FAKE_REGION,
+        credentials=TEST_CREDENTIALS,
+        accept_any_credentials=accept_any_credentials,
+    )
     fake.add_endpoint("toy-sentiment", _rejecting_bad_input(sentiment_model), variant="variant-a")
     fake.add_endpoint("toy-llm", _rejecting_bad_input(toy_llm))
     fake.add_endpoint("flaky-llm", flaky_llm)
@@ -1590,17 +1715,27 @@ def _banner(
 ) -> list[str]:
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     creds = fake.credentials  # the fake's published test constants, not anyone's secret
+    checking = (
+        "SigV4 verified against the keys below"
+        if not fake.accept_any_credentials
+        else "any well-formed SigV4 credentials accepted; --verify-signatures checks them"
+    )
     lines = [
-        f"fake SageMaker Runtime listening on {url} (SigV4 verified; S3 at the same URL)",
+        f"fake SageMaker Runtime listening on {url} ({checking}; S3 at the same URL)",
         "endpoints: toy-sentiment, toy-llm (stream, chat), flaky-llm (stream), "
         "toy-chat (chat, component small), toy-summarizer (async)",
     ]
     if not _is_loopback(host):
         lines.append("warning: reachable from other machines (--allow-remote)")
+    keys = (
+        "In another shell (the fake's public test credentials, not secrets):"
+        if not fake.accept_any_credentials
+        else "In another shell (your own credentials work too; these are public test ones):"
+    )
     return [
         *lines,
         "",
-        "In another shell (the fake's public test credentials, not secrets):",
+        keys,
         f"  export AWS_ENDPOINT_URL={url} AWS_REGION={fake.region}",
         f"  export AWS_ACCESS_KEY_ID={creds.access_key_id}"
         f" AWS_SECRET_ACCESS_KEY={creds.secret_access_key}",
@@ -1625,7 +1760,7 @@ def _serve_fake(args: argparse.Namespace) -> int:
             "hint: use --host 127.0.0.1, or pass --allow-remote if that is what you want",
         )
         return EXIT_USAGE
-    fake = demo_fake()
+    fake = demo_fake(accept_any_credentials=not args.verify_signatures)
     server = fake.serve(host=host, port=args.port)
     try:
         server.start()
@@ -1700,15 +1835,20 @@ def _describe(exc: SageMakerRuntimeError | _UsageError, args: argparse.Namespace
         return [f"error: {exc}", f"hint: `{PROG} {args.command} --help` shows the usage"]
     if isinstance(exc, ParamValidationError):
         flag = _FLAGS.get(exc.param, exc.param)
-        lines = [f"error: {name}: {flag}: {exc.reason}"]
+        lines = [f"error: {name}: {flag}: {_cli_words(exc.reason)}"]
         if exc.param == "region":
             lines.append("hint: pass --region or set AWS_REGION")
+        if exc.param == "body" and args.command == "async" and "128,000" in exc.reason:
+            lines.append(
+                "hint: pass --upload-to s3://bucket/prefix/ to upload it first and send it "
+                "by location"
+            )
         return lines
     if isinstance(exc, ServiceError):
         # ServiceError's str is "<AWS error code> (HTTP <status>, request_id=...): <message>".
         return [f"error: {exc}", *_service_hints(exc, args)]
     if isinstance(exc, StreamError):
-        lines = [f"error: {name}: {exc}"]
+        lines = [f"error: {name}: {_cli_words(str(exc))}"]
         lines.append(
             f"  after {exc.parts_received} parts ({exc.bytes_received} bytes); "
             "a stream is never retried once it has started"
@@ -1723,7 +1863,7 @@ def _describe(exc: SageMakerRuntimeError | _UsageError, args: argparse.Namespace
         elif isinstance(exc, ContainerError):
             lines.append("hint: the model container reported this error inside its stream")
         return lines
-    lines = [f"error: {name}: {exc}"]
+    lines = [f"error: {name}: {_cli_words(str(exc))}"]
     if isinstance(exc, CredentialsError):
         lines.append(
             "hint: set AWS_PROFILE or pass --profile, or export AWS_ACCESS_KEY_ID and "
@@ -1748,11 +1888,13 @@ def _describe(exc: SageMakerRuntimeError | _UsageError, args: argparse.Namespace
             lines.append(f"  failure document: {job.failure_location}")
     elif isinstance(exc, AsyncInferenceTimeout):
         job = exc.job
-        where = job.output_location if isinstance(job, AsyncInferenceJob) else "its output path"
-        lines.append(
-            f"hint: the job may still finish: its output will appear at {where} "
-            "(wait longer with --wait-timeout)"
-        )
+        if isinstance(job, AsyncInferenceJob):
+            lines.append(
+                f"hint: the job may still finish: its output will appear at {job.output_location}"
+            )
+            lines.append(
+                f"hint: resume waiting (nothing is submitted again): {_resume_command(job, args)}"
+            )
     return lines
 
 
@@ -1777,6 +1919,14 @@ def _chat_hints(exc: ServiceError) -> list[str] | None:
             "be right"
         ]
     return None
+
+
+def _cli_words(text: str) -> str:
+    """The library speaks Python ("pass region="); the terminal speaks flags ("--region")."""
+    for param, flag in _FLAGS.items():
+        if flag.startswith("--"):
+            text = text.replace(f"{param}=", flag)
+    return text
 
 
 def _service_hints(exc: ServiceError, args: argparse.Namespace) -> list[str]:
@@ -1809,7 +1959,7 @@ def _service_hints(exc: ServiceError, args: argparse.Namespace) -> list[str]:
     if exit_code_for(exc) == EXIT_SERVICE_SERVER:
         if not exc.retryable:  # e.g. InternalDependencyException: another attempt cannot help
             return ["hint: the service (or a dependency of it) failed: try again later"]
-        attempts = args.retries + 1
+        attempts: int = getattr(args, "attempts", 1)
         return [
             f"hint: gave up after {attempts} attempt{'s' if attempts > 1 else ''}: try again "
             "later, or raise --retries"
@@ -1863,16 +2013,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # An async job may take its input from S3 alone: then a piped stdin is not the body.
         from_s3 = args.command == "async" and args.input_location is not None
-        if args.command == "token":
+        if args.command in ("token", "wait"):
             body = None
         else:
             body = None if from_s3 and args.body is None else read_body(args.body)
+            _refuse_broken_json(args, body)
         return asyncio.run(command(args, body))
     except (SageMakerRuntimeError, _UsageError) as exc:
         _fail(_describe(exc, args))
         return exit_code_for(exc)
     except KeyboardInterrupt:
-        _fail(["interrupted"])
+        lines = ["interrupted"]
+        job = getattr(args, "pending_job", None)
+        if isinstance(job, AsyncInferenceJob):
+            lines += [
+                f"the job was submitted and keeps running; its output will appear at "
+                f"{job.output_location}",
+                f"hint: resume waiting (nothing is submitted again): {_resume_command(job, args)}",
+            ]
+        _fail(lines)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`| head`): nothing left to say, and nowhere to say it.

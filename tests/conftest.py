@@ -25,14 +25,24 @@ _CONFIGURED_ENDPOINTS = (
     "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
     "AWS_ENDPOINT_URL_S3",
     "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    # Settings the client now reads from the environment (_config.py).
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_USE_DUALSTACK_ENDPOINT",
+    "AWS_MAX_ATTEMPTS",
+    "AWS_RETRY_MODE",
+    "AWS_CA_BUNDLE",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
 )
 
 
 @pytest.fixture(autouse=True)
 def _no_configured_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The developer's AWS_ENDPOINT_URL* must not redirect the tests' clients."""
+    """The developer's AWS settings (env and ~/.aws files) must not reach the tests' clients."""
     for name in _CONFIGURED_ENDPOINTS:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/sagemaker-rt-tests/config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/sagemaker-rt-tests/credentials")
 
 
 @pytest.fixture(params=["aiohttp", "httpx"])

@@ -343,3 +343,110 @@ def test_deeply_nested_json_error_body_is_still_typed() -> None:
     err = error_from_response(400, {}, b"[" * 5000)
     assert isinstance(err, sm.ServiceError)
     assert err.status_code == 400
+
+
+# -- jobs that outlive a process -------------------------------------------------------------------
+
+
+async def test_job_submitted_in_one_client_is_awaited_in_another(anyio_backend: str) -> None:
+    """to_dict() through JSON, then from_dict() on a fresh client: the same output, no re-submit."""
+    fake = _fake()
+    with fake.serve() as server:
+        async with fake.client(endpoint_url=server.url, transport="httpx") as first:
+            job = await first.invoke_endpoint_async("async-ep", json={"x": 5}, inference_id="j5")
+            saved = json.dumps(job.to_dict())
+        submitted = len([r for r in fake.requests if r.path.endswith("/async-invocations")])
+        async with fake.client(endpoint_url=server.url, transport="httpx") as second:
+            again = sm.AsyncInferenceJob.from_dict(json.loads(saved), second)
+            assert again.inference_id == "j5"
+            assert again.output_location == job.output_location
+            assert again.failure_location == job.failure_location
+            result = await again.result(timeout=10, poll_interval=0.02)
+            assert result.json()["echo"] == {"x": 5}
+            assert result.inference_id == "j5"
+    assert [r for r in fake.requests if r.path.endswith("/async-invocations")][submitted:] == []
+
+
+async def test_async_job_from_locations_alone(rt: sm.SageMakerRuntimeClient) -> None:
+    """async_job(output_location=..., failure_location=...) polls like the job it names."""
+    ok = await rt.invoke_endpoint_async("async-ep", json={"x": 1})
+    bad = await rt.invoke_endpoint_async("async-ep", json={"fail": True})
+    assert ok.failure_location is not None and bad.failure_location is not None
+    found = rt.async_job(output_location=ok.output_location, failure_location=ok.failure_location)
+    assert found.inference_id is None
+    assert (await found.result(timeout=10, poll_interval=0.02)).json()["echo"] == {"x": 1}
+    failed = rt.async_job(
+        output_location=bad.output_location, failure_location=bad.failure_location
+    )
+    with pytest.raises(sm.AsyncInferenceFailure, match="the model fell over") as info:
+        await failed.result(timeout=10, poll_interval=0.02)
+    assert info.value.job is failed
+    pending = rt.async_job(output_location="s3://results-bucket/async/out/none.out")
+    assert await pending.poll() is None
+
+
+async def test_to_dict_is_json_and_complete(rt: sm.SageMakerRuntimeClient) -> None:
+    """Every field a re-created job needs, as JSON values; the submission time in UTC."""
+    job = await rt.invoke_endpoint_async(
+        "async-ep", json={}, request_ttl_seconds=120, invocation_timeout_seconds=30
+    )
+    data = job.to_dict()
+    assert json.loads(json.dumps(data)) == data
+    assert set(data) == {
+        "inference_id",
+        "output_location",
+        "failure_location",
+        "request_id",
+        "submitted_at_utc",
+        "request_ttl_seconds",
+        "invocation_timeout_seconds",
+    }
+    assert data["submitted_at_utc"].endswith("Z")
+    again = sm.AsyncInferenceJob.from_dict(data, rt)
+    assert again.to_dict() == data
+    assert again.default_deadline == job.default_deadline == 120 + 30 + 60
+
+
+async def test_reattached_job_deadline_counts_from_its_submission(
+    rt: sm.SageMakerRuntimeClient,
+) -> None:
+    """A job whose TTL and run time have passed since submission times out at once by default;
+    one whose age is unknown gets its whole lifetime from now (it never gives up early)."""
+    job = await rt.invoke_endpoint_async("slow-async", json={"x": 1})
+    data = job.to_dict() | {
+        "submitted_at_utc": "2020-01-01T00:00:00Z",
+        "request_ttl_seconds": 60,
+        "invocation_timeout_seconds": 60,
+    }
+    with anyio.fail_after(5):
+        with pytest.raises(sm.AsyncInferenceTimeout):
+            await sm.AsyncInferenceJob.from_dict(data, rt).result(poll_interval=0.02)
+    unknown = rt.async_job(output_location=job.output_location)
+    with anyio.move_on_after(0.3) as scope:
+        await unknown.result(poll_interval=0.02, max_poll_interval=0.05)
+    assert scope.cancelled_caught  # still waiting: not timed out
+
+
+@pytest.mark.parametrize(
+    ("data", "param"),
+    [
+        ({"inference_id": "x"}, "output_location"),
+        ({"output_location": "s3://b/k", "extra": 1}, "data"),
+        ({"output_location": 7}, "output_location"),
+        ({"output_location": "not-a-uri"}, "output_location"),
+        ({"output_location": "s3://b/k", "failure_location": "http:/x"}, "failure_location"),
+        ({"output_location": "s3://b/k", "request_ttl_seconds": "60"}, "request_ttl_seconds"),
+        ({"output_location": "s3://b/k", "submitted_at_utc": "yesterday"}, "submitted_at_utc"),
+        (
+            {"output_location": "s3://b/k", "submitted_at_utc": "2026-01-01T00:00:00"},
+            "submitted_at_utc",
+        ),
+    ],
+)
+async def test_from_dict_refuses_what_to_dict_never_made(
+    rt: sm.SageMakerRuntimeClient, data: dict[str, Any], param: str
+) -> None:
+    """A mapping from a corrupted queue message: ParamValidationError naming the field, no I/O."""
+    with pytest.raises(sm.ParamValidationError) as info:
+        sm.AsyncInferenceJob.from_dict(data, rt)
+    assert info.value.param == param

@@ -42,6 +42,7 @@ from sagemaker_rt_async import (
     ValidationError,
 )
 from sagemaker_rt_async.cli import demo_fake, exit_code_for, main
+from sagemaker_rt_async.demo import toy_summarizer
 from sagemaker_rt_async.testing import (
     TEST_CREDENTIALS,
     FakeSageMakerRuntime,
@@ -85,6 +86,13 @@ def server() -> Iterator[LoopbackServer[FakeSageMakerRuntime]]:
         await anyio.sleep(1.0)
         return b"late"
 
+    fake.add_endpoint(
+        "slow-summarizer",
+        toy_summarizer,
+        async_output_path="s3://demo-results/summaries",
+        async_failure_path="s3://demo-results/failures",
+        processing_time=2.0,
+    )
     fake.add_endpoint("overloaded", overloaded)
     fake.add_endpoint("throttled", throttled)
     fake.add_endpoint("slow", slow)
@@ -335,6 +343,108 @@ def test_async_wait_failures(cli: CLI, argv: list[str], code: int, message: str)
     assert message.format(id=job_id) in run.err
 
 
+_RESUME = "hint: resume waiting (nothing is submitted again): "
+
+
+def _submissions(server: LoopbackServer[FakeSageMakerRuntime], job_id: str) -> int:
+    return sum(
+        1
+        for r in server.fake.requests
+        if r.path.endswith("/async-invocations")
+        and r.header("X-Amzn-SageMaker-Inference-Id") == job_id
+    )
+
+
+def test_async_timeout_prints_the_wait_command_that_resumes(
+    cli: CLI, server: LoopbackServer[FakeSageMakerRuntime]
+) -> None:
+    """On --wait-timeout the hint is the exact `sagemaker-rt wait` command; running it (another
+    client) prints the output, and the job was submitted once."""
+    job_id = f"job-{uuid.uuid4()}"
+    run = cli(
+        "async", "slow-summarizer", '{"document": "a b c"}', "--inference-id", job_id,
+        "--wait", "--wait-timeout", "0.05", "--poll-interval", "0.02",
+    )  # fmt: skip
+    assert run.code == 8
+    assert "to resume waiting later: sagemaker-rt wait s3://demo-results/summaries/" in run.err
+    assert "--wait-timeout" not in run.err.split("error:")[1]  # no hint to run async again
+    resume = [line for line in run.err.splitlines() if line.startswith(_RESUME)]
+    assert len(resume) == 1
+    argv = shlex.split(resume[0].removeprefix(_RESUME))
+    assert argv[:3] == ["sagemaker-rt", "wait", f"s3://demo-results/summaries/{job_id}.out"]
+    assert f"s3://demo-results/failures/{job_id}-error.out" in argv
+    done = cli(*argv[1:], "--json", url=False)
+    assert done.code == 0, done.err
+    assert json.loads(done.out)["words"] == 3
+    assert done.out.endswith(b"\n")
+    assert _submissions(server, job_id) == 1
+
+
+def test_wait_reports_a_failed_job(cli: CLI) -> None:
+    """`wait` on a job whose failure object appears: exit 7 with its payload."""
+    job_id = f"job-{uuid.uuid4()}"
+    submitted = cli("async", "toy-summarizer", '{"document": ""}', "--inference-id", job_id)
+    assert submitted.code == 0
+    job = json.loads(submitted.out)
+    run = cli(
+        "wait", job["output_location"], "--failure-location", job["failure_location"],
+        "--poll-interval", "0.02",
+    )  # fmt: skip
+    assert run.code == 7
+    assert "empty document" in run.err
+
+
+def test_wait_refuses_a_location_that_is_not_s3(cli: CLI) -> None:
+    """A bad OUTPUT_LOCATION is a usage error naming it, before any request."""
+    run = cli("wait", "http://example.com/x")
+    assert run.code == 2
+    assert "output_location" in run.err or "OUTPUT_LOCATION" in run.err
+
+
+def test_ctrl_c_while_waiting_prints_the_wait_command(
+    server: LoopbackServer[FakeSageMakerRuntime], aws_env: pytest.MonkeyPatch, cli: CLI
+) -> None:
+    """Ctrl-C during `async --wait` (a real process, a real SIGINT): exit 130 and the exact
+    `sagemaker-rt wait` command, which then finds the output without a second submission."""
+    import signal
+
+    job_id = f"job-{uuid.uuid4()}"
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "sagemaker_rt_async.cli", "async", "slow-summarizer",
+            '{"document": "x y"}', "--inference-id", job_id, "--wait", "--poll-interval", "0.05",
+            "--endpoint-url", server.url, "--s3-endpoint-url", server.url,
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )  # fmt: skip
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
+    try:
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            if line.startswith("to resume waiting later:"):
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        watchdog.cancel()
+        proc.kill()
+    assert proc.returncode == 130, "".join(seen) + err
+    assert err.startswith("interrupted\n")
+    assert "the job was submitted and keeps running" in err
+    resume = [line for line in err.splitlines() if line.startswith(_RESUME)]
+    argv = shlex.split(resume[0].removeprefix(_RESUME))
+    done = cli(*argv[1:], "--poll-interval", "0.05", url=False)
+    assert done.code == 0, done.err
+    assert json.loads(done.out)["words"] == 2
+    assert _submissions(server, job_id) == 1
+
+
 # -- errors ----------------------------------------------------------------------------------------
 
 
@@ -390,7 +500,7 @@ def test_async_wait_failures(cli: CLI, argv: list[str], code: int, message: str)
             id="service-5xx",
         ),
         pytest.param(
-            ["invoke", "throttled", "{}", "--retries", "1"],
+            ["invoke", "throttled", "{}", "--retries", "2"],
             5,
             ["error: ThrottlingException (HTTP 400", "gave up after 2 attempts"],
             id="throttled",
@@ -683,6 +793,69 @@ def test_serve_fake_banner_instructions_work(
     assert codes == [0]
 
 
+def _serve_in_thread(
+    argv: list[str], capsysbinary: pytest.CaptureFixture[bytes]
+) -> tuple[threading.Thread, list[int], str]:
+    codes: list[int] = []
+    thread = threading.Thread(target=lambda: codes.append(main(argv)))
+    thread.start()
+    banner = ""
+    deadline = time.monotonic() + 5
+    while "Stopping after" not in banner and time.monotonic() < deadline:
+        time.sleep(0.02)
+        banner += capsysbinary.readouterr().out.decode()
+    return thread, codes, banner
+
+
+@pytest.mark.parametrize(("flags", "code"), [([], 0), (["--verify-signatures"], 4)])
+def test_serve_fake_accepts_any_well_formed_credentials_unless_told(
+    aws_env: pytest.MonkeyPatch,
+    capsysbinary: pytest.CaptureFixture[bytes],
+    flags: list[str],
+    code: int,
+) -> None:
+    """A user's own AWS credentials (not the fake's keys) work against `serve-fake`, as with
+    moto and LocalStack; `--verify-signatures` checks them against the printed keys (403)."""
+    aws_env.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7USERKEY")
+    aws_env.setenv("AWS_SECRET_ACCESS_KEY", "a-users-own-secret-key")
+    aws_env.setenv("AWS_SESSION_TOKEN", "a-users-session-token")
+    thread, codes, banner = _serve_in_thread(
+        ["serve-fake", "--port", "0", "--for", "1.5", *flags], capsysbinary
+    )
+    try:
+        url = re.search(r"listening on (http://\S+) ", banner)
+        assert url is not None
+        assert ("any well-formed SigV4 credentials accepted" in banner) is (not flags)
+        argv = ["invoke", "toy-sentiment", SENTIMENT, "--endpoint-url", url.group(1)]
+        assert main(argv) == code
+        captured = capsysbinary.readouterr()
+        if code == 0:
+            assert json.loads(captured.out)["label"] == "POSITIVE"
+        else:
+            assert "UnrecognizedClientException" in captured.err.decode()
+        async_argv = [
+            "async", "toy-summarizer", '{"document": "a b"}', "--wait", "--poll-interval",
+            "0.05", "--wait-timeout", "10", "--endpoint-url", url.group(1),
+            "--s3-endpoint-url", url.group(1),
+        ]  # fmt: skip
+        if code == 0:  # S3 (the async result) takes the user's credentials too
+            assert main(async_argv) == 0
+            assert json.loads(capsysbinary.readouterr().out)["words"] == 2
+    finally:
+        thread.join(10)
+    assert codes == [0]
+
+
+def test_stream_of_a_model_that_does_not_stream(cli: CLI) -> None:
+    """`stream toy-sentiment`: the whole answer arrives as one part, as the service relays a
+    container that does not stream; never a Python error text."""
+    run = cli("stream", "toy-sentiment", SENTIMENT, "--format", "raw")
+    assert run.code == 0, run.err
+    assert json.loads(run.out) == POSITIVE
+    auto = cli("stream", "toy-sentiment", SENTIMENT)
+    assert "TypeError" not in auto.err and "object is not iterable" not in auto.err
+
+
 def test_serve_fake_refuses_a_public_host(cli: CLI) -> None:
     """A non-loopback --host needs --allow-remote (the fake's credentials are public)."""
     run = cli("serve-fake", "--host", "192.0.2.10", "--for", "0.1", url=False)  # TEST-NET-1
@@ -714,3 +887,57 @@ def test_module_runs_as_a_script() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: sagemaker-rt ")
     assert "exit codes:" in done.stdout
+
+
+# -- the terminal never surprises --------------------------------------------------------------
+
+
+def test_broken_json_is_refused_with_where_it_breaks(
+    cli: CLI, server: LoopbackServer[FakeSageMakerRuntime]
+) -> None:
+    """A body that looks like JSON but does not parse: exit 2 naming the line and column, and
+    nothing sent; --raw sends it as it is."""
+    before = len(server.fake.requests)
+    run = cli("invoke", "toy-sentiment", '{"inputs": "x",}')
+    assert run.code == 2
+    assert "BODY looks like JSON but does not parse" in run.err
+    assert "line 1 column 16" in run.err and "--raw" in run.err
+    assert len(server.fake.requests) == before
+    raw = cli("invoke", "toy-sentiment", '{"inputs": "x",}', "--raw")
+    assert raw.code == 4  # sent: the toy model refuses it as a container would
+    assert len(server.fake.requests) == before + 1
+
+
+def test_a_misspelled_option_shows_the_subcommands_usage(cli: CLI) -> None:
+    """`invoke EP --jsn`: the invoke usage line, not the top-level one."""
+    run = cli("invoke", "toy-sentiment", "{}", "--jsn")
+    assert run.code == 2
+    assert run.err.startswith("usage: sagemaker-rt invoke ")
+    assert "unrecognized arguments: --jsn" in run.err
+
+
+def test_retries_means_attempts_and_defaults_to_the_environment(
+    cli: CLI, aws_env: pytest.MonkeyPatch
+) -> None:
+    """--retries N is retry=N of the library (attempts in all); without it AWS_MAX_ATTEMPTS."""
+    aws_env.setenv("AWS_MAX_ATTEMPTS", "4")
+    run = cli("invoke", "throttled", "{}")
+    assert "gave up after 4 attempts" in run.err
+    run = cli("invoke", "throttled", "{}", "--retries", "1")
+    assert "gave up after 1 attempt:" in run.err
+
+
+def test_messages_speak_flags_not_python(cli: CLI, aws_env: pytest.MonkeyPatch) -> None:
+    """No region anywhere: the message names --region, never region=."""
+    aws_env.delenv("AWS_REGION")
+    run = cli("invoke", "toy-sentiment", "{}")
+    assert run.code == 2
+    assert "--region" in run.err and "region=" not in run.err
+
+
+def test_a_body_over_the_inline_limit_hints_upload_to(cli: CLI) -> None:
+    """An async body over 128,000 bytes without --upload-to: the hint names --upload-to."""
+    Path("big.json").write_text(json.dumps({"document": "word " * 30_000}))
+    run = cli("async", "toy-summarizer", "@big.json")
+    assert run.code == 2
+    assert "hint: pass --upload-to s3://bucket/prefix/" in run.err

@@ -377,13 +377,13 @@ def test_endpoint_url_from_environment(
         monkeypatch.setenv(name, value)
     rt = sm.SageMakerRuntimeClient(region="us-east-1", **kwargs)  # type: ignore[arg-type]
     assert rt.endpoint_url == url
-    assert rt._s3_endpoint_url == s3_url
+    assert rt.config.s3_endpoint_url == s3_url
 
 
 async def test_region_from_profile(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, server: LoopbackServer[FakeSageMakerRuntime]
 ) -> None:
-    """With no argument and no env, the profile's region is read (off the event loop)."""
+    """With no argument and no env, the profile's region is read, at construction as boto3."""
     config = tmp_path / "config"
     config.write_text("[profile dev]\nregion = us-east-1\n")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
@@ -393,10 +393,10 @@ async def test_region_from_profile(
     rt = sm.SageMakerRuntimeClient(
         profile="dev", credentials=TEST_CREDENTIALS, endpoint_url=server.url, transport="httpx"
     )
-    assert rt.region is None
+    assert rt.region == "us-east-1"
+    assert rt.config.source("region") == f"profile 'dev' in {config}"
     async with rt:
         await rt.invoke_endpoint("echo", b"1")
-    assert rt.region == "us-east-1"
 
 
 async def test_no_region_anywhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

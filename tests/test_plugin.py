@@ -520,3 +520,27 @@ async def test_server_environ_points_a_default_client_and_boto3_at_it(
         )
         assert answer["Body"].read() == b"boto3"
     assert server.environ()["AWS_ACCESS_KEY_ID"] == fake.credentials.access_key_id
+
+
+def test_fixture_fakes_keep_verifying_signatures(pytester: pytest.Pytester) -> None:
+    """The fixtures' fake checks signatures against its keys (``serve-fake`` by default does
+    not): a client signing with other keys gets the service's 403."""
+    suite(
+        pytester,
+        test_verify="""
+        import pytest
+        from sagemaker_rt_async import AuthenticationError, SageMakerRuntimeClient
+
+        @pytest.mark.asyncio
+        async def test_other_keys(sagemaker_fake, sagemaker_server):
+            assert not sagemaker_fake.accept_any_credentials
+            sagemaker_fake.add_endpoint("echo")
+            async with SageMakerRuntimeClient(
+                region="us-east-1", endpoint_url=sagemaker_server.url,
+                credentials=("AKIAOTHERKEY", "other-secret"), retry=False,
+            ) as rt:
+                with pytest.raises(AuthenticationError):
+                    await rt.invoke_endpoint("echo", b"x")
+        """,
+    )
+    run(pytester).assert_outcomes(passed=1)

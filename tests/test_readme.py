@@ -343,7 +343,8 @@ def test_the_sections_hold_the_blocks_they_should() -> None:
     }
     assert counted[COOKBOOK][0] >= 9 and counted[COOKBOOK][2] >= 9
     assert counted[ERRORS] == (1, 0, 1)
-    assert counted[MIGRATING][0] >= 7 and counted[MIGRATING][1] >= 7
+    # The client block names a profile, which must exist (as in boto3): compile-only.
+    assert counted[MIGRATING][0] >= 6 and counted[MIGRATING][1] >= 8
     assert set(wires()) == {
         "tgi-llm",
         "lmi-llm",

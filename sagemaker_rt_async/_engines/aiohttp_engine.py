@@ -38,7 +38,7 @@ import aiohttp
 import yarl
 
 from .._errors import ParamValidationError, RequestTimeout, ResponseHeaders, TransportError
-from .base import BodySlices, Progress, describe, gap_limit
+from .base import BodySlices, Progress, ProxyFor, describe, gap_limit
 
 if TYPE_CHECKING:
     from aiohttp.client_proto import ResponseHandler
@@ -155,8 +155,12 @@ class AiohttpEngine:
         max_connections: int,
         keepalive_expiry: float,
         ssl_context: ssl.SSLContext | None = None,
+        proxy: ProxyFor | None = None,
     ) -> None:
         self._ssl = ssl_context if ssl_context is not None else ssl.create_default_context()
+        # Decided per request (NO_PROXY may exempt SageMaker and not S3); aiohttp's own reading
+        # of the environment stays off (trust_env=False): the client's configuration read it.
+        self._proxy = proxy
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
@@ -199,6 +203,12 @@ class AiohttpEngine:
         data: Any = None
         if body:
             data = body if len(body) <= _WHOLE_BODY_MAX else BodySlices(body)
+        via = self._proxy(url) if self._proxy is not None else None
+        proxy_url = proxy_headers = None
+        if via is not None:
+            proxy_url = via.url
+            if via.authorization:  # a header of the CONNECT only, never of the request itself
+                proxy_headers = {"Proxy-Authorization": via.authorization}
         try:
             response = await session.request(
                 method,
@@ -207,6 +217,8 @@ class AiohttpEngine:
                 data=data,
                 allow_redirects=False,
                 timeout=_client_timeout(timeout.connect, gap_limit(timeout)),
+                proxy=proxy_url,
+                proxy_headers=proxy_headers,
             )
         except TransportError:
             raise

@@ -15,7 +15,9 @@ An engine that cannot tell connect from request reports ``"request"`` alone.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from .._errors import ResponseHeaders
@@ -28,6 +30,8 @@ __all__ = [
     "Engine",
     "EngineResponse",
     "Progress",
+    "Proxy",
+    "ProxyFor",
     "TransportName",
     "describe",
     "gap_limit",
@@ -37,6 +41,22 @@ TransportName = Literal["aiohttp", "httpx"]
 
 Progress = Callable[[str], None]
 """Called by an engine with ``"connect"`` or ``"request"`` as a phase of a send begins."""
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """A proxy a request goes through: its URL without credentials, and the
+    ``Proxy-Authorization`` value built from them (never shown)."""
+
+    url: str
+    authorization: str | None = field(default=None, repr=False)
+
+
+ProxyFor = Callable[[str], "Proxy | None"]
+"""Given a request URL, the proxy it goes through, or None for a direct connection."""
+
+# ``scheme://user:password@`` in any text an exception carries: the credentials go.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
 
 
 @runtime_checkable
@@ -138,5 +158,5 @@ def describe(exc: BaseException) -> str:
         if text and seen is not exc:
             text = f"{type(seen).__name__}: {text}"
         seen = seen.__cause__ or seen.__context__
-    text = text or type(exc).__name__
+    text = _USERINFO.sub(r"\1***@", text or type(exc).__name__)  # a proxy URL's password
     return text if len(text) < 300 else text[:297] + "..."

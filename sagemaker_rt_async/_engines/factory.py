@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._errors import ParamValidationError
-from .base import Engine, TransportName
+from .base import Engine, ProxyFor, TransportName
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
 __all__ = ["make_engine"]
@@ -21,6 +23,8 @@ def make_engine(
     max_connections: int,
     keepalive_expiry: float,
     http2: bool,
+    ssl_context: ssl.SSLContext | None = None,
+    proxy: ProxyFor | None = None,
 ) -> Engine:
     """Build the engine for the running async library (blocking: run it in a worker thread).
 
@@ -43,10 +47,19 @@ def make_engine(
             )
         from .aiohttp_engine import AiohttpEngine
 
-        return AiohttpEngine(max_connections=max_connections, keepalive_expiry=keepalive_expiry)
+        return AiohttpEngine(
+            max_connections=max_connections,
+            keepalive_expiry=keepalive_expiry,
+            ssl_context=ssl_context,
+            proxy=proxy,
+        )
     from .httpx_engine import HttpxEngine, new_httpx_client
 
     client = new_httpx_client(
-        max_connections=max_connections, keepalive_expiry=keepalive_expiry, http2=http2
+        max_connections=max_connections,
+        keepalive_expiry=keepalive_expiry,
+        http2=http2,
+        ssl_context=ssl_context,
+        proxy=proxy,
     )
     return HttpxEngine(client, owned=True)

@@ -521,7 +521,9 @@ class H2Engine:
 
     Args:
         ssl_context: the TLS context for ``https`` origins; it must offer ALPN ``h2``. Default:
-            a verifying context with the system CAs (``default_ssl_context``), built lazily.
+            ``make_ssl_context()`` when given, else a verifying context with the system CAs
+            (``default_ssl_context``), built lazily in a worker thread (CA files are read).
+        make_ssl_context: builds that default context (blocking; run in a worker thread).
         stream_window: the receive window advertised per stream.
         connection_window: the receive window of each connection.
     """
@@ -530,10 +532,12 @@ class H2Engine:
         self,
         *,
         ssl_context: ssl.SSLContext | None = None,
+        make_ssl_context: Callable[[], ssl.SSLContext] | None = None,
         stream_window: int = DEFAULT_STREAM_WINDOW,
         connection_window: int = DEFAULT_CONNECTION_WINDOW,
     ) -> None:
         self._ssl = ssl_context
+        self._make_ssl = make_ssl_context or default_ssl_context
         self._stream_window = stream_window
         self._connection_window = connection_window
         self._pools: dict[str, list[_Connection]] = {}
@@ -621,7 +625,10 @@ class H2Engine:
                 if scheme == "https":
                     context = self._ssl
                     if context is None:
-                        context = self._ssl = await anyio.to_thread.run_sync(default_ssl_context)
+                        context = await anyio.to_thread.run_sync(self._make_ssl)
+                        if self._ssl is None:  # another connection may have built it meanwhile
+                            self._ssl = context
+                        context = self._ssl
                     sock = await anyio.connect_tcp(
                         host.strip("[]"),
                         port,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ from .._errors import (
     SageMakerRuntimeError,
     TransportError,
 )
-from .base import BodySlices, Progress, describe, gap_limit
+from .base import BodySlices, Progress, Proxy, ProxyFor, describe, gap_limit
 
 if TYPE_CHECKING:
     import httpx
@@ -46,20 +47,76 @@ _MAX_DRAIN_CHUNKS = 64
 
 
 def new_httpx_client(
-    *, max_connections: int, keepalive_expiry: float, http2: bool
+    *,
+    max_connections: int,
+    keepalive_expiry: float,
+    http2: bool,
+    ssl_context: ssl.SSLContext | None = None,
+    proxy: ProxyFor | None = None,
 ) -> httpx.AsyncClient:
-    """Our own ``httpx.AsyncClient``: its pool sized like the aiohttp engine's, no env proxies."""
+    """Our own ``httpx.AsyncClient``: its pool sized like the aiohttp engine's, TLS from
+    ``ssl_context``, and no proxy but what ``proxy`` decides per request (httpx's own reading
+    of the environment is off: the client's configuration has read it, as botocore does)."""
     import httpx
 
-    transport = httpx.AsyncHTTPTransport(
-        limits=httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=keepalive_expiry,
-        ),
-        http2=http2,
-    )
-    return httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
+    def transport(via: Proxy | None) -> httpx.AsyncHTTPTransport:
+        proxy_option = None
+        if via is not None:
+            headers = {"Proxy-Authorization": via.authorization} if via.authorization else None
+            # TLS to the proxy itself only for an https:// proxy (httpcore refuses it otherwise).
+            tls = ssl_context if via.url.startswith("https:") else None
+            proxy_option = httpx.Proxy(via.url, headers=headers, ssl_context=tls)
+        return httpx.AsyncHTTPTransport(
+            verify=ssl_context if ssl_context is not None else True,
+            proxy=proxy_option,
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
+                keepalive_expiry=keepalive_expiry,
+            ),
+            http2=http2,
+        )
+
+    direct = transport(None)
+    routed: httpx.AsyncBaseTransport = direct
+    if proxy is not None:
+        routed = _router_class()(direct, proxy, transport)
+    return httpx.AsyncClient(transport=routed, follow_redirects=False, trust_env=False)
+
+
+@functools.cache
+def _router_class() -> type[Any]:
+    """``_ProxyRouter``, made on first use: httpx is imported by the first request only."""
+    import httpx
+
+    class _ProxyRouter(httpx.AsyncBaseTransport):
+        """Sends each request directly or through the proxy ``proxy(url)`` names (a pool each)."""
+
+        def __init__(
+            self,
+            direct: httpx.AsyncHTTPTransport,
+            proxy: ProxyFor,
+            make: Callable[[Proxy | None], httpx.AsyncHTTPTransport],
+        ) -> None:
+            self._direct = direct
+            self._proxy = proxy
+            self._make = make
+            self._via: dict[Proxy, httpx.AsyncHTTPTransport] = {}
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            via = self._proxy(str(request.url))
+            if via is None:
+                return await self._direct.handle_async_request(request)
+            transport = self._via.get(via)
+            if transport is None:
+                transport = self._via[via] = self._make(via)
+            return await transport.handle_async_request(request)
+
+        async def aclose(self) -> None:
+            for transport in [self._direct, *self._via.values()]:
+                await transport.aclose()
+
+    return _ProxyRouter
 
 
 def is_httpx_client(value: object) -> bool:

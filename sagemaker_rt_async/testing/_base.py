@@ -7,10 +7,11 @@ this module and on nothing of each other's but what their methods construct.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._models import Credentials
 
@@ -62,6 +63,15 @@ class RecordedRequest:
         """The first value of a header (case-insensitive), or None."""
         lower = name.lower()
         return next((v for k, v in self.headers if k.lower() == lower), None)
+
+    def json(self) -> Any:
+        """The body parsed as JSON (as ``Invocation.json()``)."""
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8 (invalid bytes replaced)."""
+        return self.body.decode("utf-8", "replace")
 
 
 RESET = object()

@@ -21,6 +21,7 @@ import hmac
 import inspect
 import json
 import re
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -330,7 +331,10 @@ class FakeSageMakerRuntime:
     """An in-memory SageMaker Runtime: register endpoints with handlers, then call it.
 
     ``verify_signatures`` (default on) rejects requests whose SigV4 signature, key, scope or
-    clock is wrong, with the error codes the real service uses.
+    clock is wrong, with the error codes the real service uses. ``accept_any_credentials``
+    keeps checking that a request is well signed (algorithm, scope, region, service, clock,
+    signed ``Host``) but takes any access key, session token and signature, as moto and
+    LocalStack do: a user's real AWS credentials then work against the fake unchanged.
     """
 
     def __init__(
@@ -341,10 +345,12 @@ class FakeSageMakerRuntime:
         verify_signatures: bool = True,
         account_id: str = "123456789012",
         s3: Any = None,
+        accept_any_credentials: bool = False,
     ) -> None:
         self.region = region
         self.credentials = credentials
         self.verify_signatures = verify_signatures
+        self.accept_any_credentials = accept_any_credentials
         self.account_id = account_id
         self.requests: list[RecordedRequest] = []
         self.streams_started = 0
@@ -356,7 +362,11 @@ class FakeSageMakerRuntime:
         if s3 is None:
             from ._s3 import FakeS3
 
-            s3 = FakeS3(region=region, credentials=credentials)
+            s3 = FakeS3(
+                region=region,
+                credentials=credentials,
+                accept_any_credentials=accept_any_credentials,
+            )
         self.s3 = s3
         """The in-memory S3 this fake reads async inputs from and writes async results to."""
         s3.before_request.append(self.process_async_jobs)
@@ -422,11 +432,14 @@ class FakeSageMakerRuntime:
 
         return FakeTransport(self)
 
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> LoopbackServer[FakeSageMakerRuntime]:
-        """A real HTTP/1.1 server on loopback (a context manager; ``.url`` once started)."""
+    def serve(
+        self, host: str = "127.0.0.1", port: int = 0, *, ssl_context: ssl.SSLContext | None = None
+    ) -> LoopbackServer[FakeSageMakerRuntime]:
+        """A real HTTP/1.1 server on loopback (a context manager; ``.url`` once started);
+        HTTPS with a server-side ``ssl_context``."""
         from ._server import LoopbackServer
 
-        return LoopbackServer(self, host=host, port=port)
+        return LoopbackServer(self, host=host, port=port, ssl_context=ssl_context)
 
     def client(self, *, endpoint_url: str | None = None, **kwargs: Any) -> SageMakerRuntimeClient:
         """A ``SageMakerRuntimeClient`` bound to this fake (in-process unless a URL is given).
@@ -497,6 +510,8 @@ class FakeSageMakerRuntime:
                 if inspect.isawaitable(answer):
                     answer = await answer
                 if operation == "InvokeEndpointWithResponseStream":
+                    if not isinstance(answer, ModelStream) and not _is_part_iterable(answer):
+                        answer = _whole_as_stream(answer)
                     return await self._stream(answer, variant, request_id)
                 if isinstance(answer, ModelStream) or _is_part_iterable(answer):
                     answer = await _join(answer)
@@ -800,7 +815,8 @@ class FakeSageMakerRuntime:
         )
         if algorithm != "AWS4-HMAC-SHA256" or terminal != "aws4_request":
             return 403, "IncompleteSignature", "Unsupported signature algorithm or scope"
-        if access_key != self.credentials.access_key_id:
+        any_key = self.accept_any_credentials
+        if access_key != self.credentials.access_key_id and not any_key:
             return 403, "UnrecognizedClientException", "The security token included is invalid."
         if (region, service, date) != (self.region, "sagemaker", amz_date[:8]):
             return (
@@ -814,6 +830,8 @@ class FakeSageMakerRuntime:
         if "host" not in signed_names:
             return 403, "InvalidSignatureException", "'Host' must be a signed header"
         token = lower.get("x-amz-security-token")
+        if any_key:
+            return None  # well formed; the secret is the caller's own, unknown here
         if (token or None) != self.credentials.session_token:
             return 403, "UnrecognizedClientException", "The security token included is invalid."
         values: list[tuple[str, str]] = []
@@ -890,6 +908,20 @@ async def _plain_wire(items: AsyncIterator[Any]) -> AsyncIterator[bytes | object
 def _echo(invocation: Invocation) -> ModelResponse:
     return ModelResponse(
         invocation.body, content_type=invocation.content_type or "application/octet-stream"
+    )
+
+
+def _whole_as_stream(answer: Any) -> ModelStream:
+    """A model that does not stream answers in one piece; the service relays whatever the
+    container sends as PayloadParts, so the whole answer arrives as one part."""
+    if not isinstance(answer, ModelResponse):
+        answer = ModelResponse(answer)
+    body, default_type = _encode_body(answer.body)
+    return ModelStream(
+        [body] if body else [],
+        content_type=answer.content_type or default_type,
+        custom_attributes=answer.custom_attributes,
+        invoked_production_variant=answer.invoked_production_variant,
     )
 
 

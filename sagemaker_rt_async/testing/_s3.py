@@ -57,6 +57,8 @@ class FakeS3:
         region: the region of every bucket not in ``wrong_region_for``.
         credentials: the only credentials accepted (session token included).
         verify_signatures: reject requests whose S3 SigV4 signature is wrong.
+        accept_any_credentials: check that requests are well signed, but take any access key,
+            session token and signature (as moto and LocalStack do).
         missing_as_403: answer a missing key with 403 ``AccessDenied`` instead of 404
             ``NoSuchKey``, as S3 does for a caller without ``s3:ListBucket``.
         wrong_region_for: ``{bucket: region}`` of buckets living elsewhere. A request signed
@@ -76,6 +78,7 @@ class FakeS3:
         region: str = "us-east-1",
         credentials: Credentials = TEST_CREDENTIALS,
         verify_signatures: bool = True,
+        accept_any_credentials: bool = False,
         missing_as_403: bool = False,
         wrong_region_for: Mapping[str, str] | None = None,
         wrong_region_style: Literal["redirect", "malformed"] = "redirect",
@@ -84,6 +87,7 @@ class FakeS3:
         self.region = region
         self.credentials = credentials
         self.verify_signatures = verify_signatures
+        self.accept_any_credentials = accept_any_credentials
         self.missing_as_403 = missing_as_403
         self.wrong_region_for: dict[str, str] = dict(wrong_region_for or {})
         self.wrong_region_style = wrong_region_style
@@ -224,7 +228,7 @@ class FakeS3:
                 f"The authorization header is malformed; incorrect service '{service}'. "
                 "This endpoint belongs to 's3'.",
             )
-        if access_key != self.credentials.access_key_id:
+        if access_key != self.credentials.access_key_id and not self.accept_any_credentials:
             return err.xml(
                 403,
                 "InvalidAccessKeyId",
@@ -241,7 +245,7 @@ class FakeS3:
                 "The difference between the request time and the current time is too large.",
             )
         token = lower.get("x-amz-security-token")
-        if (token or None) != self.credentials.session_token:
+        if (token or None) != self.credentials.session_token and not self.accept_any_credentials:
             return err.xml(
                 403, "InvalidToken", "The provided token is malformed or otherwise invalid."
             )
@@ -273,6 +277,8 @@ class FakeS3:
             if not found:
                 return err.xml(403, "AccessDenied", f"Signed header {name!r} is missing")
             values.extend((name, value) for value in found)
+        if self.accept_any_credentials:
+            return None  # well formed; the secret is the caller's own, unknown here
         path, _, query = target.partition("?")
         expected = build_header_signature(
             method=method,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import struct
 import threading
 from collections.abc import AsyncIterator
@@ -28,8 +29,17 @@ _START_TIMEOUT_S = 10.0
 class LoopbackServer(Generic[FakeT]):
     """Serve a fake (``FakeSageMakerRuntime``, ``FakeS3``) on loopback; a context manager."""
 
-    def __init__(self, fake: FakeT, *, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        fake: FakeT,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+    ):
         self.fake = fake
+        self.ssl_context = ssl_context
+        """Serve HTTPS with this server-side context (e.g. a ``trustme`` certificate's)."""
         self.host = host
         self.port = port
         self.open_connections = 0
@@ -44,8 +54,9 @@ class LoopbackServer(Generic[FakeT]):
 
     @property
     def url(self) -> str:
-        """The base URL, e.g. ``http://127.0.0.1:54321``."""
-        return f"http://{self.host}:{self.port}"
+        """The base URL, e.g. ``http://127.0.0.1:54321`` (``https://`` with ``ssl_context``)."""
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def environ(self) -> dict[str, str]:
         """The environment that points an AWS client (ours, boto3, ``sagemaker-rt``) here.
@@ -121,7 +132,9 @@ class LoopbackServer(Generic[FakeT]):
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        server = await asyncio.start_server(self._connection, self.host, self.port)
+        server = await asyncio.start_server(
+            self._connection, self.host, self.port, ssl=self.ssl_context
+        )
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         async with server:
