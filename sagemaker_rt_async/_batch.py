@@ -34,8 +34,7 @@ from ._errors import (
     ParamValidationError,
     SageMakerRuntimeError,
 )
-from ._models import InvokeEndpointResult, Timeout
-from ._retry import Retry
+from ._models import InvokeEndpointResult
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -315,38 +314,14 @@ def map_invoke_iter(
     ordered: bool = False,
     reorder_window: int | None = None,
     progress: bool | Progress = False,
-    content_type: str | None = None,
-    accept: str | None = None,
-    custom_attributes: str | None = None,
-    target_model: str | None = None,
-    target_variant: str | None = None,
-    target_container_hostname: str | None = None,
-    inference_id: str | None = None,
-    enable_explanations: str | None = None,
-    inference_component_name: str | None = None,
-    session_id: str | None = None,
-    prefix_aware_id: str | None = None,
-    timeout: Timeout | float | None = None,
-    retry: Retry | int | bool | None = None,
+    **options: Unpack[InvokeOptions],
 ) -> MapInvokeIter:
     """Invoke ``endpoint_name`` once per input, streaming; see ``SageMakerRuntimeClient``."""
-    given = {
-        "content_type": content_type,
-        "accept": accept,
-        "custom_attributes": custom_attributes,
-        "target_model": target_model,
-        "target_variant": target_variant,
-        "target_container_hostname": target_container_hostname,
-        "inference_id": inference_id,
-        "enable_explanations": enable_explanations,
-        "inference_component_name": inference_component_name,
-        "session_id": session_id,
-        "prefix_aware_id": prefix_aware_id,
-        "timeout": timeout,
-        "retry": retry,
-    }
+    for reserved in ("body", "json"):
+        if reserved in options:
+            raise ParamValidationError(reserved, "comes from each input; do not pass it here")
     # Only what was given travels: invoke_endpoint's own defaults stay the defaults.
-    options = {name: value for name, value in given.items() if value is not None}
+    given = {name: value for name, value in options.items() if value is not None}
     return MapInvokeIter(
         client,
         endpoint_name,
@@ -355,7 +330,7 @@ def map_invoke_iter(
         ordered=ordered,
         reorder_window=reorder_window,
         progress=progress,
-        options=options,
+        options=given,
     )
 
 
@@ -370,9 +345,6 @@ async def map_invoke(
     **options: Unpack[InvokeOptions],
 ) -> list[Outcome]:
     """Invoke ``endpoint_name`` once per input; see ``SageMakerRuntimeClient.map_invoke``."""
-    for reserved in ("body", "json"):
-        if reserved in options:
-            raise ParamValidationError(reserved, "comes from each input; do not pass it here")
     results: dict[int, Outcome] = {}
     async with map_invoke_iter(
         client, endpoint_name, inputs, concurrency=concurrency, progress=progress, **options

@@ -1274,19 +1274,7 @@ class SageMakerRuntimeClient:
         ordered: bool = False,
         reorder_window: int | None = None,
         progress: bool | Callable[[int, int | None], None] = False,
-        content_type: str | None = None,
-        accept: str | None = None,
-        custom_attributes: str | None = None,
-        target_model: str | None = None,
-        target_variant: str | None = None,
-        target_container_hostname: str | None = None,
-        inference_id: str | None = None,
-        enable_explanations: str | None = None,
-        inference_component_name: str | None = None,
-        session_id: str | None = None,
-        prefix_aware_id: str | None = None,
-        timeout: Timeout | float | None = None,
-        retry: Retry | int | bool | None = None,
+        **options: Unpack[InvokeOptions],
     ) -> MapInvokeIter:
         """Invoke ``endpoint_name`` once per input, yielding each outcome as it completes.
 
@@ -1314,19 +1302,7 @@ class SageMakerRuntimeClient:
             ordered=ordered,
             reorder_window=reorder_window,
             progress=progress,
-            content_type=content_type,
-            accept=accept,
-            custom_attributes=custom_attributes,
-            target_model=target_model,
-            target_variant=target_variant,
-            target_container_hostname=target_container_hostname,
-            inference_id=inference_id,
-            enable_explanations=enable_explanations,
-            inference_component_name=inference_component_name,
-            session_id=session_id,
-            prefix_aware_id=prefix_aware_id,
-            timeout=timeout,
-            retry=retry,
+            **options,
         )
 
     async def open_session(
