@@ -21,7 +21,13 @@ import sniffio
 from . import _validate as v
 from ._async_inference import AsyncInferenceJob, parse_utc
 from ._bearer import DEFAULT_LIFETIME_S, BearerToken, TokenCache, check_lifetime
-from ._config import ClientConfig, build_ssl_context, load_config_files, resolve_config
+from ._config import (
+    ClientConfig,
+    build_proxy_ssl_context,
+    build_ssl_context,
+    load_config_files,
+    resolve_config,
+)
 from ._credentials import CredentialResolver, resolver_for
 from ._endpoints import (
     ResolvedEndpoint,
@@ -66,7 +72,7 @@ if TYPE_CHECKING:
     from ._batch import MapInvokeIter
     from ._bidi import BidiSession
     from ._engines.h2_engine import H2Engine
-    from ._models import InvokeOptions, SessionInvokeOptions
+    from ._models import InvokeOptions, ProxiesConfig, SessionInvokeOptions
 
 __all__ = ["SageMakerRuntimeClient"]
 
@@ -137,6 +143,10 @@ class SageMakerRuntimeClient:
             botocore's ``Config(proxies=...)`` (default: HTTPS_PROXY / HTTP_PROXY with
             NO_PROXY, decided per host, as botocore). Credentials in a proxy URL are sent as
             ``Proxy-Authorization`` and never shown.
+        proxies_config: TLS to an ``https://`` proxy, with botocore's ``Config(proxies_config=...)``
+            keys: ``{"proxy_ca_bundle": PATH}`` (the CAs that verify the proxy itself; default:
+            the endpoint's), ``"proxy_client_cert"`` (a PEM path or a ``(cert, key)`` pair shown
+            to the proxy). As botocore, never read from the shared config file or environment.
 
     Settings not passed are resolved as boto3 resolves them, from the environment and the
     shared config files (read once, here); ``client.config`` says what was resolved and from
@@ -170,6 +180,7 @@ class SageMakerRuntimeClient:
         ssl_context: ssl.SSLContext | None = None,
         verify: bool | str | ssl.SSLContext | None = None,
         proxies: Mapping[str, str] | None = None,
+        proxies_config: ProxiesConfig | None = None,
     ) -> None:
         engine: Engine | None = None
         if isinstance(transport, Engine):
@@ -197,11 +208,15 @@ class SageMakerRuntimeClient:
         self._tokens = TokenCache()
         self._clock: Callable[[], float] = time.time  # epoch seconds: tokens carry a UTC date
         self._timeout = Timeout() if timeout is None else Timeout.of(timeout)
-        if (verify is not None or proxies is not None) and (
+        if (verify is not None or proxies is not None or proxies_config is not None) and (
             engine is not None or http_client is not None
         ):
             raise ParamValidationError(
-                "verify" if verify is not None else "proxies",
+                "verify"
+                if verify is not None
+                else "proxies"
+                if proxies is not None
+                else "proxies_config",
                 "applies to the engines the client builds; configure a lent http_client or "
                 "engine yourself",
             )
@@ -211,9 +226,11 @@ class SageMakerRuntimeClient:
             )
         self._verify = verify
         self._ssl: ssl.SSLContext | None = None
+        self._proxy_ssl: ssl.SSLContext | None = None
         self._config = config = _configure(
             verify=verify,
             proxies=proxies,
+            proxies_config=proxies_config,
             region=region,
             profile=profile,
             endpoint_url=endpoint_url,
@@ -370,8 +387,19 @@ class SageMakerRuntimeClient:
         return self._ssl
 
     def _engine_with_tls(self, **options: Any) -> Engine:
-        ssl_context = None if self._http_client is not None else self._tls()
-        return make_engine(ssl_context=ssl_context, proxy=self._config.proxy_rule, **options)
+        ssl_context = proxy_ssl_context = None
+        if self._http_client is None:
+            ssl_context = self._tls()
+            if self._config.proxy_rule is not None:
+                if self._proxy_ssl is None:
+                    self._proxy_ssl = build_proxy_ssl_context(self._config, self._verify)
+                proxy_ssl_context = self._proxy_ssl
+        return make_engine(
+            ssl_context=ssl_context,
+            proxy=self._config.proxy_rule,
+            proxy_ssl_context=proxy_ssl_context,
+            **options,
+        )
 
     async def ssl_context(self) -> ssl.SSLContext:
         """The ``ssl.SSLContext`` this client's engines use (``verify=``, AWS_CA_BUNDLE or the
@@ -1329,6 +1357,7 @@ def _configure(
     *,
     verify: bool | str | ssl.SSLContext | None,
     proxies: Mapping[str, str] | None,
+    proxies_config: ProxiesConfig | None,
     region: str | None,
     profile: str | None,
     endpoint_url: str | None,
@@ -1354,6 +1383,7 @@ def _configure(
         retry=retry,
         verify=verify,
         proxies=proxies,
+        proxies_config=proxies_config,
     )
 
 

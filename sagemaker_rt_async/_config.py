@@ -30,6 +30,16 @@ tests/test_config_differential.py:
   under CGI) with ``NO_PROXY`` (``*``, host names and domain suffixes, with or without port)
   decided per request host, so SageMaker and S3 may go different ways. On macOS and Windows
   botocore also asks the system's proxy settings; we read the environment only.
+* proxy TLS: a ``proxies_config=`` argument only, with botocore's ``Config(proxies_config=...)``
+  keys. botocore registers ``proxy_ca_bundle``, ``proxy_client_cert`` and
+  ``proxy_use_forwarding_for_https`` in its config store but never reads them from there when
+  it builds a client (boto/botocore#2707, #2493): keys of those names in the shared config
+  file, nested under ``proxies_config`` or not, change nothing, for botocore and for us
+  (tests/test_config_differential.py says so). ``proxy_ca_bundle`` alone verifies an
+  ``https://`` proxy, as urllib3 does with botocore's proxy context; without it the proxy is
+  verified as the endpoint is (``verify=``, ``AWS_CA_BUNDLE``, ``ca_bundle``).
+  ``proxy_use_forwarding_for_https=True`` is refused: neither engine can forward an HTTPS
+  request through a proxy in clear; both tunnel it (CONNECT), TLS end to end.
 
 Where an environment variable is set but empty we treat it as unset (botocore would take the
 empty string as the value and then fail in a less helpful place).
@@ -55,6 +65,7 @@ __all__ = [
     "ClientConfig",
     "ConfigFiles",
     "ProxyRule",
+    "build_proxy_ssl_context",
     "build_ssl_context",
     "environ_proxies",
     "load_config_files",
@@ -100,6 +111,10 @@ class ClientConfig:
     """The hosts that bypass the environment's proxies (``NO_PROXY``)."""
     proxy_rule: ProxyRule | None = field(default=None, repr=False, compare=False)
     """Decides the proxy of each request (holds the real proxy URLs; its repr hides them)."""
+    proxy_ca_bundle: str | None = None
+    """``proxies_config["proxy_ca_bundle"]``: the CAs that verify an ``https://`` proxy."""
+    proxy_client_cert: str | tuple[str, str] | None = None
+    """``proxies_config["proxy_client_cert"]``: the certificate shown to an ``https://`` proxy."""
 
     def source(self, name: str) -> str:
         """Where the setting ``name`` (a field of this value) came from."""
@@ -253,6 +268,10 @@ class ProxyRule:
         self._targets = {
             scheme: _proxy_target(scheme, url) for scheme, url in self._proxies.items()
         }
+        self.has_https_proxy = any(
+            target.url.startswith("https:") for target in self._targets.values()
+        )
+        """Whether any request may go through an ``https://`` proxy (TLS to the proxy)."""
         self._cache: dict[tuple[str, str], Proxy | None] = {}
 
     def __repr__(self) -> str:
@@ -380,6 +399,7 @@ def resolve_config(
     retry: Retry | int | bool | None = None,
     verify: bool | str | ssl.SSLContext | None = None,
     proxies: Mapping[str, str] | None = None,
+    proxies_config: Mapping[str, object] | None = None,
     ignore_configured_endpoint_urls: bool | None = None,
 ) -> ClientConfig:
     """Resolve every setting (see the module docstring for the order of each).
@@ -469,6 +489,7 @@ def resolve_config(
             "ca_bundle",
         )
     rule, no_proxy = _proxies(proxies, environ, sources)
+    proxy_ca_bundle, proxy_client_cert = _proxies_config(proxies_config, sources)
     return ClientConfig(
         profile=profile_name,
         region=region_value,
@@ -484,7 +505,106 @@ def resolve_config(
         proxies=rule.redacted() if rule is not None else {},
         no_proxy=no_proxy,
         proxy_rule=rule,
+        proxy_ca_bundle=proxy_ca_bundle,
+        proxy_client_cert=proxy_client_cert,
     )
+
+
+_PROXIES_CONFIG_KEYS = ("proxy_ca_bundle", "proxy_client_cert", "proxy_use_forwarding_for_https")
+
+
+def _proxies_config(
+    argument: Mapping[str, object] | None, sources: dict[str, str]
+) -> tuple[str | None, str | tuple[str, str] | None]:
+    """``proxies_config=`` checked: botocore's keys only, each of the type botocore uses."""
+    if argument is None:
+        return None, None
+    if not isinstance(argument, Mapping):
+        raise ParamValidationError(
+            "proxies_config", 'must be a dict: {"proxy_ca_bundle": "/path/to/proxy-ca.pem"}'
+        )
+    unknown = sorted(str(key) for key in argument if key not in _PROXIES_CONFIG_KEYS)
+    if unknown:
+        raise ParamValidationError(
+            "proxies_config",
+            f"unknown key {unknown[0]!r} (botocore's keys: {', '.join(_PROXIES_CONFIG_KEYS)})",
+        )
+    sources["proxies_config"] = "argument"
+    forwarding = argument.get("proxy_use_forwarding_for_https", False)
+    if not isinstance(forwarding, bool):
+        raise ParamValidationError(
+            "proxies_config", "proxy_use_forwarding_for_https must be True or False"
+        )
+    if forwarding:
+        raise ParamValidationError(
+            "proxies_config",
+            "proxy_use_forwarding_for_https=True is not supported: every HTTPS request goes "
+            "through the proxy in a CONNECT tunnel, TLS end to end (leave it out, or False)",
+        )
+    bundle = argument.get("proxy_ca_bundle")
+    if bundle is not None and (not isinstance(bundle, str) or not bundle):
+        raise ParamValidationError("proxies_config", "proxy_ca_bundle must be a file path")
+    cert = argument.get("proxy_client_cert")
+    if isinstance(cert, list | tuple):
+        if len(cert) != 2 or not all(isinstance(part, str) and part for part in cert):
+            raise ParamValidationError(
+                "proxies_config", "proxy_client_cert must be a path or a (cert, key) pair of paths"
+            )
+        cert = (cert[0], cert[1])
+    elif cert is not None and (not isinstance(cert, str) or not cert):
+        raise ParamValidationError(
+            "proxies_config", "proxy_client_cert must be a path or a (cert, key) pair of paths"
+        )
+    return bundle, cert
+
+
+def build_proxy_ssl_context(
+    config: ClientConfig, verify: bool | str | ssl.SSLContext | None
+) -> ssl.SSLContext | None:
+    """The TLS context for an ``https://`` proxy itself; None: the endpoint's context serves.
+
+    Blocking (certificate files are read): build it off the event loop. As botocore's proxy
+    context: ``proxy_ca_bundle`` is the only trust for the proxy, whatever ``verify=`` says;
+    ``proxy_client_cert`` is shown to the proxy and never to the endpoint. With a client
+    certificate and no ``proxy_ca_bundle``, the proxy is verified as the endpoint is (botocore's
+    context would then trust no CA at all, failing every handshake; aiobotocore trusts the
+    endpoint's CAs, as here).
+    """
+    bundle, cert = config.proxy_ca_bundle, config.proxy_client_cert
+    if bundle is None and cert is None:
+        return None
+    if bundle is not None:
+        path = os.path.expanduser(bundle)
+        try:
+            if os.path.isdir(path):
+                context = ssl.create_default_context(capath=path)
+            else:
+                context = ssl.create_default_context(cafile=path)
+        except (OSError, ssl.SSLError) as exc:
+            raise ParamValidationError(
+                "proxies_config",
+                f"cannot load proxy_ca_bundle {bundle!r}: {exc.strerror or exc}",
+            ) from None
+    elif isinstance(verify, ssl.SSLContext):
+        raise ParamValidationError(
+            "proxies_config",
+            "proxy_client_cert with verify= an ssl.SSLContext needs proxy_ca_bundle too "
+            "(the context given cannot be copied to hold the proxy's certificate)",
+        )
+    else:
+        context = build_ssl_context(verify, config.ca_bundle)
+    if cert is not None:
+        certfile, keyfile = (cert, None) if isinstance(cert, str) else cert
+        try:
+            context.load_cert_chain(
+                os.path.expanduser(certfile), keyfile=keyfile and os.path.expanduser(keyfile)
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise ParamValidationError(
+                "proxies_config",
+                f"cannot load proxy_client_cert {certfile!r}: {exc.strerror or exc}",
+            ) from None
+    return context
 
 
 def _proxies(

@@ -21,6 +21,7 @@ __all__ = [
     "InvokeEndpointResult",
     "InvokeOptions",
     "NewSession",
+    "ProxiesConfig",
     "SessionInvokeOptions",
     "SessionStreamOptions",
     "Timeout",
@@ -55,6 +56,22 @@ class InvokeOptions(SessionInvokeOptions, total=False):
     """Every keyword option of ``invoke_endpoint`` besides the body."""
 
     session_id: str | None
+
+
+class ProxiesConfig(TypedDict, total=False):
+    """The client's ``proxies_config=``: botocore's ``Config(proxies_config=...)`` keys.
+
+    ``proxy_ca_bundle``: the CA bundle (a PEM file) that verifies an ``https://`` proxy's own
+    certificate, instead of the endpoint's CAs. ``proxy_client_cert``: the certificate (a PEM
+    path, or a ``(cert, key)`` pair of paths) presented to an ``https://`` proxy.
+    ``proxy_use_forwarding_for_https``: botocore's forwarding of HTTPS requests as absolute
+    URIs through an ``https://`` proxy; only False is supported (every HTTPS request is
+    tunnelled with CONNECT, end-to-end TLS).
+    """
+
+    proxy_ca_bundle: str
+    proxy_client_cert: str | tuple[str, str]
+    proxy_use_forwarding_for_https: bool
 
 
 def _mask(value: str) -> str:

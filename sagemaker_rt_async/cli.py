@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import codecs
 import contextlib
 import hashlib
 import ipaddress
@@ -22,7 +23,7 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -137,6 +138,12 @@ endpoint URLs, as in the AWS CLI. `sagemaker-rt COMMAND --help` shows each comma
 
 {_EXIT_CODES}"""
 
+_NEWLINE_RULE_SHORT = """text (UTF-8, a text or JSON content type)
+ends with a newline, other bytes are written exactly; -o FILE writes the exact bytes to FILE."""
+
+_NEWLINE_RULE = f"""\
+The answer is printed so shells and pipes behave: {_NEWLINE_RULE_SHORT}"""
+
 _INVOKE_EPILOG = f"""\
 the body: BODY as given, @FILE for a file's bytes, - (or nothing, when piped) for stdin.
 
@@ -150,7 +157,9 @@ the body: BODY as given, @FILE for a file's bytes, - (or nothing, when piped) fo
   sagemaker-rt invoke bad_name '{{}}'                         # refused before sending: exit 2
 
 With -v the response members (ContentType, InvokedProductionVariant, CustomAttributes, ...)
-and the request id go to stderr; stdout gets only the model's bytes.
+and the request id go to stderr; stdout gets only the model's answer.
+{_NEWLINE_RULE}
+  sagemaker-rt invoke toy-sentiment '{{"inputs": "exact bytes"}}' -o answer.json
 Exit codes: see `sagemaker-rt --help`."""
 
 _STREAM_EPILOG = f"""\
@@ -167,12 +176,14 @@ unchanged.
   sagemaker-rt stream flaky-llm '{{}}'      # breaks after 3 parts (ModelStreamError): exit 7
 
 With -v: parts, bytes, time to first token, total time and finish_reason on stderr.
+Text ends with a newline; -o FILE writes the parts' exact bytes (any --format) to FILE instead.
 Exit codes: see `sagemaker-rt --help`."""
 
 _WAIT_EPILOG = f"""\
 Awaits an async inference job submitted earlier (by `sagemaker-rt async`, by another program,
 before a restart) from its output location; nothing is submitted. Prints the output as
-`async --wait` does; exit 7 if the failure object appears, 8 if --wait-timeout passes first.
+`async --wait` does (-o FILE: its exact bytes to FILE); exit 7 if the failure object appears, 8
+if --wait-timeout passes first.
 
 {_EXAMPLES_HEADER}
   sagemaker-rt wait s3://demo-results/summaries/job-1.out \\
@@ -194,6 +205,7 @@ or a larger one uploaded first with --upload-to, or an object already in S3 (--i
   sagemaker-rt async toy-summarizer '{{"document": ""}}' --wait         # the job fails: exit 7
   sagemaker-rt async toy-summarizer '{{"document": "x"}}' --wait --wait-timeout 0.01   # exit 8
 
+The result is printed as `invoke` prints an answer: {_NEWLINE_RULE_SHORT}
 Exit codes: see `sagemaker-rt --help`."""
 
 _CHAT_EPILOG = f"""\
@@ -412,11 +424,21 @@ def _add_realtime_members(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--prefix-aware-id", metavar="ID", help="prefix-aware routing id")
 
 
-def _add_output(parser: argparse.ArgumentParser, *, json_flag: bool) -> None:
+def _add_output(
+    parser: argparse.ArgumentParser, *, json_flag: bool, output_flag: bool = False
+) -> None:
     group = parser.add_argument_group("output")
     if json_flag:
         group.add_argument(
             "--json", action="store_true", help="pretty-print a JSON response (else its bytes)"
+        )
+    if output_flag:
+        group.add_argument(
+            "-o",
+            "--output",
+            type=Path,
+            metavar="FILE",
+            help="write the model's exact response bytes to FILE, nothing to stdout",
         )
     group.add_argument(
         "-v", "--verbose", action="store_true", help="response members and timings on stderr"
@@ -483,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     members.add_argument(
         "--enable-explanations", metavar="EXPR", help="SageMaker Clarify explanations filter"
     )
-    _add_output(invoke, json_flag=True)
+    _add_output(invoke, json_flag=True, output_flag=True)
     _add_connection(invoke)
 
     stream = _subparser(
@@ -501,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="how to read the stream (default: auto)",
     )
-    _add_output(stream, json_flag=False)
+    _add_output(stream, json_flag=False, output_flag=True)
     _add_connection(stream)
 
     async_ = _subparser(
@@ -534,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     wait = async_.add_argument_group("waiting for the result")
     wait.add_argument("--wait", action="store_true", help="await the result and print it")
     _add_polling(wait)
-    _add_output(async_, json_flag=True)
+    _add_output(async_, json_flag=True, output_flag=True)
     _add_connection(async_)
 
     chat = _subparser(
@@ -637,7 +659,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     job.add_argument("--inference-id", metavar="ID", help="the job's InferenceId (for messages)")
     _add_polling(resume.add_argument_group("waiting for the result"))
-    _add_output(resume, json_flag=True)
+    _add_output(resume, json_flag=True, output_flag=True)
     _add_connection(resume)
 
     serve = _subparser(
@@ -770,13 +792,15 @@ def _content_type(args: argparse.Namespace, body: bytes | None) -> str | None:
 
 
 class _Stdout:
-    """Writes bytes to stdout as they come, flushed, remembering whether it ended a line."""
+    """Writes bytes to stdout as they come, flushed, remembering whether it ended a line and
+    whether the last thing written was text (``text``) or raw bytes (``write``)."""
 
     def __init__(self) -> None:
         self.wrote = False
         self.at_line_start = True
+        self.last_was_text = False
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, *, text: bool = False) -> None:
         if not data:
             return
         out = sys.stdout
@@ -790,14 +814,16 @@ class _Stdout:
         out.flush()
         self.wrote = True
         self.at_line_start = data.endswith(b"\n")
+        self.last_was_text = text
 
     def text(self, text: str) -> None:
-        self.write(text.encode("utf-8", "surrogateescape"))
+        self.write(text.encode("utf-8", "surrogateescape"), text=True)
 
     def end_line(self) -> None:
-        """End text output with a newline (never added to raw bytes)."""
+        """End text output with a newline (callers never call it after bytes that are not
+        text: those are written exactly)."""
         if self.wrote and not self.at_line_start:
-            self.write(b"\n")
+            self.write(b"\n", text=True)
 
     def isatty(self) -> bool:
         try:
@@ -813,7 +839,61 @@ def _info(*lines: str) -> None:
     sys.stderr.flush()
 
 
-def _print_response_body(out: _Stdout, body: bytes, *, pretty: bool) -> None:
+# Content types whose bodies are text, when they are also valid UTF-8: text/*, and the
+# structured-text families by their subtype (application/json, application/jsonlines,
+# application/x-ndjson, application/xml, text/csv, ...). Anything else is bytes.
+_TEXT_SUBTYPE_WORDS = ("json", "xml", "csv", "yaml", "text", "javascript", "x-www-form-urlencoded")
+
+
+def _is_text_type(content_type: str | None) -> bool:
+    """A missing content type or a text one: the bytes decide (``_is_text``)."""
+    if content_type is None:
+        return True
+    mime = content_type.partition(";")[0].strip().lower()
+    major, _, subtype = mime.partition("/")
+    return major == "text" or any(word in subtype for word in _TEXT_SUBTYPE_WORDS)
+
+
+def _is_text(body: bytes, content_type: str | None) -> bool:
+    """Text ends with a newline on stdout; anything else is written exactly as it came."""
+    if not _is_text_type(content_type):
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class _TextCheck:
+    """``_is_text`` for a body that arrives in parts (a response stream)."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._utf8 = True
+
+    def feed(self, part: bytes) -> None:
+        if self._utf8:
+            try:
+                self._decoder.decode(part)
+            except UnicodeDecodeError:
+                self._utf8 = False
+
+    def is_text(self, content_type: str | None) -> bool:
+        if not self._utf8 or not _is_text_type(content_type):
+            return False
+        try:
+            self._decoder.decode(b"", final=True)  # a character cut off at the end
+        except UnicodeDecodeError:
+            return False
+        return True
+
+
+def _print_response_body(
+    out: _Stdout, body: bytes, *, pretty: bool, content_type: str | None
+) -> None:
+    """A model's answer on stdout: pretty JSON, or the bytes; text ends with a newline (in a
+    pipe too: ``$(...)``, ``| jq``, ``| wc -l`` and prompts behave), other bytes are exact."""
     if pretty:
         try:
             value = json.loads(body)
@@ -823,8 +903,44 @@ def _print_response_body(out: _Stdout, body: bytes, *, pretty: bool) -> None:
             out.text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
             return
     out.write(body)
-    if out.isatty():  # a prompt glued to the answer helps nobody; pipes stay byte-exact
+    if _is_text(body, content_type):
         out.end_line()
+
+
+def _check_output_file(args: argparse.Namespace) -> Path | None:
+    """``-o FILE``, checked before anything is sent: its directory exists and is writable."""
+    path: Path | None = getattr(args, "output", None)
+    if path is None:
+        return None
+    if getattr(args, "json", False):
+        raise _UsageError("--output writes the exact bytes: it does not go with --json")
+    if args.command == "async" and not args.wait:
+        raise _UsageError("--output writes the job's result: it needs --wait")
+    directory = path.expanduser().parent
+    if path.expanduser().is_dir():
+        raise _UsageError(f"--output {path}: is a directory")
+    if not directory.is_dir() or not os.access(directory, os.W_OK):
+        raise _UsageError(f"--output {path}: cannot write in {directory}")
+    args.output = path.expanduser()
+    return args.output  # type: ignore[no-any-return]
+
+
+def _write_exactly(path: Path, data: bytes) -> None:
+    """The whole body in FILE, or FILE untouched: written beside it, then renamed over it."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise _UsageError(f"cannot write --output {path}: {exc.strerror or exc}") from None
+
+
+async def _save_body(path: Path, data: bytes, args: argparse.Namespace) -> None:
+    await anyio.to_thread.run_sync(_write_exactly, path, data)
+    if args.verbose:
+        _info(f"Written: {len(data)} bytes to {path}")
 
 
 def _members(pairs: Sequence[tuple[str, object]]) -> list[str]:
@@ -889,6 +1005,7 @@ async def _invoke(args: argparse.Namespace, body: bytes | None) -> int:
     data = _require_body(body)
     content_type = _content_type(args, data)
     _say_content_type(args, content_type)
+    output = _check_output_file(args)
     out = _Stdout()
     async with _client(args) as rt:
         start = time.perf_counter()
@@ -901,7 +1018,10 @@ async def _invoke(args: argparse.Namespace, body: bytes | None) -> int:
             **_realtime_members(args),
         )
         elapsed = time.perf_counter() - start
-    _print_response_body(out, result.body, pretty=args.json)
+    if output is not None:
+        await _save_body(output, result.body, args)
+    else:
+        _print_response_body(out, result.body, pretty=args.json, content_type=result.content_type)
     if args.verbose:
         _info(
             *_members(
@@ -924,6 +1044,7 @@ async def _stream(args: argparse.Namespace, body: bytes | None) -> int:
     data = _require_body(body)
     content_type = _content_type(args, data)
     _say_content_type(args, content_type)
+    output = _check_output_file(args)
     out = _Stdout()
     start = time.perf_counter()
     first: float | None = None
@@ -934,10 +1055,18 @@ async def _stream(args: argparse.Namespace, body: bytes | None) -> int:
         )
         try:
             async with stream:
-                if args.format == "raw":
-                    async for part in stream:
-                        first = first or time.perf_counter()
-                        out.write(part)
+                if output is not None:
+                    await _stream_to_file(stream, output, args)
+                elif args.format == "raw":
+                    check = _TextCheck()
+                    try:
+                        async for part in stream:
+                            first = first or time.perf_counter()
+                            check.feed(part)
+                            out.write(part)
+                    finally:  # text ends with a newline, even cut short by an error
+                        if check.is_text(stream.content_type):
+                            out.end_line()
                 else:
                     async for token in stream.tokens(args.format):
                         first = first or time.perf_counter()
@@ -947,7 +1076,7 @@ async def _stream(args: argparse.Namespace, body: bytes | None) -> int:
                         if token.kind == "text" and not token.special:
                             out.text(token.text)
         finally:
-            if args.format != "raw":
+            if args.format != "raw" and output is None:
                 out.end_line()  # the error line, if any, starts on a line of its own
             if args.verbose and stream.request_id is not None:  # it opened
                 _info(
@@ -968,6 +1097,28 @@ async def _stream(args: argparse.Namespace, body: bytes | None) -> int:
     return EXIT_OK
 
 
+async def _stream_to_file(
+    stream: AsyncIterable[bytes], path: Path, args: argparse.Namespace
+) -> None:
+    """``stream -o FILE``: the parts' exact bytes into FILE as they arrive, written beside it
+    and renamed over it at the end of the stream; a stream that breaks leaves FILE untouched."""
+    partial = path.with_name(f".{path.name}.partial")
+    size = 0
+    try:
+        async with await anyio.open_file(partial, "wb") as sink:
+            async for part in stream:
+                await sink.write(part)
+                size += len(part)
+        await anyio.to_thread.run_sync(os.replace, partial, path)
+    except OSError as exc:
+        raise _UsageError(f"cannot write --output {path}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            await anyio.Path(partial).unlink(missing_ok=True)
+    if args.verbose:
+        _info(f"Written: {size} bytes to {path}")
+
+
 def _job_json(job: AsyncInferenceJob) -> str:
     return json.dumps(
         {
@@ -985,6 +1136,7 @@ async def _async(args: argparse.Namespace, body: bytes | None) -> int:
         raise _UsageError("no input: pass BODY, @FILE, stdin, or --input-location s3://...")
     content_type = _content_type(args, body)
     _say_content_type(args, content_type)
+    _check_output_file(args)
     out = _Stdout()
     async with _client(args) as rt:
         job = await rt.invoke_endpoint_async(
@@ -1009,6 +1161,7 @@ async def _async(args: argparse.Namespace, body: bytes | None) -> int:
 
 
 async def _wait(args: argparse.Namespace, body: bytes | None) -> int:
+    _check_output_file(args)
     out = _Stdout()
     async with _client(args) as rt:
         job = rt.async_job(
@@ -1030,7 +1183,11 @@ async def _await_job(args: argparse.Namespace, job: AsyncInferenceJob, out: _Std
     )
     waited = time.perf_counter() - start
     args.pending_job = None
-    _print_response_body(out, result.body, pretty=args.json)
+    output: Path | None = getattr(args, "output", None)
+    if output is not None:
+        await _save_body(output, result.body, args)  # expanded by _check_output_file
+    else:
+        _print_response_body(out, result.body, pretty=args.json, content_type=result.content_type)
     if args.verbose:
         _info(*_members([("ContentType", result.content_type), ("Waited", f"{waited:.2f} s")]))
     return EXIT_OK
@@ -1073,7 +1230,9 @@ async def _chat(args: argparse.Namespace, body: bytes | None) -> int:
                 text = None
             if text is None:
                 _info("note: the answer is not a Chat Completions object; printed as is")
-                _print_response_body(out, result.body, pretty=False)
+                _print_response_body(
+                    out, result.body, pretty=False, content_type=result.content_type
+                )
             else:
                 out.text(text)
                 out.end_line()
@@ -1615,6 +1774,8 @@ async def _bidi(args: argparse.Namespace) -> int:
                     failure = exc  # raised outside the group: no ExceptionGroup around it
                 finally:
                     group.cancel_scope.cancel()
+                    if out.last_was_text:  # a PARTIAL answer cut short; BINARY stays exact
+                        out.end_line()
             if failure is not None:
                 raise failure
     if args.verbose:

@@ -3,15 +3,23 @@
 It answers ``CONNECT host:port`` with ``200`` and relays bytes both ways, recording each
 tunnel's target and ``Proxy-Authorization`` header. With ``credentials`` it answers ``407`` to a
 CONNECT without the matching Basic header. Anything but CONNECT gets ``405``.
+
+With ``ssl_context`` it is an HTTPS proxy (``https://`` URL): TLS to the proxy first, then the
+CONNECT inside it, then the client's own TLS to the server inside the tunnel. That relay runs in
+one thread per tunnel (an ``SSLSocket`` must not be read and written from two threads at once).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import select
 import socket
+import ssl
 import threading
+import time
 from types import TracebackType
+from typing import Any
 
 _TIMEOUT_S = 10.0
 _MAX_HEAD = 64 * 1024
@@ -20,9 +28,19 @@ _MAX_HEAD = 64 * 1024
 class ConnectProxy:
     """``with ConnectProxy() as proxy:`` serves on ``proxy.url`` until the block ends."""
 
-    def __init__(self, *, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        credentials: tuple[str, str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.connects: list[tuple[str, str | None]] = []
         """(target, Proxy-Authorization value) of each CONNECT received."""
+        self.handshake_failures = 0
+        """TLS handshakes with the proxy that failed (an https:// proxy only)."""
+        self.client_certs: list[object] = []
+        """The certificate each TLS client showed the proxy (None: none)."""
+        self._tls = ssl_context
         self._expected = None
         if credentials is not None:
             pair = f"{credentials[0]}:{credentials[1]}".encode()
@@ -37,7 +55,7 @@ class ConnectProxy:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self._tls else 'http'}://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ConnectProxy:
         self._spawn(self._accept)
@@ -82,6 +100,15 @@ class ConnectProxy:
             self._spawn(self._serve, conn)
 
     def _serve(self, conn: socket.socket) -> None:
+        if self._tls is not None:
+            try:
+                conn = self._tls.wrap_socket(conn, server_side=True)
+            except OSError:  # ssl.SSLError included: the client refused our certificate
+                self.handshake_failures += 1
+                conn.close()
+                return
+            self._track(conn)
+            self.client_certs.append(conn.getpeercert() or None)
         head = b""
         try:
             while b"\r\n\r\n" not in head and len(head) < _MAX_HEAD:
@@ -124,8 +151,36 @@ class ConnectProxy:
         conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
         if rest:
             upstream.sendall(rest)
+        if isinstance(conn, ssl.SSLSocket):
+            self._relay(conn, upstream)
+            return
         self._spawn(self._pipe, upstream, conn)
         self._pipe(conn, upstream)
+
+    def _relay(self, conn: ssl.SSLSocket, upstream: socket.socket) -> None:
+        """Both directions in this one thread, until either side closes or the proxy stops."""
+        conn.setblocking(False)
+        upstream.setblocking(False)
+        sides: list[Any] = [conn, upstream]
+        peer = {sides[0]: sides[1], sides[1]: sides[0]}
+        try:
+            while not self._stop.is_set():
+                ready = [conn] if conn.pending() else []
+                if not ready:
+                    ready, _, _ = select.select(sides, [], [], 0.1)
+                for source in ready:
+                    try:
+                        data = source.recv(65536)
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                        continue
+                    if not data:
+                        return
+                    _send_all(peer[source], data)
+        except OSError:
+            return
+        finally:
+            conn.close()
+            upstream.close()
 
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
@@ -139,3 +194,18 @@ class ConnectProxy:
         finally:
             with contextlib.suppress(OSError):
                 sink.shutdown(socket.SHUT_WR)
+
+
+def _send_all(sock: socket.socket, data: bytes) -> None:
+    """``sendall`` for a non-blocking socket (plain or TLS), bounded by ``_TIMEOUT_S``."""
+    view = memoryview(data)
+    deadline = time.monotonic() + _TIMEOUT_S
+    while view:
+        try:
+            sent = sock.send(view)
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the peer stopped reading") from None
+            select.select([], [sock], [], 0.1)
+            continue
+        view = view[sent:]

@@ -48,6 +48,7 @@ from sagemaker_rt_async.testing import (
     FakeSageMakerRuntime,
     Invocation,
     LoopbackServer,
+    ModelResponse,
     ServiceFailure,
 )
 
@@ -93,6 +94,12 @@ def server() -> Iterator[LoopbackServer[FakeSageMakerRuntime]]:
         async_failure_path="s3://demo-results/failures",
         processing_time=2.0,
     )
+
+    def answering(answer: ModelResponse) -> Callable[[Invocation], ModelResponse]:
+        return lambda invocation: answer
+
+    for name, answer in _ANSWERS.items():
+        fake.add_endpoint(name, answering(answer), async_output_path="s3://demo-results/answers")
     fake.add_endpoint("overloaded", overloaded)
     fake.add_endpoint("throttled", throttled)
     fake.add_endpoint("slow", slow)
@@ -161,13 +168,139 @@ POSITIVE = {"label": "POSITIVE", "score": 2, "tokens": 7}
 # -- invoke ----------------------------------------------------------------------------------------
 
 
-def test_invoke_literal_body_prints_the_model_bytes_exactly(cli: CLI) -> None:
-    """stdout gets the response body unchanged (no newline added in a pipe), stderr nothing."""
+def test_invoke_literal_body_prints_the_model_answer(cli: CLI) -> None:
+    """stdout gets the response body and, a JSON text, a final newline (in a pipe too); stderr
+    nothing."""
     run = cli("invoke", "toy-sentiment", SENTIMENT)
     assert run.code == 0
     assert json.loads(run.out) == POSITIVE
-    assert not run.out.endswith(b"\n")
+    assert run.out.endswith(b"}\n")
     assert run.err == ""
+
+
+# -- every command's output ends a line; bytes that are not text stay exact ------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff"
+_ANSWERS = {
+    "plain-text": ModelResponse(b"no newline", content_type="text/plain"),
+    "text-with-newline": ModelResponse(b"one line\n", content_type="text/plain; charset=utf-8"),
+    "ndjson": ModelResponse(b'{"a": 1}\n{"a": 2}', content_type="application/x-ndjson"),
+    "png": ModelResponse(PNG, content_type="image/png"),
+    "latin-1": ModelResponse("café".encode("latin-1"), content_type="text/plain; charset=latin-1"),
+    "octet-utf8": ModelResponse(b"utf-8 but binary", content_type="application/octet-stream"),
+}
+TEXT = "text"  # stdout must end with a newline
+
+# (argv, expected stdout: TEXT, or the exact bytes). "{job}" is the output location of a job
+# submitted first; every argv gets the fake's --endpoint-url.
+OUTPUTS: list[tuple[list[str], object]] = [
+    (["invoke", "toy-sentiment", SENTIMENT], TEXT),
+    (["invoke", "toy-sentiment", SENTIMENT, "--json"], TEXT),
+    (["invoke", "plain-text", "x"], b"no newline\n"),
+    (["invoke", "text-with-newline", "x"], b"one line\n"),
+    (["invoke", "ndjson", "x"], b'{"a": 1}\n{"a": 2}\n'),
+    (["invoke", "png", "x"], PNG),
+    (["invoke", "latin-1", "x"], "café".encode("latin-1")),
+    (["invoke", "octet-utf8", "x"], b"utf-8 but binary"),
+    (["stream", "toy-llm", '{"inputs": "hi"}'], TEXT),
+    (["stream", "toy-llm", '{"inputs": "hi"}', "--format", "raw"], TEXT),
+    (["stream", "plain-text", "x", "--format", "raw"], b"no newline\n"),
+    (["stream", "png", "x", "--format", "raw"], PNG),
+    (["async", "toy-summarizer", '{"document": "a b"}'], TEXT),
+    (["async", "toy-summarizer", '{"document": "a b"}', "--wait", "--poll-interval", "0.05"], TEXT),
+    (["async", "plain-text", "x", "--wait", "--poll-interval", "0.05"], b"no newline\n"),
+    (["async", "png", "x", "--wait", "--poll-interval", "0.05"], PNG),
+    (["wait", "{job}", "--poll-interval", "0.05"], TEXT),
+    (["chat", "toy-llm", "hello"], TEXT),
+    (["chat", "toy-chat", "ping", "--inference-component", "small", "--no-stream"], TEXT),
+    (["token"], TEXT),
+    (["invoke", "--version"], b""),  # argparse: the subcommand has no --version: usage error
+    (["invoke", "no-such-endpoint", "{}"], b""),  # an error: stdout stays empty
+    (["invoke", "toy-sentiment", '{"broken": '], b""),  # refused before sending
+    (["stream", "flaky-llm", "{}"], b"The answer is\n"),  # broken mid-way: what came, a line
+    (["wait", "s3://demo-results/answers/none.out", "--wait-timeout", "0.1"], b""),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"), OUTPUTS, ids=[" ".join(argv[:3])[:40] for argv, _ in OUTPUTS]
+)
+def test_every_command_ends_its_output_with_a_newline(
+    cli: CLI, argv: list[str], expected: object
+) -> None:
+    """In a pipe, text on stdout (a UTF-8 answer of a text or JSON type, tokens, the job, a
+    token) ends with a newline, added once; bytes that are not text (a binary type, not UTF-8)
+    are written exactly; on error stdout is empty or holds what arrived, and stderr's message
+    ends with a newline."""
+    if "{job}" in argv:
+        submitted = cli("async", "toy-summarizer", '{"document": "x y"}')
+        argv = [json.loads(submitted.out)["output_location"] if a == "{job}" else a for a in argv]
+    run = cli(*argv)
+    if expected == TEXT:
+        assert run.code == 0, run.err
+        assert run.out.endswith(b"\n"), run.out  # added once: the exact rows check that
+    else:
+        assert run.out == expected
+    assert run.err == "" or run.err.endswith("\n")
+    if run.code != 0:
+        assert run.err.startswith(("error:", "usage:")), run.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "body"),
+    [
+        (["invoke", "toy-sentiment", SENTIMENT], json.dumps(POSITIVE).encode()),
+        (["invoke", "plain-text", "x"], b"no newline"),
+        (["invoke", "png", "x"], PNG),
+        (["async", "plain-text", "x", "--wait", "--poll-interval", "0.05"], b"no newline"),
+        (["wait", "{job}", "--poll-interval", "0.05"], b"no newline"),
+        (["stream", "plain-text", "x"], b"no newline"),
+        (["stream", "png", "x", "--format", "tgi"], PNG),
+    ],
+    ids=lambda value: " ".join(value[:2]) if isinstance(value, list) else None,
+)
+def test_output_file_gets_the_exact_bytes(cli: CLI, argv: list[str], body: bytes) -> None:
+    """-o FILE: the model's exact bytes in FILE (no newline added, any --format ignored),
+    nothing on stdout; -v tells where they went on stderr."""
+    if "{job}" in argv:
+        submitted = cli("async", "plain-text", "x")
+        argv = [json.loads(submitted.out)["output_location"] if a == "{job}" else a for a in argv]
+    run = cli(*argv, "-o", "answer.out", "-v")
+    assert run.code == 0, run.err
+    assert run.out == b""
+    assert Path("answer.out").read_bytes() == body
+    assert f"Written: {len(body)} bytes to answer.out" in run.err
+    assert not list(Path().glob(".*.partial"))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["invoke", "toy-sentiment", SENTIMENT, "--json"], "does not go with --json"),
+        (["async", "toy-summarizer", "{}"], "needs --wait"),
+        (["invoke", "toy-sentiment", SENTIMENT], "cannot write in"),
+    ],
+)
+def test_output_file_refused_before_sending(
+    cli: CLI, server: LoopbackServer[FakeSageMakerRuntime], argv: list[str], message: str
+) -> None:
+    """-o with --json, -o on `async` without --wait, or FILE in a missing directory: a usage
+    error before anything is sent, and FILE is not created."""
+    target = "missing-dir/answer.out" if message == "cannot write in" else "answer.out"
+    before = len(server.fake.requests)
+    run = cli(*argv, "-o", target)
+    assert run.code == 2 and message in run.err and run.err.endswith("\n")
+    assert run.out == b"" and not Path(target).exists()
+    assert len(server.fake.requests) == before
+
+
+def test_stream_output_file_untouched_when_the_stream_breaks(cli: CLI) -> None:
+    """A stream that breaks mid-way leaves FILE as it was (the whole body or nothing)."""
+    Path("answer.out").write_bytes(b"previous")
+    run = cli("stream", "flaky-llm", "{}", "-o", "answer.out")
+    assert run.code == 7
+    assert Path("answer.out").read_bytes() == b"previous"
+    assert not list(Path().glob(".*.partial"))
 
 
 @pytest.mark.parametrize(
@@ -246,9 +379,9 @@ def test_stream_prints_each_token_as_it_arrives(cli: CLI, monkeypatch: pytest.Mo
     writes: list[float] = []
     original = cli_module._Stdout.write
 
-    def timed(self: cli_module._Stdout, data: bytes) -> None:
+    def timed(self: cli_module._Stdout, data: bytes, *, text: bool = False) -> None:
         writes.append(time.perf_counter())
-        original(self, data)
+        original(self, data, text=text)
 
     monkeypatch.setattr(cli_module._Stdout, "write", timed)
     run = cli("stream", "toy-llm", '{"inputs": "x", "parameters": {"max_new_tokens": 8}}')

@@ -72,6 +72,41 @@ def test_binary_file_streams_in_chunks(
     assert [p.data_type for p in sagemaker_bidi_server.sessions[-1].parts] == ["BINARY"] * 3
 
 
+def test_binary_answers_are_written_exactly(
+    sagemaker_bidi_server: FakeBidiServer,
+    aws_env: None,
+    tmp_path: Path,
+    capsysbinary: pytest.CaptureFixture[bytes],
+) -> None:
+    """BINARY answers are bytes, not text: stdout holds exactly what the model sent, no
+    newline added (the newline rule of every command applies to text only)."""
+    audio = tmp_path / "a.raw"
+    audio.write_bytes(bytes(range(256)) * 3)
+    url = sagemaker_bidi_server.url
+    code = main(
+        ["bidi", "echo", "--binary", str(audio), "--chunk-size", "500", "--endpoint-url", url]
+    )
+    out, err = capsysbinary.readouterr()
+    assert code == 0, err
+    assert out == audio.read_bytes()
+
+
+def test_a_broken_session_keeps_the_answers_and_ends_the_line(
+    sagemaker_bidi_server: FakeBidiServer,
+    aws_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsysbinary: pytest.CaptureFixture[bytes],
+) -> None:
+    """A ModelStreamError after an answer: the answer's line on stdout, the error on stderr
+    ending with a newline, exit 7."""
+    monkeypatch.setattr("sys.stdin", io.StringIO("hello\n"))
+    code = main(["bidi", "stream-error", "--endpoint-url", sagemaker_bidi_server.url])
+    out, err = capsysbinary.readouterr()
+    assert code == 7
+    assert out == b"hello\n"
+    assert err.startswith(b"error: ModelStreamError") and err.endswith(b"\n")
+
+
 def test_error_status_exit_code(
     sagemaker_bidi_server: FakeBidiServer,
     aws_env: None,

@@ -4,7 +4,13 @@ Each case is an environment, a shared config file, a shared credentials file and
 arguments. botocore creates a ``sagemaker-runtime`` and an ``s3`` client from them; our client
 is constructed from the same inputs. Compared: the signing region, the SageMaker Runtime
 endpoint URL (FIPS / dual-stack / configured endpoints included), the S3 endpoint, the retry
-mode and total attempts, the CA bundle, or the kind of error both raise.
+mode and total attempts, the CA bundle, the proxy TLS settings (``proxies_config``), or the kind
+of error both raise.
+
+botocore reads ``proxies_config`` from ``Config(proxies_config=...)`` only: its config store
+knows ``proxy_ca_bundle``, ``proxy_client_cert`` and ``proxy_use_forwarding_for_https`` but
+client creation never asks it (boto/botocore#2707). The ``proxy-*-in-*`` cases put them in the
+shared config file and environment: both clients ignore them.
 
 Where we differ on purpose the oracle's input is adjusted and the case says why:
 * ``AWS_REGION``: botocore reads only ``AWS_DEFAULT_REGION``; we read ``AWS_REGION`` first, as
@@ -19,6 +25,7 @@ Where we differ on purpose the oracle's input is adjusted and the case says why:
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -265,6 +272,40 @@ CASES = [
         config="[default]\nregion = us-east-1\nca_bundle = {tmp}/file.pem\n",
     ),
     Case(
+        "proxy-keys-in-profile-ignored",
+        config="[default]\nregion = us-east-1\nproxy_ca_bundle = {tmp}/file.pem\n"
+        "proxy_client_cert = {tmp}/file.pem\nproxy_use_forwarding_for_https = true\n",
+    ),
+    Case(
+        "proxy-keys-in-nested-proxies-config-ignored",
+        config="[default]\nregion = us-east-1\nproxies_config =\n"
+        "  proxy_ca_bundle = {tmp}/file.pem\n  proxy_use_forwarding_for_https = true\n",
+    ),
+    Case(
+        "proxy-keys-in-env-ignored",
+        env={
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_PROXY_CA_BUNDLE": "{tmp}/env.pem",
+            "PROXY_CA_BUNDLE": "{tmp}/env.pem",
+        },
+    ),
+    Case(
+        "proxies-config-argument",
+        config="[default]\nregion = us-east-1\nproxy_ca_bundle = {tmp}/file.pem\n",
+        kwargs={
+            "proxies_config": {
+                "proxy_ca_bundle": "/etc/proxy-ca.pem",
+                "proxy_client_cert": ("/etc/proxy-client.pem", "/etc/proxy-client.key"),
+                "proxy_use_forwarding_for_https": False,
+            }
+        },
+    ),
+    Case(
+        "proxies-config-argument-client-cert-path",
+        env={"AWS_DEFAULT_REGION": "us-east-1"},
+        kwargs={"proxies_config": {"proxy_client_cert": "/etc/proxy-client.pem"}},
+    ),
+    Case(
         "everything-conflicting",
         env={
             "AWS_PROFILE": "dev",
@@ -296,6 +337,8 @@ _VARIABLES = (
     "AWS_RETRY_MODE",
     "AWS_CA_BUNDLE",
     "AWS_DEFAULTS_MODE",
+    "AWS_PROXY_CA_BUNDLE",
+    "PROXY_CA_BUNDLE",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -322,6 +365,9 @@ def _setup(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value.replace("{tmp}", str(tmp_path)))
     for pem in ("env.pem", "file.pem"):
         (tmp_path / pem).write_text("")
+
+
+_CA_BUNDLE_KEY = re.compile(r"^ca_bundle\s*=", re.M)  # not proxy_ca_bundle
 
 
 def _s3_base(url: str) -> str:
@@ -354,6 +400,9 @@ def _ours(case: Case) -> tuple[object, ...] | str:
         config.retry.mode,
         config.retry.max_attempts,
         config.ca_bundle,
+        config.proxy_ca_bundle,
+        config.proxy_client_cert,
+        False,  # proxy_use_forwarding_for_https: True is refused, never resolved
     )
 
 
@@ -364,6 +413,8 @@ def _botocore(case: Case) -> tuple[object, ...] | str:
     config_kwargs: dict[str, Any] = {}
     if "use_fips" in kwargs:
         config_kwargs["use_fips_endpoint"] = kwargs.pop("use_fips")
+    if "proxies_config" in kwargs:
+        config_kwargs["proxies_config"] = kwargs.pop("proxies_config")
     if "retry" in kwargs:
         retry: sm.Retry = kwargs.pop("retry")
         config_kwargs["retries"] = {"mode": retry.mode, "total_max_attempts": retry.max_attempts}
@@ -390,6 +441,7 @@ def _botocore(case: Case) -> tuple[object, ...] | str:
     retries = sagemaker.meta.config.retries
     mode = {"legacy": "standard"}.get(retries["mode"], retries["mode"])
     verify = sagemaker._endpoint.http_session._verify
+    proxy_settings = sagemaker._endpoint.http_session._proxy_config.settings
     s3_url = s3.meta.endpoint_url
     if s3_url == "https://s3.amazonaws.com":  # regional on purpose (module docstring)
         s3_url = "https://s3.us-east-1.amazonaws.com"
@@ -399,7 +451,10 @@ def _botocore(case: Case) -> tuple[object, ...] | str:
         s3_url,
         mode,
         retries.get("total_max_attempts", 3),
-        verify if os.environ.get("AWS_CA_BUNDLE") or "ca_bundle" in case.config else None,
+        verify if os.environ.get("AWS_CA_BUNDLE") or _CA_BUNDLE_KEY.search(case.config) else None,
+        proxy_settings.get("proxy_ca_bundle"),
+        proxy_settings.get("proxy_client_cert"),
+        bool(proxy_settings.get("proxy_use_forwarding_for_https")),
     )
 
 

@@ -256,6 +256,276 @@ def test_verify_and_proxies_do_not_apply_to_a_lent_client() -> None:
     assert info.value.param == "verify"
 
 
+# -- an https:// proxy: TLS to the proxy, CONNECT inside it, TLS to the server inside that ---------
+
+
+@pytest.fixture(scope="module")
+def proxy_ca() -> trustme.CA:
+    """Another CA, for the proxy's own certificate (and the client certificate shown to it)."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def proxy_ca_file(proxy_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The proxy CA's certificate as a PEM file: what ``proxy_ca_bundle`` names."""
+    path = tmp_path_factory.mktemp("proxy-ca") / "proxy-ca.pem"
+    proxy_ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture
+def tls_transport(transport: str) -> str:
+    """Each engine that can send HTTPS through an https:// proxy on this Python: aiohttp needs
+    asyncio's TLS inside TLS without CPython gh-113214 (3.11.8+, 3.12.2+); where it cannot, the
+    refusal is what ``test_aiohttp_without_tls_in_tls_*`` tests instead."""
+    from sagemaker_rt_async._engines.aiohttp_engine import tls_in_tls_supported
+
+    if transport == "aiohttp" and not tls_in_tls_supported():
+        pytest.skip("asyncio on this Python cannot do TLS inside TLS safely (gh-113214)")
+    return transport
+
+
+def _proxy_tls(proxy_ca: trustme.CA, *, client_ca: trustme.CA | None = None) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    proxy_ca.issue_cert("127.0.0.1").configure_cert(context)
+    if client_ca is not None:  # asks for a client certificate, accepts one of client_ca's
+        context.verify_mode = ssl.CERT_OPTIONAL
+        client_ca.configure_trust(context)
+    return context
+
+
+async def test_https_proxy_with_its_own_ca_bundle(
+    tls_server: LoopbackServer[FakeSageMakerRuntime],
+    proxy_ca: trustme.CA,
+    proxy_ca_file: Path,
+    ca_file: Path,
+    tls_transport: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTPS_PROXY=https://...: TLS to the proxy verified with proxies_config's
+    proxy_ca_bundle, CONNECT inside it, then TLS to the server verified with verify= (each CA
+    trusted for its own hop only); SageMaker and S3 both go through it."""
+    with ConnectProxy(ssl_context=_proxy_tls(proxy_ca)) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        s3_url = f"https://127.0.0.1:{tls_server.port}"
+        async with _client(
+            tls_server,
+            tls_transport,
+            verify=str(ca_file),
+            s3_endpoint_url=s3_url,
+            proxies_config={"proxy_ca_bundle": str(proxy_ca_file)},
+        ) as rt:
+            assert rt.config.proxy_ca_bundle == str(proxy_ca_file)
+            assert rt.config.source("proxies_config") == "argument"
+            assert (await rt.invoke_endpoint("echo", b"tls in tls")).body == b"tls in tls"
+            await rt.upload_input("s3://inputs/via-https-proxy.json", b"{}")
+    assert proxy.url.startswith("https://") and proxy.handshake_failures == 0
+    assert [target for target, _ in proxy.connects] == [
+        f"localhost:{tls_server.port}",
+        f"127.0.0.1:{tls_server.port}",
+    ]
+
+
+@pytest.mark.parametrize("wrong", ["proxy-not-trusted", "server-not-trusted"])
+async def test_https_proxy_each_hop_is_verified(
+    tls_server: LoopbackServer[FakeSageMakerRuntime],
+    proxy_ca: trustme.CA,
+    proxy_ca_file: Path,
+    ca_file: Path,
+    tls_transport: str,
+    wrong: str,
+) -> None:
+    """The proxy's certificate is checked against proxy_ca_bundle alone (the server's CA does
+    not vouch for it), and the server's against verify= alone (the proxy's CA does not vouch
+    for it): either mismatch is a TransportError naming the certificate, nothing answered."""
+    with ConnectProxy(ssl_context=_proxy_tls(proxy_ca)) as proxy:
+        bundle = str(ca_file) if wrong == "proxy-not-trusted" else str(proxy_ca_file)
+        verify = str(proxy_ca_file) if wrong == "server-not-trusted" else str(ca_file)
+        async with _client(
+            tls_server,
+            tls_transport,
+            verify=verify,
+            proxies={"https": proxy.url},
+            proxies_config={"proxy_ca_bundle": bundle},
+        ) as rt:
+            with pytest.raises(sm.TransportError, match=r"(?i)certif"):
+                await rt.invoke_endpoint("echo", b"refused")
+    if wrong == "proxy-not-trusted":
+        assert proxy.connects == [] and proxy.handshake_failures >= 1
+    else:  # the tunnel opened; the server's certificate was refused inside it
+        assert [target for target, _ in proxy.connects] == [f"localhost:{tls_server.port}"]
+
+
+async def test_https_proxy_without_proxy_ca_bundle_is_verified_as_the_endpoint(
+    tls_server: LoopbackServer[FakeSageMakerRuntime],
+    ca: trustme.CA,
+    ca_file: Path,
+    tls_transport: str,
+) -> None:
+    """No proxies_config: the proxy's certificate is checked with the endpoint's CAs (verify=,
+    AWS_CA_BUNDLE, ca_bundle), as urllib3 does for botocore."""
+    with ConnectProxy(ssl_context=_proxy_tls(ca)) as proxy:
+        async with _client(
+            tls_server, tls_transport, verify=str(ca_file), proxies={"https": proxy.url}
+        ) as rt:
+            assert (await rt.invoke_endpoint("echo", b"one CA")).body == b"one CA"
+    assert len(proxy.connects) == 1
+
+
+async def test_https_proxy_client_cert_and_credentials_never_shown(
+    tls_server: LoopbackServer[FakeSageMakerRuntime],
+    proxy_ca: trustme.CA,
+    proxy_ca_file: Path,
+    ca_file: Path,
+    tls_transport: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """proxy_client_cert is shown to the proxy; user:password in the https:// proxy URL
+    becomes the CONNECT's Proxy-Authorization (inside TLS) and shows in no repr, config, log
+    line or exception (a wrong password is a 407 TransportError)."""
+    caplog.set_level(logging.DEBUG)
+    client_cert = tmp_path / "client.pem"
+    proxy_ca.issue_cert("client.example").private_key_and_cert_chain_pem.write_to_path(
+        str(client_cert)
+    )
+    tls = _proxy_tls(proxy_ca, client_ca=proxy_ca)
+    settings: dict[str, Any] = {
+        "proxy_ca_bundle": str(proxy_ca_file),
+        "proxy_client_cert": str(client_cert),
+    }
+    with ConnectProxy(credentials=("user", PASSWORD), ssl_context=tls) as proxy:
+        good = f"https://user:{QUOTED_PASSWORD}@127.0.0.1:{proxy.port}"
+        async with _client(
+            tls_server,
+            tls_transport,
+            verify=str(ca_file),
+            proxies={"https": good},
+            proxies_config=settings,
+        ) as rt:
+            shown = repr(rt) + repr(rt.config) + repr(rt.config.proxy_rule)
+            assert (await rt.invoke_endpoint("echo", b"ok")).body == b"ok"
+        bad = f"https://user:wrong-{QUOTED_PASSWORD}@127.0.0.1:{proxy.port}"
+        async with _client(
+            tls_server,
+            tls_transport,
+            verify=str(ca_file),
+            proxies={"https": bad},
+            proxies_config=settings,
+        ) as rt:
+            with pytest.raises(sm.TransportError, match="407") as info:
+                await rt.invoke_endpoint("echo", b"refused")
+    assert proxy.client_certs and all(cert is not None for cert in proxy.client_certs)
+    assert proxy.connects[0][1] is not None and proxy.connects[0][1].startswith("Basic ")
+    texts = [shown, caplog.text]
+    seen: BaseException | None = info.value
+    while seen is not None:
+        texts += [str(seen), repr(seen)]
+        seen = seen.__cause__ or seen.__context__
+    assert "***@127.0.0.1" in shown
+    for text in texts:
+        for secret in (PASSWORD, QUOTED_PASSWORD, "p@ss"):
+            assert secret not in text
+
+
+async def test_aiohttp_without_tls_in_tls_refuses_before_sending(
+    tls_server: LoopbackServer[FakeSageMakerRuntime],
+    proxy_ca: trustme.CA,
+    proxy_ca_file: Path,
+    ca_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    anyio_backend: str,
+) -> None:
+    """Where asyncio cannot start TLS inside TLS (Python 3.10), an HTTPS request through an
+    https:// proxy on the aiohttp engine is a ParamValidationError before any byte is sent,
+    naming the way out; the proxy sees no connection."""
+    if anyio_backend != "asyncio":
+        pytest.skip("the aiohttp engine runs on asyncio only")
+    from sagemaker_rt_async._engines import aiohttp_engine
+
+    monkeypatch.setattr(aiohttp_engine, "_TLS_IN_TLS", False)
+    with ConnectProxy(ssl_context=_proxy_tls(proxy_ca)) as proxy:
+        async with _client(
+            tls_server,
+            "aiohttp",
+            verify=str(ca_file),
+            proxies={"https": proxy.url},
+            proxies_config={"proxy_ca_bundle": str(proxy_ca_file)},
+        ) as rt:
+            with pytest.raises(sm.ParamValidationError, match="transport='httpx'") as info:
+                await rt.invoke_endpoint("echo", b"never sent")
+    assert info.value.param == "proxies"
+    assert proxy.connects == [] and proxy.client_certs == [] and proxy.handshake_failures == 0
+
+
+async def test_aiohttp_left_to_choose_takes_httpx_without_tls_in_tls(
+    tls_server: LoopbackServer[FakeSageMakerRuntime],
+    proxy_ca: trustme.CA,
+    proxy_ca_file: Path,
+    ca_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    anyio_backend: str,
+) -> None:
+    """A client left to pick its engine on asyncio, with an https:// proxy where aiohttp
+    cannot tunnel TLS in TLS: it takes httpx and the request goes through."""
+    if anyio_backend != "asyncio":
+        pytest.skip("the default engine is httpx on trio anyway")
+    from sagemaker_rt_async._engines import aiohttp_engine
+
+    monkeypatch.setattr(aiohttp_engine, "_TLS_IN_TLS", False)
+    with ConnectProxy(ssl_context=_proxy_tls(proxy_ca)) as proxy:
+        url = f"https://localhost:{tls_server.port}"
+        async with sm.SageMakerRuntimeClient(
+            region="us-east-1",
+            credentials=tls_server.fake.credentials,
+            endpoint_url=url,
+            retry=False,
+            verify=str(ca_file),
+            proxies={"https": proxy.url},
+            proxies_config={"proxy_ca_bundle": str(proxy_ca_file)},
+        ) as rt:
+            assert (await rt.invoke_endpoint("echo", b"via httpx")).body == b"via httpx"
+            assert "HttpxEngine" in repr(rt._engine)
+    assert len(proxy.connects) == 1
+
+
+BAD_PROXIES_CONFIG: list[tuple[Any, str]] = [
+    ({"proxy_use_forwarding_for_https": True}, "CONNECT tunnel"),
+    ({"proxy_use_forwarding_for_https": "yes"}, "True or False"),
+    ({"proxy_ca_bundel": "/x.pem"}, "unknown key 'proxy_ca_bundel'"),
+    ({"proxy_ca_bundle": 3}, "file path"),
+    ({"proxy_client_cert": ("a.pem",)}, r"\(cert, key\) pair"),
+    (["proxy_ca_bundle"], "must be a dict"),
+]
+
+
+@pytest.mark.parametrize(("value", "message"), BAD_PROXIES_CONFIG)
+def test_proxies_config_is_checked_at_construction(value: Any, message: str) -> None:
+    """A proxies_config the client cannot honour is a ParamValidationError naming it, at
+    construction: forwarding HTTPS through a proxy in clear is refused, not ignored."""
+    with pytest.raises(sm.ParamValidationError, match=message) as info:
+        sm.SageMakerRuntimeClient(
+            region="us-east-1", credentials=("AKID", "secret"), proxies_config=value
+        )
+    assert info.value.param == "proxies_config"
+
+
+async def test_a_missing_proxy_ca_bundle_is_a_clear_error(
+    tls_server: LoopbackServer[FakeSageMakerRuntime], transport: str, tmp_path: Path
+) -> None:
+    """A proxy_ca_bundle that does not exist: ParamValidationError naming it (when the engine
+    is built, as for verify=), no SSL trace."""
+    async with _client(
+        tls_server,
+        transport,
+        proxies={"https": "https://127.0.0.1:9"},
+        proxies_config={"proxy_ca_bundle": str(tmp_path / "nowhere.pem")},
+    ) as rt:
+        with pytest.raises(sm.ParamValidationError, match=r"nowhere\.pem") as info:
+            await rt.invoke_endpoint("echo", b"x")
+    assert info.value.param == "proxies_config"
+
+
 # -- the rule against botocore's ------------------------------------------------------------------
 
 RULES = [

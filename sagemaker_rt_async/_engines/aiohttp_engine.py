@@ -14,6 +14,14 @@ wrong for us is mended here, each with its reason:
   arrive after the head (bad chunk framing), it closes the connection but never wakes the reader:
   the read would wait forever. Each response watches its connection's ``closed`` future and
   fails its body reader when the connection goes before the body ended.
+- **The proxy's TLS is the proxy's.** aiohttp builds the request to an ``https://`` proxy with
+  the request's own TLS context, so the proxy would be verified against the endpoint's CAs and
+  shown its client certificate. With ``proxy_ssl_context`` (``proxies_config=``) the connector
+  gives that request the proxy's context instead, as urllib3 does for botocore. TLS inside TLS
+  (an HTTPS request through an ``https://`` proxy) needs asyncio's ``start_tls`` over a TLS
+  transport, and a failed handshake inside TLS must not crash asyncio's SSL layer (CPython
+  gh-113214, fixed in 3.11.8 and 3.12.2). Where either is missing the request is refused before
+  anything is sent, and a client left to pick its engine takes httpx instead (``factory``).
 - **Exactly our request**: no ``Accept``/``Content-Type``/``User-Agent`` of aiohttp's, no cookies
   stored or sent (a load balancer's stickiness cookie must not follow us), the URL handed over
   as already encoded (yarl would re-quote a signed S3 key), never a redirect, never decompressed.
@@ -28,8 +36,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import inspect
 import select
 import ssl
+import sys
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -45,7 +55,7 @@ if TYPE_CHECKING:
 
     from .._models import Timeout
 
-__all__ = ["AiohttpEngine"]
+__all__ = ["AiohttpEngine", "tls_in_tls_supported"]
 
 # aiohttp adds these unless told not to. Accept and Content-Type reach the model container and
 # change what some containers return; we send exactly the headers boto3 sends (STYLE.md §8).
@@ -57,6 +67,30 @@ _WHOLE_BODY_MAX = 1024 * 1024
 # A whole HTTP chunk shorter than this is read together with whatever else is buffered: below
 # it a trip through the iterator layers costs more than the copy that batching makes.
 _BATCH_BELOW = 16 * 1024
+
+
+def _asyncio_tls_in_tls() -> bool:
+    """asyncio starts TLS over a TLS transport from 3.11 on (bpo-44011), and survives a failed
+    inner handshake once ``SSLProtocol._abort`` takes the exception (gh-113214: before, the
+    failure raises TypeError inside the SSL layer and reaches the loop's exception handler)."""
+    if sys.version_info < (3, 11):
+        return False
+    from asyncio.sslproto import SSLProtocol
+
+    return "exc" in inspect.signature(SSLProtocol._abort).parameters
+
+
+# A module constant, so a test can take it away.
+_TLS_IN_TLS = _asyncio_tls_in_tls()
+
+
+def tls_in_tls_supported() -> bool:
+    """Whether this engine can send an HTTPS request through an ``https://`` proxy here."""
+    return _TLS_IN_TLS
+
+
+# The private aiohttp hook that builds the request to the proxy (aiohttp 3.9 and later).
+_PROXY_REQUEST_HOOK = "_update_proxy_auth_header_and_build_proxy_req"
 
 
 class _Send:
@@ -92,8 +126,9 @@ def _readable(sock: Any) -> bool:
 class _CheckedConnector(aiohttp.TCPConnector):
     """A ``TCPConnector`` that never hands out a connection something is waiting on."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, proxy_ssl: ssl.SSLContext | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._proxy_ssl = proxy_ssl
         # Connections handed out before: only those can have gone stale while idle. A fresh TLS
         # connection may legitimately be readable (a TLS 1.3 session ticket).
         self._used: weakref.WeakSet[ResponseHandler] = weakref.WeakSet()
@@ -115,6 +150,14 @@ class _CheckedConnector(aiohttp.TCPConnector):
             "could not get a usable connection: every one offered had unread bytes on it",
             request_sent=False,
         )
+
+    def _update_proxy_auth_header_and_build_proxy_req(self, req: Any) -> Any:
+        # aiohttp hands the proxy request the endpoint's TLS context (``ssl=req.ssl``): the
+        # proxy gets its own, checked to exist when the engine is built (``AiohttpEngine``).
+        proxy_req = super()._update_proxy_auth_header_and_build_proxy_req(req)
+        if self._proxy_ssl is not None:
+            proxy_req._ssl = self._proxy_ssl
+        return proxy_req
 
     def _stale(self, conn: Any) -> bool:
         proto = conn.protocol
@@ -156,8 +199,18 @@ class AiohttpEngine:
         keepalive_expiry: float,
         ssl_context: ssl.SSLContext | None = None,
         proxy: ProxyFor | None = None,
+        proxy_ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        if proxy_ssl_context is not None and not hasattr(
+            aiohttp.TCPConnector, _PROXY_REQUEST_HOOK
+        ):  # pragma: no cover - an aiohttp that moved its hook: refused, never ignored
+            raise ParamValidationError(
+                "proxies_config",
+                f"aiohttp {aiohttp.__version__} cannot give the proxy a TLS context of its own; "
+                "pass transport='httpx'",
+            )
         self._ssl = ssl_context if ssl_context is not None else ssl.create_default_context()
+        self._proxy_ssl = proxy_ssl_context
         # Decided per request (NO_PROXY may exempt SageMaker and not S3); aiohttp's own reading
         # of the environment stays off (trust_env=False): the client's configuration read it.
         self._proxy = proxy
@@ -175,6 +228,7 @@ class AiohttpEngine:
             limit_per_host=0,
             keepalive_timeout=self._keepalive_expiry,
             ssl=self._ssl,
+            proxy_ssl=self._proxy_ssl,
         )
         return aiohttp.ClientSession(
             connector=connector,
@@ -198,17 +252,24 @@ class AiohttpEngine:
         session = self._session
         if session is None:
             session = self._session = self._new_session()
+        via = self._proxy(url) if self._proxy is not None else None
+        proxy_url = proxy_headers = None
+        if via is not None:
+            if not _TLS_IN_TLS and via.url.startswith("https:") and url.startswith("https:"):
+                raise ParamValidationError(
+                    "proxies",
+                    f"an HTTPS request through the https:// proxy {via.url} needs TLS inside "
+                    "TLS, which asyncio does safely from Python 3.11.8 / 3.12.2 on: pass "
+                    "transport='httpx' (or leave transport unset), or use an http:// proxy URL",
+                )
+            proxy_url = via.url
+            if via.authorization:  # a header of the CONNECT only, never of the request itself
+                proxy_headers = {"Proxy-Authorization": via.authorization}
         send = _Send(progress)
         token = _CURRENT.set(send)
         data: Any = None
         if body:
             data = body if len(body) <= _WHOLE_BODY_MAX else BodySlices(body)
-        via = self._proxy(url) if self._proxy is not None else None
-        proxy_url = proxy_headers = None
-        if via is not None:
-            proxy_url = via.url
-            if via.authorization:  # a header of the CONNECT only, never of the request itself
-                proxy_headers = {"Proxy-Authorization": via.authorization}
         try:
             response = await session.request(
                 method,

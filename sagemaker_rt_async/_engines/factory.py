@@ -25,17 +25,24 @@ def make_engine(
     http2: bool,
     ssl_context: ssl.SSLContext | None = None,
     proxy: ProxyFor | None = None,
+    proxy_ssl_context: ssl.SSLContext | None = None,
 ) -> Engine:
     """Build the engine for the running async library (blocking: run it in a worker thread).
 
     Importing an engine's library (~40-110 ms) and building a TLS context (CA files read from
-    disk) would otherwise stall the event loop.
+    disk) would otherwise stall the event loop. ``proxy_ssl_context`` is the TLS of an
+    ``https://`` proxy itself; None: the proxy is verified as the endpoint is (``ssl_context``).
     """
     if http_client is not None:
         from .httpx_engine import HttpxEngine
 
         return HttpxEngine(http_client, owned=False)
     chosen = transport or ("aiohttp" if backend == "asyncio" else "httpx")
+    if transport is None and chosen == "aiohttp" and getattr(proxy, "has_https_proxy", False):
+        from .aiohttp_engine import tls_in_tls_supported
+
+        if not tls_in_tls_supported():  # HTTPS through an https:// proxy: httpx can, here
+            chosen = "httpx"
     if chosen == "aiohttp":
         if backend != "asyncio":
             raise ParamValidationError(
@@ -52,6 +59,7 @@ def make_engine(
             keepalive_expiry=keepalive_expiry,
             ssl_context=ssl_context,
             proxy=proxy,
+            proxy_ssl_context=proxy_ssl_context,
         )
     from .httpx_engine import HttpxEngine, new_httpx_client
 
@@ -61,5 +69,6 @@ def make_engine(
         http2=http2,
         ssl_context=ssl_context,
         proxy=proxy,
+        proxy_ssl_context=proxy_ssl_context,
     )
     return HttpxEngine(client, owned=True)

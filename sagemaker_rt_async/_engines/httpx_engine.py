@@ -53,10 +53,12 @@ def new_httpx_client(
     http2: bool,
     ssl_context: ssl.SSLContext | None = None,
     proxy: ProxyFor | None = None,
+    proxy_ssl_context: ssl.SSLContext | None = None,
 ) -> httpx.AsyncClient:
     """Our own ``httpx.AsyncClient``: its pool sized like the aiohttp engine's, TLS from
-    ``ssl_context``, and no proxy but what ``proxy`` decides per request (httpx's own reading
-    of the environment is off: the client's configuration has read it, as botocore does)."""
+    ``ssl_context`` (to an ``https://`` proxy: ``proxy_ssl_context``, else ``ssl_context``),
+    and no proxy but what ``proxy`` decides per request (httpx's own reading of the
+    environment is off: the client's configuration has read it, as botocore does)."""
     import httpx
 
     def transport(via: Proxy | None) -> httpx.AsyncHTTPTransport:
@@ -64,7 +66,9 @@ def new_httpx_client(
         if via is not None:
             headers = {"Proxy-Authorization": via.authorization} if via.authorization else None
             # TLS to the proxy itself only for an https:// proxy (httpcore refuses it otherwise).
-            tls = ssl_context if via.url.startswith("https:") else None
+            tls = None
+            if via.url.startswith("https:"):
+                tls = proxy_ssl_context if proxy_ssl_context is not None else ssl_context
             proxy_option = httpx.Proxy(via.url, headers=headers, ssl_context=tls)
         return httpx.AsyncHTTPTransport(
             verify=ssl_context if ssl_context is not None else True,
