@@ -12,6 +12,14 @@ Leaving the session block ends it: on a normal exit (also ``break``) the input i
 open and the answer drained for ``drain_timeout``; then, or at once after an exception or a
 cancellation, RST_STREAM(CANCEL) unless the stream is already closed. The connection stays in
 the pool for the next session.
+
+A stream the server refused (RST_STREAM(REFUSED_STREAM), or a GOAWAY whose last stream id is
+below ours) was not processed at all (RFC 9113 §8.7), so it is safe to send again, even after
+events were written, provided we can replay them: until the response HEADERS arrive (the server
+accepted the stream) the session keeps what it sent in a bounded replay buffer. A replay opens
+a new stream with a new initial signature and re-signs every event on the new chain (the old
+signatures are bound to the old seed, §5); nothing already on the wire is resent as it was.
+Past the buffer's bound a refusal is a retryable ``TransportError`` that says so.
 """
 
 from __future__ import annotations
@@ -63,9 +71,15 @@ if TYPE_CHECKING:
     from ._endpoints import ResolvedEndpoint
     from ._engines.h2_engine import DuplexStream, H2Engine
     from ._hooks import CallTrace
-    from ._models import Timeout
+    from ._models import Credentials, Timeout
 
-__all__ = ["DEFAULT_MAX_PART_BYTES", "BidiCall", "BidiMessages", "BidiSession"]
+__all__ = [
+    "DEFAULT_MAX_PART_BYTES",
+    "REPLAY_LIMIT_BYTES",
+    "BidiCall",
+    "BidiMessages",
+    "BidiSession",
+]
 
 logger = logging.getLogger("sagemaker_rt_async")
 
@@ -81,6 +95,9 @@ _ERROR_BODY_TIMEOUT_S = 5.0
 # Credentials about to expire would die mid-session: refuse to start on them (spec §5.6).
 _EXPIRY_MARGIN_S = 300.0
 _CLEANUP_TIMEOUT_S = 5.0
+# What a session keeps to replay on a refused stream, until the response head arrives: a few
+# parts at the default part cap. A session that sent more before any answer cannot be replayed.
+REPLAY_LIMIT_BYTES = 4 * 1024 * 1024
 _DATA_TYPES = ("UTF8", "BINARY")
 _COMPLETION_STATES = ("PARTIAL", "COMPLETE")
 
@@ -170,6 +187,13 @@ class BidiSession:
         self._finished = False  # the answer ended cleanly
         self._task_group: anyio.abc.TaskGroup | None = None
         self._deadline: float | None = None
+        # (event body, is the end frame) sent since the stream opened, until the head arrives;
+        # None once it did (nothing to replay any more) or once it outgrew its bound.
+        self._replay: list[tuple[bytes, bool]] | None = []
+        self._replay_bytes = 0
+        self._replay_overflow = False
+        self._retry_state: RetryState | None = None
+        self._target: _Target | None = None
         self.status_code: int | None = None
         """The response status, once its HEADERS arrived."""
         self.request_id: str | None = None
@@ -225,7 +249,7 @@ class BidiSession:
         from ._endpoints import encode_label, operation_url
 
         url, path = operation_url(endpoint, encode_label(call.endpoint_name), call.path_suffix)
-        self._engine = engine = await call.engine()
+        self._engine = await call.engine()
         # Pinned for the whole session: the events are checked against these (spec §5.6).
         creds = await call.credentials.get()
         if creds.expiry is not None:
@@ -236,14 +260,34 @@ class BidiSession:
                     "bidirectional session signed with them (refresh them first)"
                 )
         host, port = _split_authority(endpoint)
-        members = [("content-type", CONTENT_TYPE), *call.member_headers]
-        where = f"{OPERATION} {path}"
-        state = RetryState(call.retry, None, started=anyio.current_time())
+        self._where = f"{OPERATION} {path}"
+        self._target = _Target(
+            endpoint=endpoint,
+            url=url,
+            path=path,
+            host=host,
+            port=port,
+            members=(("content-type", CONTENT_TYPE), *call.member_headers),
+            creds=creds,
+        )
+        self._retry_state = RetryState(call.retry, None, started=anyio.current_time())
+        await self._open_stream()
+
+    async def _open_stream(self) -> None:
+        """Sign the initial request (a new seed) and open a stream; retry what never left."""
+        call = self._call
+        target = self._target
+        engine = self._engine
+        state = self._retry_state
+        assert target is not None
+        assert engine is not None
+        assert state is not None
+        endpoint, creds = target.endpoint, target.creds
         while True:
             result = build_header_signature(
                 method="POST",
-                path=path,
-                headers=[("host", endpoint.host), *members],
+                path=target.path,
+                headers=[("host", endpoint.host), *target.members],
                 payload_hash=STREAMING_EVENTS_PAYLOAD,
                 access_key=creds.access_key_id,
                 secret_key=creds.secret_access_key,
@@ -253,33 +297,25 @@ class BidiSession:
                 now=call.clock(),
                 add_content_sha256=True,
             )
-            headers = [*members, *result.added, ("user-agent", user_agent())]
+            headers = [*target.members, *result.added, ("user-agent", user_agent())]
             if call.trace is not None:
-                call.trace.sent(url, endpoint.signing_region, 0)
+                call.trace.sent(target.url, endpoint.signing_region, 0)
             try:
                 bound = self._bounded(call.timeout.connect, "connect")
                 with bound:
                     stream = await engine.open_stream(
                         scheme=endpoint.scheme,
-                        host=host,
-                        port=port,
+                        host=target.host,
+                        port=target.port,
                         authority=endpoint.host,
-                        path=path,
+                        path=target.path,
                         headers=headers,
                         connect_timeout=call.timeout.connect,
                     )
                 if bound.expired:
-                    raise bound.error(where)
+                    raise bound.error(self._where)
             except TransportError as exc:
-                delay = state.next_delay(
-                    exc, now=anyio.current_time(), now_epoch=time.time(), rng=random.random
-                )
-                if delay is None:
-                    raise
-                if call.trace is not None:
-                    call.trace.retry(delay, exc)
-                logger.debug("%s: retrying after %s in %.3f s", where, exc, delay)
-                await anyio.sleep(delay)
+                await self._backoff(exc)
                 continue
             self._stream = stream
             self._signer = EventSigner(
@@ -288,8 +324,71 @@ class BidiSession:
                 region=endpoint.signing_region,
                 service="sagemaker",
             )
-            self._where = where
             return
+
+    async def _backoff(self, exc: TransportError) -> None:
+        """Sleep before the next attempt, or raise ``exc`` when the policy allows no more."""
+        state = self._retry_state
+        assert state is not None
+        delay = state.next_delay(
+            exc, now=anyio.current_time(), now_epoch=time.time(), rng=random.random
+        )
+        if delay is None:
+            raise exc
+        if self._call.trace is not None:
+            self._call.trace.retry(delay, exc)
+        logger.debug("%s: retrying after %s in %.3f s", self._where, exc, delay)
+        await anyio.sleep(delay)
+
+    async def _recover(self, failed: DuplexStream, exc: TransportError) -> bool:
+        """With the send lock held: after ``failed`` broke with ``exc``, move the session to a
+        new stream and replay what was sent, if the server provably did not process it (a
+        refused stream, no response head) and the retry policy allows. True when the session
+        goes on (also when another task already moved it); False to fail with ``exc``.
+
+        Raises a retryable ``TransportError`` when the stream was refused but what was sent
+        outgrew the replay buffer, and the error of the last attempt when the policy gives up.
+        """
+        if self._stream is not failed:
+            return True
+        if exc.request_sent or failed.status is not None or self._error is not None:
+            return False
+        if self._replay is None:
+            if not self._replay_overflow:
+                return False
+            raise TransportError(
+                f"{self._where}: the server refused the stream without processing it "
+                f"({exc}), but the {self._replay_bytes:,} bytes sent before its answer began "
+                f"are more than the replay buffer keeps ({REPLAY_LIMIT_BYTES:,}): the session "
+                "cannot be replayed; start it again",
+                request_sent=False,
+            ) from exc
+        error: TransportError = exc
+        while True:
+            await self._backoff(error)  # raises error once the policy gives up
+            stream = self._stream
+            assert stream is not None
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT_S):
+                await stream.reset()
+                if self._engine is not None:
+                    await self._engine.settle(stream)
+            await self._open_stream()
+            stream = self._stream
+            logger.debug(
+                "%s: the stream was refused; replaying %d events on stream %d",
+                self._where,
+                len(self._replay),
+                stream.stream_id,
+            )
+            try:
+                for inner, end in self._replay:
+                    await self._send_frame(stream, inner, end=end)
+            except TransportError as again:
+                if again.request_sent or stream.status is not None:
+                    raise
+                error = again  # refused again: the next attempt, as the policy allows
+                continue
+            return True
 
     # -- deadlines -------------------------------------------------------------------------------
 
@@ -304,16 +403,27 @@ class BidiSession:
     # -- the pump: reads the head and keeps the connection read while the session lives ----------
 
     async def _pump(self) -> None:
-        stream = self._stream
-        assert stream is not None
         call = self._call
+        stream: DuplexStream | None = None
         try:
             bound = self._bounded(call.timeout.header_wait, "first_byte")
             with bound:
-                status = await stream.wait_head()
-            if bound.expired:
+                while True:
+                    stream = self._stream
+                    assert stream is not None
+                    try:
+                        status = await stream.wait_head()
+                        break
+                    except TransportError as exc:
+                        async with self._send_lock:
+                            if self._stream is stream and not await self._recover(stream, exc):
+                                raise
+            if bound.expired or stream is None:
                 self._fail(bound.error(self._where))
                 return
+            # The head: the server accepted the stream; what was sent needs no replay any more.
+            self._replay = None
+            self._replay_overflow = False
             headers = stream.headers
             assert headers is not None
             self.status_code = status
@@ -391,7 +501,7 @@ class BidiSession:
         ``send()`` raises the same one.
         """
         payload, kind = self._validate_part(data, data_type, completion_state)
-        stream = self._check_open()
+        self._check_open()
         if self._input_ended:
             raise ParamValidationError("send", "the input was ended with end_input()")
         self._raise_error()
@@ -400,7 +510,7 @@ class BidiSession:
             if self._input_ended:
                 raise ParamValidationError("send", "the input was ended with end_input()")
             self._raise_error()
-            await self._write(stream, inner, end=False)
+            await self._write(self._check_open(), inner, end=False)
         self.parts_sent += 1
         self.bytes_sent += len(payload)
 
@@ -438,6 +548,31 @@ class BidiSession:
         return payload, kind
 
     async def _write(self, stream: DuplexStream, inner: bytes, *, end: bool) -> None:
+        """Send one event (or the end frame), with the send lock held; on a refused stream,
+        replay on a new one (``_recover``); any other failure becomes the session's error."""
+        replay = self._replay
+        if replay is not None:
+            replay.append((inner, end))
+            self._replay_bytes += len(inner)
+            if self._replay_bytes > REPLAY_LIMIT_BYTES:
+                self._replay, self._replay_overflow = None, True
+        try:
+            await self._send_frame(stream, inner, end=end)
+        except TransportError as exc:
+            try:
+                if await self._recover(stream, exc):
+                    return
+            except TransportError as final:
+                exc = final
+            if (stream.status or 0) >= 300:
+                # The status stopped the send: its typed error is being read (bounded).
+                with anyio.move_on_after(_ERROR_BODY_TIMEOUT_S + 1):
+                    await self._settled.wait()
+            self._fail(exc)
+            self._raise_error()
+
+    async def _send_frame(self, stream: DuplexStream, inner: bytes, *, end: bool) -> None:
+        """Sign ``inner`` on the current chain and send it; ``TransportError`` if it fails."""
         signer = self._signer
         assert signer is not None
         frame = (
@@ -452,20 +587,11 @@ class BidiSession:
             if stream.fits(len(frame))
             else self._bounded(self._call.timeout.write, "write")
         )
-        try:
-            with bound:
-                await stream.send(frame, end_stream=end)
-        except TransportError as exc:
-            if (stream.status or 0) >= 300:
-                # The status stopped the send: its typed error is being read (bounded).
-                with anyio.move_on_after(_ERROR_BODY_TIMEOUT_S + 1):
-                    await self._settled.wait()
-            self._fail(exc)
-            self._raise_error()
+        with bound:
+            await stream.send(frame, end_stream=end)
         if bound.expired:
             # A frame may be half written: the chain is broken; the session cannot go on.
-            self._fail(bound.error(self._where))
-            self._raise_error()
+            raise bound.error(self._where)
 
     async def end_input(self) -> None:
         """End the input: the signed empty frame, then END_STREAM (spec §5.5). Idempotent.
@@ -473,13 +599,13 @@ class BidiSession:
         The answer can still be read to its end afterwards. Raises the session's error if it
         has one.
         """
-        stream = self._check_open()
+        self._check_open()
         async with self._send_lock:
             if self._input_ended:
                 return
             self._raise_error()
             self._input_ended = True
-            await self._write(stream, b"", end=True)
+            await self._write(self._check_open(), b"", end=True)
 
     # -- receiving -------------------------------------------------------------------------------
 
@@ -576,9 +702,10 @@ class BidiSession:
         group = self._task_group
         try:
             if exc is None and stream is not None and self._error is None:
-                await self._finish_normally(stream)
+                await self._finish_normally()
         finally:
             self._state = "closed"
+            stream = self._stream  # a replay may have moved the session to a new stream
             with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT_S):
                 if stream is not None:
                     await stream.reset()
@@ -596,7 +723,7 @@ class BidiSession:
             self._error_raised = True
             raise self._error
 
-    async def _finish_normally(self, stream: DuplexStream) -> None:
+    async def _finish_normally(self) -> None:
         drain = self._call.drain_timeout
         with anyio.move_on_after(math.inf if drain is None else drain):
             if not self._input_ended:
@@ -604,6 +731,8 @@ class BidiSession:
                     await self.end_input()
                 except SageMakerRuntimeError:
                     return
+            stream = self._stream
+            assert stream is not None
             # Read what is left (and drop it) so the server can end its side cleanly.
             while not stream.remote_done:
                 try:
@@ -611,6 +740,19 @@ class BidiSession:
                         break
                 except TransportError:
                     break
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Where a session's streams go and what signs them: fixed once, reused by a replay."""
+
+    endpoint: ResolvedEndpoint
+    url: str
+    path: str
+    host: str
+    port: int
+    members: tuple[tuple[str, str], ...]
+    creds: Credentials
 
 
 class _Bound:

@@ -1025,8 +1025,20 @@ class SageMakerRuntimeClient:
             # AWS_CA_BUNDLE, ca_bundle) in a context of its own, built on the first TLS
             # connection: ALPN 'h2' set on the shared one would reach HTTP/1.1 too. No await
             # here: concurrent first sessions must all get this one engine.
-            self._h2 = H2Engine(ssl_context=context, make_ssl_context=self._h2_tls)
+            # Proxies as the other engines: the same rule (HTTPS_PROXY/NO_PROXY or proxies=),
+            # and an https:// proxy itself verified as they verify it (proxies_config= too).
+            self._h2 = H2Engine(
+                ssl_context=context,
+                make_ssl_context=self._h2_tls,
+                proxy=self._config.proxy_rule,
+                proxy_ssl_context=self._h2_proxy_tls,
+            )
         return self._h2
+
+    def _h2_proxy_tls(self) -> ssl.SSLContext:
+        if self._proxy_ssl is None:
+            self._proxy_ssl = build_proxy_ssl_context(self._config, self._verify)
+        return self._proxy_ssl if self._proxy_ssl is not None else self._tls()
 
     def _h2_tls(self) -> ssl.SSLContext:
         context = build_ssl_context(self._verify, self._config.ca_bundle)

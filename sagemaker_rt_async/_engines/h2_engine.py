@@ -12,10 +12,17 @@ The shape (httpcore's ``_async/http2.py``, then duplex, which httpcore does not 
   closed it, or wrote a GOAWAY) is dropped before reuse (STYLE §8).
 - ``http://`` is h2c with prior knowledge; ``https://`` is TLS offering ALPN ``h2`` only, and
   a server choosing anything else is refused (``ProtocolNegotiationError``).
+- Proxies as the other engines take them (``proxy(url)``: the client's HTTPS_PROXY/NO_PROXY or
+  ``proxies=`` rule): a ``CONNECT host:port`` tunnel (with ``Proxy-Authorization`` when the
+  proxy URL had credentials; TLS to the proxy itself for an ``https://`` proxy), then TLS with
+  ALPN ``h2`` to the endpoint inside it, verified end to end.
 - No background task per connection (trio has no place for one that outlives a call): whoever
   waits on a connection (a sender waiting for window, a receiver waiting for data, a session's
-  pump) reads the socket for everyone while no one else does, and every read wakes the others.
-  Reads are event-driven (a blocking ``receive``), never polled (spec §11.4).
+  pump) reads the socket for everyone while no one else does. The reader dispatches each frame
+  to the stream it belongs to and wakes only that stream's waiters, and only those waiting for
+  what happened (data, the head, the end, window): with 64 sessions on one connection a frame
+  wakes one task, not 64. When the reader's own wait is over it hands the reading on to one
+  waiter. Reads are event-driven (a blocking ``receive``), never polled (spec §11.4).
 - Flow control both ways: received DATA is acknowledged when the *consumer* takes it, so a slow
   reader holds the server back (the window is the bound on what we buffer); ``send`` waits for
   the server's window (the caller's backpressure). We advertise a larger initial window than the
@@ -31,6 +38,7 @@ import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
@@ -40,10 +48,10 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
-from anyio.streams.tls import TLSAttribute
+from anyio.streams.tls import TLSAttribute, TLSStream
 
 from .._errors import ProtocolNegotiationError, RequestTimeout, ResponseHeaders, TransportError
-from .base import describe
+from .base import Proxy, ProxyFor, describe
 
 __all__ = [
     "DEFAULT_CONNECTION_WINDOW",
@@ -65,6 +73,26 @@ _REFRESH_READ_S = 1.0
 _WRITE_TIMEOUT_S = 30.0
 # Closing a connection must finish even inside a cancelled scope, and not hang.
 _CLOSE_TIMEOUT_S = 5.0
+# A proxy's answer to CONNECT is a short HTTP/1.1 head; more than this is not a proxy talking.
+_MAX_PROXY_HEAD = 16 * 1024
+
+
+# What a waiter waits for: the reader wakes a stream's waiters whose mask has what happened.
+_HEAD = 1
+_DATA = 2
+_END = 4  # END_STREAM, RST_STREAM (or the connection failing: that wakes everyone)
+_WINDOW = 8  # the send window opened (this stream's or the connection's)
+_ANY = _HEAD | _DATA | _END | _WINDOW
+
+
+class _Waiter:
+    """One task waiting on a connection: its own event, set only for what it waits for."""
+
+    __slots__ = ("event", "mask")
+
+    def __init__(self, mask: int) -> None:
+        self.event = anyio.Event()
+        self.mask = mask
 
 
 def default_ssl_context() -> ssl.SSLContext:
@@ -105,6 +133,7 @@ class DuplexStream:
         "_error",
         "_local_closed",
         "_released",
+        "_waiters",
         "headers",
         "remote_ended",
         "reset_code",
@@ -127,6 +156,7 @@ class DuplexStream:
         self._error: TransportError | None = None
         self.stop_sending = False
         """Set by the owner (e.g. on an error status): a waiting ``send`` gives up at once."""
+        self._waiters: list[_Waiter] = []
 
     # -- state
 
@@ -153,8 +183,10 @@ class DuplexStream:
         if self.reset_code is not None:
             code = _error_name(self.reset_code)
             err = TransportError(f"the server reset the stream ({code}) while {doing}")
-            # REFUSED_STREAM: the server did not process the stream at all (RFC 9113 §8.7).
-            if self.reset_code == h2.errors.ErrorCodes.REFUSED_STREAM:
+            # REFUSED_STREAM: the server did not process the stream at all (RFC 9113 §8.7),
+            # unless its response head came first: then it accepted the stream and may have
+            # acted on what it read, whatever the reset says.
+            if self.reset_code == h2.errors.ErrorCodes.REFUSED_STREAM and self.status is None:
                 err.request_sent = False
             return err
         dead = self._dead
@@ -165,12 +197,20 @@ class DuplexStream:
 
     def _on_data(self, data: bytes, flow: int) -> None:
         self._buffer.append((data, flow))
+        self._wake(_DATA)
+
+    def _wake(self, what: int) -> None:
+        for waiter in self._waiters:
+            if waiter.mask & what:
+                waiter.event.set()
 
     # -- the caller's side
 
     async def wait_head(self) -> int:
         """Wait for the response HEADERS; return the status."""
-        await self._conn.wait(lambda: self.status is not None or self.remote_done)
+        await self._conn.wait(
+            lambda: self.status is not None or self.remote_done, self, _HEAD | _END
+        )
         if self.status is None:
             raise self._failure("waiting for the response head")
         return self.status
@@ -203,7 +243,9 @@ class DuplexStream:
                         or self.reset_code is not None
                         or self._dead is not None
                         or h2conn.local_flow_control_window(sid) > 0
-                    )
+                    ),
+                    self,
+                    _WINDOW | _HEAD | _END,
                 )
                 if (self.status or 0) >= 300:
                     self.stop_sending = True
@@ -243,7 +285,7 @@ class DuplexStream:
         """
         buffer = self._buffer
         if not buffer:
-            await self._conn.wait(lambda: bool(buffer) or self.remote_done)
+            await self._conn.wait(lambda: bool(buffer) or self.remote_done, self, _DATA | _END)
         if buffer:
             data, flow = buffer.popleft()
             self._conn.acknowledge(self.stream_id, flow)
@@ -262,11 +304,11 @@ class DuplexStream:
     def stop(self) -> None:
         """Make a ``send`` waiting for window (and any later one) give up at once."""
         self.stop_sending = True
-        self._conn.wake()
+        self._wake(_ANY)
 
     async def wait_remote_done(self) -> None:
         """Read the connection (for everyone) until the server has finished this stream."""
-        await self._conn.wait(lambda: self.remote_done)
+        await self._conn.wait(lambda: self.remote_done, self, _END)
 
     async def reset(self) -> None:
         """RST_STREAM(CANCEL) unless both sides are already closed; never raises."""
@@ -310,7 +352,8 @@ class _Connection:
         self.settings_received = False
         self.used = False
         self._reading = False
-        self._progress = anyio.Event()
+        self._waiting: dict[_Waiter, None] = {}  # every waiter, oldest first (an ordered set)
+        self._conn_waiters: list[_Waiter] = []  # waits not tied to a stream (connect, refresh)
         self._write_lock = anyio.Lock(fast_acquire=True)
         self._stream_window = stream_window
         self._closed = False
@@ -359,24 +402,45 @@ class _Connection:
                     await self._read_once()
                 finally:
                     self._reading = False
-                    self.wake()
+                    self._hand_off()
 
     # -- reading: whoever waits, reads
 
-    async def wait(self, ready: Callable[[], bool]) -> None:
-        """Return once ``ready()`` holds (or the connection failed), reading frames meanwhile."""
-        while not ready() and self.error is None:
-            progress = self._progress
-            if self._reading:
-                await progress.wait()
-                continue
-            self._reading = True
-            try:
-                await self._read_once()
-            finally:
-                self._reading = False
-                self._progress = anyio.Event()
-                progress.set()
+    async def wait(
+        self, ready: Callable[[], bool], stream: DuplexStream | None = None, mask: int = _ANY
+    ) -> None:
+        """Return once ``ready()`` holds (or the connection failed), reading frames meanwhile.
+
+        While another task reads, wait to be woken for ``stream`` (what ``mask`` names), or,
+        without a stream, after every read. On the way out, if no one reads any more, the
+        reading is handed on to one waiter, so the socket is never left unread while someone
+        waits (also when this task was cancelled).
+        """
+        try:
+            while not ready() and self.error is None:
+                if self._reading:
+                    waiter = _Waiter(mask)
+                    targets = stream._waiters if stream is not None else self._conn_waiters
+                    targets.append(waiter)
+                    self._waiting[waiter] = None
+                    try:
+                        await waiter.event.wait()
+                    finally:
+                        targets.remove(waiter)
+                        del self._waiting[waiter]
+                    continue
+                self._reading = True
+                try:
+                    await self._read_once()
+                finally:
+                    self._reading = False
+        finally:
+            self._hand_off()
+
+    def _hand_off(self) -> None:
+        """No one reads: wake the oldest waiter to take over (it passes it on if it is done)."""
+        if not self._reading and self._waiting:
+            next(iter(self._waiting)).event.set()
 
     async def _read_once(self) -> None:
         try:
@@ -396,6 +460,8 @@ class _Connection:
             return
         for event in events:
             self._dispatch(event)
+        for waiter in self._conn_waiters:
+            waiter.event.set()
         await self.flush_quietly()
 
     def _dispatch(self, event: h2.events.Event) -> None:
@@ -416,22 +482,35 @@ class _Connection:
                 status = next((bytes(v) for k, v in pairs if bytes(k) == b":status"), b"")
                 stream.headers = headers
                 stream.status = int(status) if status.isdigit() else 0
+                stream._wake(_HEAD)
         elif isinstance(event, h2.events.StreamEnded):
             stream = self.streams.get(event.stream_id or 0)
             if stream is not None:
                 stream.remote_ended = True
+                stream._wake(_END)
         elif isinstance(event, h2.events.StreamReset):
             stream = self.streams.get(event.stream_id or 0)
             if stream is not None:
                 stream.reset_code = int(event.error_code or 0)
+                stream._wake(_ANY)
+        elif isinstance(event, h2.events.WindowUpdated):
+            sid = event.stream_id or 0
+            if sid == 0:  # the connection's window: any stream may send again
+                for stream in self.streams.values():
+                    stream._wake(_WINDOW)
+            elif (stream := self.streams.get(sid)) is not None:
+                stream._wake(_WINDOW)
         elif isinstance(event, h2.events.RemoteSettingsChanged):
             self.settings_received = True
+            for stream in self.streams.values():  # a new initial window resizes every stream's
+                stream._wake(_WINDOW)
         elif isinstance(event, h2.events.ConnectionTerminated):
             self.goaway = True
             last = event.last_stream_id or 0
             for sid, stream in self.streams.items():
                 if sid > last:  # never processed: safe to send again elsewhere
                     stream.reset_code = h2.errors.ErrorCodes.REFUSED_STREAM
+            self._wake_all()
             if event.error_code:
                 self._fail(
                     TransportError(
@@ -440,14 +519,14 @@ class _Connection:
                     )
                 )
 
-    def wake(self) -> None:
-        """Wake every waiter to re-check its condition (state changed outside a read)."""
-        progress, self._progress = self._progress, anyio.Event()
-        progress.set()
+    def _wake_all(self) -> None:
+        for waiter in self._waiting:
+            waiter.event.set()
 
     def _fail(self, error: TransportError) -> None:
         if self.error is None:
             self.error = error
+        self._wake_all()
 
     # -- writing
 
@@ -526,6 +605,9 @@ class H2Engine:
         make_ssl_context: builds that default context (blocking; run in a worker thread).
         stream_window: the receive window advertised per stream.
         connection_window: the receive window of each connection.
+        proxy: given an endpoint URL, the proxy to tunnel through (None: connect directly).
+        proxy_ssl_context: builds the TLS context for ``https://`` proxies themselves
+            (blocking; run in a worker thread). Default: ``ssl.create_default_context()``.
     """
 
     def __init__(
@@ -535,7 +617,12 @@ class H2Engine:
         make_ssl_context: Callable[[], ssl.SSLContext] | None = None,
         stream_window: int = DEFAULT_STREAM_WINDOW,
         connection_window: int = DEFAULT_CONNECTION_WINDOW,
+        proxy: ProxyFor | None = None,
+        proxy_ssl_context: Callable[[], ssl.SSLContext] | None = None,
     ) -> None:
+        self._proxy = proxy
+        self._make_proxy_ssl = proxy_ssl_context or ssl.create_default_context
+        self._proxy_ssl: ssl.SSLContext | None = None
         self._ssl = ssl_context
         self._make_ssl = make_ssl_context or default_ssl_context
         self._stream_window = stream_window
@@ -571,7 +658,8 @@ class H2Engine:
         if self._closed:
             raise TransportError("the HTTP/2 engine is closed", request_sent=False)
         origin = f"{scheme}://{host}:{port}"
-        conn = await self._connection(origin, scheme, host, port, connect_timeout)
+        via = self._proxy(f"{scheme}://{authority}/") if self._proxy is not None else None
+        conn = await self._connection(origin, scheme, host, port, connect_timeout, via)
         h2conn = conn.h2
         sid = h2conn.get_next_available_stream_id()
         stream = DuplexStream(conn, sid)
@@ -600,7 +688,13 @@ class H2Engine:
         return stream
 
     async def _connection(
-        self, origin: str, scheme: str, host: str, port: int, connect_timeout: float | None
+        self,
+        origin: str,
+        scheme: str,
+        host: str,
+        port: int,
+        connect_timeout: float | None,
+        via: Proxy | None,
     ) -> _Connection:
         lock = self._locks.setdefault(origin, anyio.Lock())
         async with lock:  # one connect per origin at a time: the others then share it
@@ -612,16 +706,26 @@ class H2Engine:
                     await conn.aclose()
                 elif conn.has_capacity:
                     return conn
-            conn = await self._connect(origin, scheme, host, port, connect_timeout)
+            conn = await self._connect(origin, scheme, host, port, connect_timeout, via)
             pool.append(conn)
             return conn
 
     async def _connect(
-        self, origin: str, scheme: str, host: str, port: int, connect_timeout: float | None
+        self,
+        origin: str,
+        scheme: str,
+        host: str,
+        port: int,
+        connect_timeout: float | None,
+        via: Proxy | None,
     ) -> _Connection:
         sock: anyio.abc.ByteStream | None = None
         with anyio.move_on_after(connect_timeout if connect_timeout is not None else float("inf")):
             try:
+                if via is not None:
+                    sock = await self._tunnel(via, host, port)
+                elif scheme == "http":
+                    sock = await anyio.connect_tcp(host.strip("[]"), port)
                 if scheme == "https":
                     context = self._ssl
                     if context is None:
@@ -629,13 +733,27 @@ class H2Engine:
                         if self._ssl is None:  # another connection may have built it meanwhile
                             self._ssl = context
                         context = self._ssl
-                    sock = await anyio.connect_tcp(
-                        host.strip("[]"),
-                        port,
-                        ssl_context=context,
-                        tls_hostname=host.strip("[]"),
-                        tls_standard_compatible=False,
-                    )
+                    if sock is None:
+                        sock = await anyio.connect_tcp(
+                            host.strip("[]"),
+                            port,
+                            ssl_context=context,
+                            tls_hostname=host.strip("[]"),
+                            tls_standard_compatible=False,
+                        )
+                    else:  # inside the tunnel: TLS end to end, the proxy sees only ciphertext
+                        tunnel, sock = sock, None
+                        try:
+                            sock = await TLSStream.wrap(
+                                tunnel,
+                                hostname=host.strip("[]"),
+                                ssl_context=context,
+                                standard_compatible=False,
+                            )
+                        finally:
+                            if sock is None:
+                                with anyio.CancelScope(shield=True):
+                                    await tunnel.aclose()
                     alpn = sock.extra(TLSAttribute.alpn_protocol, None)  # noqa: S610
                     if alpn != "h2":
                         await sock.aclose()
@@ -643,9 +761,11 @@ class H2Engine:
                             f"{origin} did not agree to HTTP/2 over TLS (ALPN chose {alpn!r}, "
                             "we offered only 'h2'); this operation needs HTTP/2"
                         )
-                else:
-                    sock = await anyio.connect_tcp(host.strip("[]"), port)
-            except (OSError, ssl.SSLError, anyio.BrokenResourceError) as exc:
+                assert sock is not None
+            except (OSError, ssl.SSLError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
+                if sock is not None:
+                    with anyio.CancelScope(shield=True):
+                        await sock.aclose()
                 raise TransportError(
                     f"could not connect to {origin}: {describe(exc)}", request_sent=False
                 ) from exc
@@ -673,6 +793,60 @@ class H2Engine:
             timeout="connect",
             request_sent=False,
         )
+
+    async def _tunnel(self, via: Proxy, host: str, port: int) -> anyio.abc.ByteStream:
+        """A ``CONNECT host:port`` tunnel through ``via``; raises ``TransportError`` (nothing
+        sent to the endpoint) when the proxy refuses it, e.g. 407 for missing credentials."""
+        parts = urlsplit(via.url)  # no credentials in it: they are in via.authorization
+        proxy_host = parts.hostname or ""
+        proxy_port = parts.port or (443 if parts.scheme == "https" else 80)
+        sock: anyio.abc.ByteStream = await anyio.connect_tcp(proxy_host, proxy_port)
+        try:
+            if parts.scheme == "https":
+                if self._proxy_ssl is None:
+                    self._proxy_ssl = await anyio.to_thread.run_sync(self._make_proxy_ssl)
+                sock = await TLSStream.wrap(
+                    sock,
+                    hostname=proxy_host,
+                    ssl_context=self._proxy_ssl,
+                    standard_compatible=False,
+                )
+            target = f"{host}:{port}"
+            lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+            if via.authorization:
+                lines.append(f"Proxy-Authorization: {via.authorization}")
+            await sock.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            # Read the head alone, a byte at a time (a few hundred bytes, once per connection):
+            # what follows it belongs to the endpoint (an h2c server speaks first), so nothing
+            # past the blank line may be taken from the socket here.
+            head = bytearray()
+            while not head.endswith(b"\r\n\r\n"):
+                if len(head) >= _MAX_PROXY_HEAD:
+                    raise TransportError(
+                        f"the proxy {via.url} sent no valid answer to CONNECT",
+                        request_sent=False,
+                    )
+                head += await sock.receive(1)
+            status_line = bytes(head).split(b"\r\n", 1)[0].decode("latin-1")
+            words = status_line.split(" ", 2)
+            if len(words) < 2 or not words[0].startswith("HTTP/") or not words[1].isdigit():
+                raise TransportError(
+                    f"the proxy {via.url} answered CONNECT with {status_line[:100]!r}",
+                    request_sent=False,
+                )
+            status = int(words[1])
+            if not 200 <= status < 300:
+                why = " (Proxy Authentication Required: check the proxy URL's credentials)"
+                raise TransportError(
+                    f"the proxy {via.url} refused the tunnel to {target}: "
+                    f"{status}{why if status == 407 else ''}",
+                    request_sent=False,
+                )
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await sock.aclose()
+            raise
+        return sock
 
     async def settle(self, stream: DuplexStream) -> None:
         """After a stream is released: close its connection if it is done for (GOAWAY, error)."""

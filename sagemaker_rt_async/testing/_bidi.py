@@ -92,6 +92,8 @@ class RecordedSession:
     max_unread_bytes: int = 0
     """The most bytes received but not yet read by the handler (bounded by flow control)."""
     finished: bool = False
+    refused: str | None = None
+    """How the server refused this stream unprocessed (``"reset"``, ``"goaway"``), if it did."""
 
 
 BidiHandler = Callable[["FakeBidiSession"], Awaitable[None]]
@@ -590,6 +592,9 @@ class _ServerConnection:
                 server.region,
                 auth.signature if auth is not None else "",
             )
+            if server._refusals:
+                await self._refuse(session, *server._refusals.pop(0))
+                return
             variant = headers.get("x-amzn-sagemaker-target-variant", "AllTraffic")
             await self._respond(
                 sid,
@@ -609,6 +614,21 @@ class _ServerConnection:
             pass
         finally:
             self.sessions.pop(sid, None)
+
+    async def _refuse(self, session: FakeBidiSession, how: str, after_parts: int) -> None:
+        """Take ``after_parts`` parts, then refuse the stream without answering (no HEADERS)."""
+        for _ in range(after_parts):
+            if await session.receive() is None:
+                break
+        session.record.refused = how
+        session.closed = True
+        sid = session._sid
+        if how == "goaway":  # the last stream processed is below this one: never processed
+            self.h2.close_connection(last_stream_id=max(sid - 2, 0))
+        else:
+            with contextlib.suppress(h2.exceptions.H2Error):
+                self.h2.reset_stream(sid, h2.errors.ErrorCodes.REFUSED_STREAM)
+        await self.flush()
 
     def _check(self, headers: dict[str, str], parts: list[str]) -> tuple[int, str, str] | None:
         """The initial request's shape and SigV4 signature (spec §3–§4); an error or None."""
@@ -709,6 +729,7 @@ class FakeBidiServer:
         self._error: BaseException | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._refusals: list[tuple[str, int]] = []
         if tls:
             import trustme
 
@@ -723,6 +744,15 @@ class FakeBidiServer:
     def add_endpoint(self, name: str, handler: BidiHandler) -> None:
         """Serve ``handler`` as the endpoint ``name``."""
         self.handlers[name] = handler
+
+    def refuse_next(self, how: str = "reset", *, after_parts: int = 1) -> None:
+        """Refuse the next stream (each call, one more) as a server that did not process it:
+        after ``after_parts`` parts arrived, before any response HEADERS, RST_STREAM
+        (REFUSED_STREAM) with ``how="reset"``, or with ``how="goaway"`` a GOAWAY whose last
+        stream id is below it (the connection then takes no new stream)."""
+        if how not in ("reset", "goaway"):
+            raise ValueError("how must be 'reset' or 'goaway'")
+        self._refusals.append((how, after_parts))
 
     @property
     def url(self) -> str:
