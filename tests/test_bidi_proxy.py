@@ -11,11 +11,13 @@ asyncio and trio.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import pytest
+import trustme
 from _proxy import ConnectProxy
 
 from sagemaker_rt_async import SageMakerRuntimeClient, TransportError
@@ -174,3 +176,55 @@ async def test_a_proxy_that_cannot_reach_the_endpoint_is_a_typed_error(
         with pytest.raises(TransportError, match="502") as caught:
             await _echo(rt, b"nowhere")
     assert not caught.value.request_sent
+
+
+def _write_pem(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _https_proxy_context(proxy_ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    proxy_ca.issue_cert("127.0.0.1").configure_cert(context)
+    return context
+
+
+@pytest.mark.parametrize("trust", ["proxy_ca_bundle", "endpoint_ca"])
+async def test_a_session_through_an_https_proxy(
+    server: FakeBidiServer,
+    ca_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    trust: str,
+) -> None:
+    """An ``https://`` proxy: TLS to the proxy (verified by ``proxies_config``'s
+    proxy_ca_bundle, or, without it, as the endpoint is), CONNECT inside it, then TLS with ALPN
+    h2 to the endpoint inside that, verified with verify= — three layers, each hop by its CA."""
+    proxy_ca = trustme.CA()
+    options: dict[str, object] = {}
+    if trust == "proxy_ca_bundle":
+        bundle = _write_pem(tmp_path / "proxy-ca.pem", proxy_ca.cert_pem.bytes())
+        options["proxies_config"] = {"proxy_ca_bundle": str(bundle)}
+    else:  # one bundle holding both CAs, given as verify=
+        pems = ca_file.read_text() + proxy_ca.cert_pem.bytes().decode()  # noqa: ASYNC240 - tiny
+        ca_file = _write_pem(tmp_path / "both.pem", pems.encode())
+    with ConnectProxy(ssl_context=_https_proxy_context(proxy_ca)) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        async with _client(server, ca_file, **options) as rt:
+            assert await _echo(rt, b"tls in tls") == [b"tls in tls"]
+    assert proxy.url.startswith("https://") and proxy.handshake_failures == 0
+    assert proxy.connects == [(f"localhost:{server.port}", None)]
+
+
+async def test_an_https_proxy_not_trusted_is_a_typed_error(
+    server: FakeBidiServer, ca_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy whose certificate no trusted CA signed: a TransportError before anything
+    reached the endpoint, no tunnel opened."""
+    with ConnectProxy(ssl_context=_https_proxy_context(trustme.CA())) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        async with _client(server, ca_file) as rt:
+            with pytest.raises(TransportError):
+                await _echo(rt, b"never")
+    assert proxy.connects == []
+    assert server.total_connections == 0
