@@ -115,7 +115,8 @@ exit codes:
   6    no response: the connection failed or a deadline passed (TransportError, RequestTimeout)
   7    the stream broke after it started (StreamError), or the async job failed
        (AsyncInferenceFailure)
-  8    the async job's result did not appear within --wait-timeout (AsyncInferenceTimeout)
+  8    the async job's result did not appear within --wait-timeout (AsyncInferenceTimeout);
+       `batch --async --wait`: jobs still running at --wait-timeout
   130  interrupted (Ctrl-C)"""
 
 _TRY_IT = """\
@@ -1181,13 +1182,30 @@ Resumable: run the same command again and the lines already in OUTPUT are skippe
 written for another INPUT is refused). Killing the command at any moment loses no recorded line
 and duplicates none; requests in flight then are sent again by the rerun.
 
+Async inference (--async --upload-to s3://bucket/prefix/): each line's body is uploaded to
+PREFIX/<INPUT's hash>/<line>.input and submitted with InvokeEndpointAsync; --wait then awaits
+the jobs (--concurrency at a time) and records their results. OUTPUT is a journal: for each
+line the LAST record counts, a reader takes the last one:
+  {{"line": 3, "status": "submitting", "input_location": ..., "inference_id": ...}}
+  {{"line": 3, "status": "submitted", "inference_id": ..., "output_location": ...,
+   "failure_location": ..., "submitted_at_utc": ..., ...}}
+  {{"line": 3, "status": "ok", "body": ..., "output_location": ..., ...}}   (or "error")
+"submitting" is written before the request goes out. Run the same command again (with --wait
+to collect): lines submitted are never submitted again, lines finished are not awaited again.
+A line left at "submitting" was cut off mid-request (killed): the service may have queued it,
+so it is reported as unknown and not sent again unless you pass --resubmit-unknown.
+
 {_EXAMPLES_HEADER}
   sagemaker-rt batch toy-sentiment reviews.jsonl scored.jsonl --concurrency 32
   sagemaker-rt batch toy-sentiment requests.jsonl scored.jsonl --per-line-options
+  sagemaker-rt batch toy-summarizer docs.jsonl out.jsonl --async --upload-to s3://in/b/ --wait
 
-exit codes: 0 every line of INPUT answered OK; 1 some lines failed (each recorded in OUTPUT);
-2 usage (missing INPUT, unwritable OUTPUT, OUTPUT of another INPUT); 3 no credentials; 4-6 an
-error that would fail every line stopped the batch (see `sagemaker-rt --help`); 130 interrupted."""
+exit codes: 0 every line of INPUT answered OK (--async without --wait: every line submitted);
+1 some lines failed (each recorded in OUTPUT) or are unknown; 2 usage (missing INPUT,
+unwritable OUTPUT, OUTPUT of another INPUT or mode, --async without --upload-to); 3 no
+credentials; 4-6 an error that would fail every line stopped the batch (see `sagemaker-rt
+--help`); 8 --wait: jobs still running at --wait-timeout (the command that resumes waiting is
+printed); 130 interrupted (the same)."""
 
 
 def _add_batch_parser(sub: Any) -> None:
@@ -2001,8 +2019,7 @@ async def _async_batch(
         await batch.submit()
         if args.wait:
             await batch.wait()
-        else:
-            await anyio.to_thread.run_sync(output.rescan, source)
+        await anyio.to_thread.run_sync(output.rescan, source)  # the counts, this run's included
     ok, failed = output.count(_OK), output.count(_FAILED)
     pending, unknown = output.count(_SUBMITTED), output.count(_SUBMITTING)
     _info(
@@ -2041,12 +2058,15 @@ def _check_batch_flags(args: argparse.Namespace) -> None:
                 "--async needs --upload-to s3://bucket/prefix/: each line's body is uploaded "
                 "there and the job reads it from S3"
             )
-        try:
-            parse_s3_uri(args.upload_to.rstrip("/") + "/x")
-        except ParamValidationError as exc:
-            raise _UsageError(f"--upload-to {args.upload_to}: {exc.reason}") from None
         if not args.upload_to.startswith("s3://"):
             raise _UsageError(f"--upload-to {args.upload_to}: must be an s3://bucket/prefix/ URI")
+        bucket = args.upload_to[len("s3://") :].partition("/")[0]
+        try:
+            parse_s3_uri(f"s3://{bucket}/key")  # the bucket name's rules
+        except ParamValidationError:
+            raise _UsageError(
+                f"--upload-to {args.upload_to}: {bucket!r} is not a valid bucket name"
+            ) from None
         return
     given = [flag for name, flag in _ASYNC_ONLY.items() if getattr(args, name) not in (None, False)]
     if given:
