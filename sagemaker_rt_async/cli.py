@@ -1958,7 +1958,7 @@ class _AsyncBatch:
     async def wait(self) -> None:
         await anyio.to_thread.run_sync(self.output.rescan, self.source)
         state = self.output.state
-        numbers = [n for n in range(1, len(state)) if state[n] == _SUBMITTED]
+        numbers = array("q", (n for n in range(1, len(state)) if state[n] == _SUBMITTED))
         if not numbers:
             return
         self.progress = _BatchProgress(len(numbers), 0, quiet=self.args.quiet, label="finished")
@@ -1966,7 +1966,7 @@ class _AsyncBatch:
             await _pool(self._jobs(numbers), self._wait_line, self.args.concurrency)
         self._progress_done()
 
-    async def _jobs(self, numbers: list[int]) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    async def _jobs(self, numbers: array[int]) -> AsyncIterator[tuple[int, dict[str, Any]]]:
         for start in range(0, len(numbers), _RECORD_READ_LINES):
             chunk = numbers[start : start + _RECORD_READ_LINES]
             for item in await anyio.to_thread.run_sync(self.output.job_records, chunk):

@@ -373,3 +373,38 @@ def test_killed_while_submitting_and_while_waiting_no_line_is_submitted_twice(
     twice = {int(i.rsplit("-", 1)[1]) for i, c in counts.items() if c == 2}
     assert set(counts.values()) <= {1, 2} and twice <= unknown
     assert len(counts) == total
+
+
+def test_ctrl_c_while_waiting_says_how_to_resume_without_resubmitting(
+    server: LoopbackServer[FakeSageMakerRuntime], tmp_path: Path
+) -> None:
+    """SIGINT (Ctrl-C) while the jobs run: exit 130, every job's record kept, and the message
+    gives the exact command that resumes waiting; that command submits nothing again."""
+    source = _write_input(tmp_path / "in.jsonl", [json.dumps({"n": n}) for n in range(5)])
+    target = tmp_path / "out.jsonl"
+    command = [sys.executable, "-m", "sagemaker_rt_async.cli", "batch", "slow", str(source)]
+    command += [str(target), "--async", "--upload-to", STAGING, "--wait", "--quiet"]
+    env = {**os.environ, **server.environ()}
+    proc = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _count_lines(target) < 1 + 2 * 5 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the header, then "submitting" and "submitted" for each line
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode == 130, err
+    assert {r["status"] for r in _last(target).values()} == {"submitted"}
+    resume = err.split("interrupted: resume (nothing is submitted again): ")[1].splitlines()[0]
+    import shlex
+
+    words = shlex.split(resume)
+    assert words[0] == "sagemaker-rt" and words[1:] == command[3:]
+    assert main([*words[1:], "--wait-timeout", "0.2"]) == EXIT_ASYNC_TIMEOUT
+    assert sum(_submissions(server.fake).values()) == 5
