@@ -408,3 +408,36 @@ def test_ctrl_c_while_waiting_says_how_to_resume_without_resubmitting(
     assert words[0] == "sagemaker-rt" and words[1:] == command[3:]
     assert main([*words[1:], "--wait-timeout", "0.2"]) == EXIT_ASYNC_TIMEOUT
     assert sum(_submissions(server.fake).values()) == 5
+
+
+def test_the_help_example_runs_against_the_demo_fake(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`batch --help`'s async example, as printed, against serve-fake's toy-summarizer: each
+    document summarised, the empty one recorded as its job's failure (exit 1)."""
+    from sagemaker_rt_async.cli import demo_fake
+
+    assert main(["batch", "--help"]) == 0
+    example = next(
+        line.split(None, 1)[1]
+        for line in capsys.readouterr().out.splitlines()
+        if "--async" in line and line.startswith("  sagemaker-rt batch")
+    )
+    import shlex
+
+    argv = shlex.split(example)
+    assert argv[:4] == ["batch", "toy-summarizer", "docs.jsonl", "out.jsonl"]
+    monkeypatch.chdir(tmp_path)
+    documents = ["Async jobs write results to S3", "one two three four five six", ""]
+    _write_input(tmp_path / "docs.jsonl", [json.dumps({"document": d}) for d in documents])
+    fake = demo_fake(processing_time=0.02)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    with fake.serve() as srv:
+        for name, value in srv.environ().items():
+            monkeypatch.setenv(name, value)
+        assert main([*argv, "--poll-interval", "0.02"]) == 1
+    by_line = _last(tmp_path / "out.jsonl")
+    assert by_line[1]["status"] == by_line[2]["status"] == "ok"
+    assert by_line[3]["error"]["type"] == "AsyncInferenceFailure"
