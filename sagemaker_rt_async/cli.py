@@ -1869,8 +1869,9 @@ async def _pool(
         raise _first_leaf(group) from None
     finally:
         aclose = getattr(items, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        if aclose is not None:  # closed now (its file too), even when cancelled
+            with anyio.CancelScope(shield=True):
+                await aclose()
 
 
 class _AsyncBatch:
