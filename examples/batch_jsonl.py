@@ -6,6 +6,11 @@ line, in the same order, each either ``{"line": 3, "result": ...}`` or
 item never stops the batch. Lines that are not JSON are reported without being sent. A summary
 goes to stdout; the exit status is 1 when any line failed (the output still has every line).
 
+The file is streamed: ``map_invoke_iter`` reads the input lazily and yields each result as soon
+as its turn comes (``ordered=True``), and each is written at once, so memory stays flat whatever
+the file's size. For a resumable run (killed at 90 %, rerun, nothing lost or repeated) use the
+``sagemaker-rt batch`` command instead.
+
 Against the local fake, in one command (the sample has one line the toy model rejects)::
 
     .venv/bin/python examples/batch_jsonl.py examples/sentiment.jsonl /tmp/scored.jsonl --fake
@@ -18,9 +23,6 @@ Against a real endpoint (credentials and region from the usual AWS places)::
 
     AWS_REGION=us-east-1 python examples/batch_jsonl.py in.jsonl out.jsonl \\
         --endpoint my-endpoint --concurrency 32 --progress
-
-``map_invoke`` returns all results at the end, so the whole batch is held in memory: split files
-of millions of lines into chunks.
 """
 
 from __future__ import annotations
@@ -32,10 +34,15 @@ import json
 import os
 import sys
 import time
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Iterator
+from functools import partial
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
+
+import anyio
+import anyio.to_thread
 
 from sagemaker_rt_async import InvokeEndpointResult, SageMakerRuntimeClient, SageMakerRuntimeError
 
@@ -44,24 +51,35 @@ DEFAULT_ENDPOINT = "toy-sentiment"  # the classifier `sagemaker-rt serve-fake` (
 Record = dict[str, Any]
 
 
-def read_requests(path: Path) -> tuple[list[tuple[int, str]], dict[int, Record]]:
-    """The input's requests as (line number, text), and the lines refused before sending."""
-    requests: list[tuple[int, str]] = []
-    refused: dict[int, Record] = {}
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            text = line.strip()
-            if not text:
-                continue  # blank lines (a trailing newline, spacing) are not requests
-            try:
-                json.loads(text)
-            except ValueError as exc:
-                # Never pay for a model call that can only fail.
-                error = {"type": "InvalidJSON", "code": "InvalidJSON", "message": str(exc)}
-                refused[number] = {"line": number, "error": error}
-                continue
-            requests.append((number, text))
-    return requests, refused
+async def read_requests(
+    path: Path, numbers: deque[int], refused: deque[Record]
+) -> AsyncIterator[str]:
+    """The input's request bodies, read lazily (1,000 lines per hop to a worker thread: the
+    event loop never waits on the disk).
+
+    The line number of each body yielded goes to ``numbers`` and a record for each line that
+    is not JSON to ``refused`` (never sent), both in input order, for the writer to interleave.
+    """
+    lines = await anyio.to_thread.run_sync(partial(path.open, encoding="utf-8"))
+    try:
+        number = 0
+        while chunk := await anyio.to_thread.run_sync(list, islice(lines, 1000)):
+            for line in chunk:
+                number += 1
+                text = line.strip()
+                if not text:
+                    continue  # blank lines (a trailing newline, spacing) are not requests
+                try:
+                    json.loads(text)
+                except ValueError as exc:
+                    # Never pay for a model call that can only fail.
+                    error = {"type": "InvalidJSON", "code": "InvalidJSON", "message": str(exc)}
+                    refused.append({"line": number, "error": error})
+                    continue
+                numbers.append(number)
+                yield text  # sent as it is, byte for byte
+    finally:
+        lines.close()
 
 
 def to_record(number: int, outcome: InvokeEndpointResult | SageMakerRuntimeError) -> Record:
@@ -81,38 +99,47 @@ def to_record(number: int, outcome: InvokeEndpointResult | SageMakerRuntimeError
 
 
 async def score(
-    requests: Sequence[tuple[int, str]], *, endpoint: str, concurrency: int, progress: bool
-) -> list[Record]:
-    """Invoke the endpoint once per request, ``concurrency`` at a time; records in input order."""
+    source: Path, target: Path, *, endpoint: str, concurrency: int, progress: bool
+) -> Counter[str]:
+    """Invoke the endpoint once per input line, ``concurrency`` at a time, writing each record
+    as its turn comes; returns how many lines ended how (``"ok"`` or the error type)."""
+    numbers: deque[int] = deque()  # line numbers of the requests read and not yet answered
+    refused: deque[Record] = deque()  # lines that are not JSON, not yet written
+    outcomes: Counter[str] = Counter()
+
+    def write(out: TextIO, record: Record) -> None:
+        # Buffered: the disk is written a few KiB at a time, not once per record.
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        outcomes[record["error"]["type"] if "error" in record else "ok"] += 1
+
     # No arguments: region, credentials and endpoint URL come from the environment exactly as
     # boto3 reads them (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, ...).
     async with SageMakerRuntimeClient() as rt:
-        outcomes = await rt.map_invoke(
-            endpoint,
-            [text for _, text in requests],  # sent as they are, byte for byte
-            concurrency=concurrency,
-            return_exceptions=True,  # a failed item holds its error; the batch goes on
-            progress=progress,  # a tqdm bar on stderr (the `progress` extra)
-            content_type="application/json",
-            accept="application/json",
-        )
-    return [
-        to_record(number, outcome) for (number, _), outcome in zip(requests, outcomes, strict=True)
-    ]
+        with target.open("w", encoding="utf-8") as out:
+            async with rt.map_invoke_iter(
+                endpoint,
+                read_requests(source, numbers, refused),
+                concurrency=concurrency,
+                ordered=True,  # input order, holding at most 2 * concurrency lines
+                progress=progress,  # a tqdm bar on stderr (the `progress` extra)
+                content_type="application/json",
+                accept="application/json",
+            ) as results:
+                async for _, outcome in results:  # a failed item holds its typed error
+                    number = numbers.popleft()
+                    while refused and refused[0]["line"] < number:
+                        write(out, refused.popleft())
+                    write(out, to_record(number, outcome))
+            while refused:
+                write(out, refused.popleft())
+    return outcomes
 
 
-def write_records(path: Path, records: Sequence[Record]) -> None:
-    """Write one JSON object per line."""
-    with path.open("w", encoding="utf-8") as out:
-        for record in records:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
-def summary(records: Sequence[Record], seconds: float) -> str:
+def summary(outcomes: Counter[str], seconds: float) -> str:
     """``N lines in T s: X ok, Y failed (ModelError: 2, ...)``."""
-    failed = Counter(r["error"]["type"] for r in records if "error" in r)
-    ok = len(records) - sum(failed.values())
-    text = f"{len(records)} lines in {seconds:.2f} s: {ok} ok, {sum(failed.values())} failed"
+    failed = Counter({kind: n for kind, n in outcomes.items() if kind != "ok"})
+    total = sum(outcomes.values())
+    text = f"{total} lines in {seconds:.2f} s: {outcomes['ok']} ok, {failed.total()} failed"
     if failed:
         text += " (" + ", ".join(f"{kind}: {n}" for kind, n in failed.most_common()) + ")"
     return text
@@ -148,27 +175,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
-    try:
-        requests, refused = read_requests(args.input)
-    except OSError as exc:
-        parser.error(f"cannot read {args.input}: {exc}")
+    if not args.input.is_file():
+        parser.error(f"cannot read {args.input}: no such file")
 
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
         if args.fake:
             stack.enter_context(local_fake())
-        scored = asyncio.run(
+        outcomes = asyncio.run(
             score(
-                requests,
+                args.input,
+                args.output,
                 endpoint=args.endpoint,
                 concurrency=args.concurrency,
                 progress=args.progress,
             )
         )
-    records = sorted([*scored, *refused.values()], key=lambda r: int(r["line"]))
-    write_records(args.output, records)
-    print(f"{summary(records, time.perf_counter() - start)} -> {args.output}")
-    return 1 if any("error" in r for r in records) else 0
+    print(f"{summary(outcomes, time.perf_counter() - start)} -> {args.output}")
+    return 1 if set(outcomes) - {"ok"} else 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ the failure) with backoff up to a cap, returns the output, raises ``AsyncInferen
 the failure payload, or ``AsyncInferenceTimeout`` at the deadline. A poll cannot tell "queued"
 from "dropped", so the default deadline is the job's own: queue TTL + invocation timeout
 (spec §8). Polling holds no connection between checks, so cancelling a wait is always clean.
+A poll that fails for a reason another poll may fix (no connection, S3's 503 ``SlowDown``) is
+retried, but not for the job's whole lifetime: S3 unreachable for ``max_unreachable_seconds``
+(5 minutes by default) ends the wait with that typed error, and the job can be awaited again.
 
 A job outlives the process that submitted it: ``job.to_dict()`` is plain JSON (for a queue or
 a database) and ``AsyncInferenceJob.from_dict(data, client)`` / ``client.async_job(...)`` make it
@@ -46,6 +49,10 @@ logger = logging.getLogger("sagemaker_rt_async")
 DEFAULT_REQUEST_TTL_S = 21_600  # the service's defaults when the request does not set them
 DEFAULT_INVOCATION_TIMEOUT_S = 900
 _DEADLINE_MARGIN_S = 60.0
+DEFAULT_MAX_UNREACHABLE_S = 300.0
+# A wait gives up on an unreachable S3 only after this many failed polls in a row as well: one
+# poll that itself hung for the whole bound (a black-holed connection) is not yet an outage.
+_MIN_FAILED_POLLS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +275,7 @@ class AsyncInferenceJob:
         poll_interval: float = 1.0,
         max_poll_interval: float = 30.0,
         access_denied_means_pending: bool = False,
+        max_unreachable_seconds: float | None = DEFAULT_MAX_UNREACHABLE_S,
     ) -> AsyncInferenceResult:
         """Wait for the job: its output, or ``AsyncInferenceFailure``, or ``AsyncInferenceTimeout``.
 
@@ -275,11 +283,22 @@ class AsyncInferenceJob:
         up to ``max_poll_interval``. ``timeout`` counts from this call (default: until the job's
         own deadline, its queue TTL plus invocation timeout after submission). Cancelling the
         wait is safe; the job can be awaited again.
+
+        A poll that fails for a reason another poll may fix (a connection failure or timeout,
+        a retryable S3 answer such as 503 ``SlowDown``) is retried at the next interval. When
+        polls have failed that way for ``max_unreachable_seconds`` since the last one that got
+        an answer (default 300; and at least 3 polls in a row), the wait gives up: a
+        ``TransportError`` saying how long S3 was unreachable (chained to the last failure),
+        or the last retryable ``S3Error`` itself. The job is not affected: await it again once
+        S3 is reachable. ``None`` retries such failures until the deadline. Errors another
+        poll cannot fix (403, a missing bucket, ...) end the wait at once.
         """
         if poll_interval <= 0 or max_poll_interval < poll_interval:
             raise ParamValidationError(
                 "poll_interval", "must be > 0 and not above max_poll_interval"
             )
+        if max_unreachable_seconds is not None and not max_unreachable_seconds > 0:
+            raise ParamValidationError("max_unreachable_seconds", "must be > 0 or None")
         start = self._clock()
         if timeout is None:
             if self.submitted_at is not None:
@@ -294,6 +313,8 @@ class AsyncInferenceJob:
                 raise ParamValidationError("timeout", "must not be negative")
             deadline = start + timeout
         interval = poll_interval
+        answered_at = start  # the last poll S3 answered (this call counts as one)
+        failed_in_a_row = 0
         while True:
             try:
                 found = await self.poll(access_denied_means_pending=access_denied_means_pending)
@@ -302,8 +323,21 @@ class AsyncInferenceJob:
                 # it. Errors that another poll cannot fix (403, 404 bucket, ...) still do.
                 if not exc.retryable and not isinstance(exc, TransportError):
                     raise
+                failed_in_a_row += 1
+                unreachable = self._clock() - answered_at
+                if (
+                    max_unreachable_seconds is not None
+                    and unreachable >= max_unreachable_seconds
+                    and failed_in_a_row >= _MIN_FAILED_POLLS
+                ):
+                    if isinstance(exc, S3Error):
+                        raise  # S3's own answer (SlowDown, 503) says more than we could
+                    raise self._unreachable(exc, unreachable, failed_in_a_row) from exc
                 logger.debug("poll of %s failed, will retry: %s", self._name, exc)
                 found = None
+            else:
+                answered_at = self._clock()
+                failed_in_a_row = 0
             if found is not None:
                 return found
             now = self._clock()
@@ -318,3 +352,13 @@ class AsyncInferenceJob:
             delay = min(interval, deadline - now)
             await anyio.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311 - not crypto
             interval = min(interval * 1.5, max_poll_interval)
+
+    def _unreachable(self, last: TransportError, seconds: float, polls: int) -> TransportError:
+        """The error a wait gives up with when no connection to S3 worked for too long."""
+        error = TransportError(
+            f"async inference {self._name}: S3 unreachable for {seconds:.1f} s "
+            f"({polls} polls in a row failed; last: {last}); the job is not affected: "
+            f"await it again later (its output will appear at {self.output_location})"
+        )
+        error.request_id = last.request_id
+        return error

@@ -23,6 +23,7 @@ import os
 import shlex
 import sys
 import time
+from array import array
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,8 +36,10 @@ from . import (
     AccessDeniedError,
     AsyncInferenceFailure,
     AsyncInferenceJob,
+    AsyncInferenceResult,
     AsyncInferenceTimeout,
     AuthenticationError,
+    ClientClosedError,
     ContainerError,
     CredentialsError,
     FramingError,
@@ -57,6 +60,8 @@ from . import (
     __version__,
 )
 from ._batch import _first_leaf, map_invoke_iter
+from ._endpoints import parse_s3_uri
+from ._operations import INVOKE_ENDPOINT_ASYNC
 from ._tokens import TOKEN_FORMATS
 from .demo import flaky_llm, sentiment_model, toy_llm, toy_summarizer
 from .testing import TEST_CREDENTIALS, FakeSageMakerRuntime, Invocation, ModelFailure, chat_model
@@ -111,7 +116,8 @@ exit codes:
   6    no response: the connection failed or a deadline passed (TransportError, RequestTimeout)
   7    the stream broke after it started (StreamError), or the async job failed
        (AsyncInferenceFailure)
-  8    the async job's result did not appear within --wait-timeout (AsyncInferenceTimeout)
+  8    the async job's result did not appear within --wait-timeout (AsyncInferenceTimeout);
+       `batch --async --wait`: jobs still running at --wait-timeout
   130  interrupted (Ctrl-C)"""
 
 _TRY_IT = """\
@@ -1335,13 +1341,30 @@ Resumable: run the same command again and the lines already in OUTPUT are skippe
 written for another INPUT is refused). Killing the command at any moment loses no recorded line
 and duplicates none; requests in flight then are sent again by the rerun.
 
+Async inference (--async --upload-to s3://bucket/prefix/): each line's body is uploaded to
+PREFIX/<INPUT's hash>/<line>.input and submitted with InvokeEndpointAsync; --wait then awaits
+the jobs (--concurrency at a time) and records their results. OUTPUT is a journal: for each
+line the LAST record counts, a reader takes the last one:
+  {{"line": 3, "status": "submitting", "input_location": ..., "inference_id": ...}}
+  {{"line": 3, "status": "submitted", "inference_id": ..., "output_location": ...,
+   "failure_location": ..., "submitted_at_utc": ..., ...}}
+  {{"line": 3, "status": "ok", "body": ..., "output_location": ..., ...}}   (or "error")
+"submitting" is written before the request goes out. Run the same command again (with --wait
+to collect): lines submitted are never submitted again, lines finished are not awaited again.
+A line left at "submitting" was cut off mid-request (killed): the service may have queued it,
+so it is reported as unknown and not sent again unless you pass --resubmit-unknown.
+
 {_EXAMPLES_HEADER}
   sagemaker-rt batch toy-sentiment reviews.jsonl scored.jsonl --concurrency 32
   sagemaker-rt batch toy-sentiment requests.jsonl scored.jsonl --per-line-options
+  sagemaker-rt batch toy-summarizer docs.jsonl out.jsonl --async --upload-to s3://in/b/ --wait
 
-exit codes: 0 every line of INPUT answered OK; 1 some lines failed (each recorded in OUTPUT);
-2 usage (missing INPUT, unwritable OUTPUT, OUTPUT of another INPUT); 3 no credentials; 4-6 an
-error that would fail every line stopped the batch (see `sagemaker-rt --help`); 130 interrupted."""
+exit codes: 0 every line of INPUT answered OK (--async without --wait: every line submitted);
+1 some lines failed (each recorded in OUTPUT) or are unknown; 2 usage (missing INPUT,
+unwritable OUTPUT, OUTPUT of another INPUT or mode, --async without --upload-to); 3 no
+credentials; 4-6 an error that would fail every line stopped the batch (see `sagemaker-rt
+--help`); 8 --wait: jobs still running at --wait-timeout (the command that resumes waiting is
+printed); 130 interrupted (the same)."""
 
 
 def _add_batch_parser(sub: Any) -> None:
@@ -1389,6 +1412,41 @@ def _add_batch_parser(sub: Any) -> None:
         metavar="NAME",
         help="inference component to call (InferenceComponentName)",
     )
+    jobs = batch.add_argument_group("async inference (InvokeEndpointAsync)")
+    jobs.add_argument(
+        "--async",
+        dest="async_",
+        action="store_true",
+        help="submit one async inference job per line (needs --upload-to) and record its "
+        "locations; --wait collects the results",
+    )
+    jobs.add_argument(
+        "--upload-to",
+        metavar="S3_PREFIX",
+        help="s3://bucket/prefix/ the lines' bodies are uploaded under (one object per line, "
+        "its key fixed by INPUT's hash and the line number)",
+    )
+    jobs.add_argument(
+        "--wait",
+        action="store_true",
+        help="await every submitted job and record its result (resumable)",
+    )
+    jobs.add_argument(
+        "--resubmit-unknown",
+        action="store_true",
+        help="submit again the lines whose submission was cut off (killed mid-request): the "
+        "service may then run them twice",
+    )
+    jobs.add_argument(
+        "--request-ttl-seconds", type=int, metavar="N", help="how long a job may queue (60-21600)"
+    )
+    jobs.add_argument(
+        "--invocation-timeout-seconds",
+        type=int,
+        metavar="N",
+        help="how long a job may run (1-3600)",
+    )
+    _add_polling(jobs)
     _add_connection(batch)
 
 
@@ -1411,13 +1469,15 @@ class _BatchInput:
             raise _UsageError(f"cannot read INPUT {path}: {exc.strerror or exc}") from None
         self.sha256 = digest.hexdigest()
 
-    def header(self) -> bytes:
-        """OUTPUT's first line."""
-        record = {
+    def header(self, *, async_mode: bool = False) -> bytes:
+        """OUTPUT's first line (``"mode": "async"`` for async inference records)."""
+        record: dict[str, Any] = {
             _BATCH_HEADER_KEY: _BATCH_FORMAT,
             "input": str(self.path.resolve()),
             "sha256": self.sha256,
         }
+        if async_mode:
+            record["mode"] = "async"
         return (json.dumps(record) + "\n").encode()
 
 
@@ -1432,6 +1492,8 @@ def _append(fd: int, data: bytes) -> None:
 
 class _BatchOutput:
     """OUTPUT opened for appending, with what earlier runs recorded (a bitmap of line numbers)."""
+
+    async_mode = False
 
     def __init__(self, path: Path, source: _BatchInput) -> None:
         self.path = path
@@ -1449,17 +1511,41 @@ class _BatchOutput:
             raise
 
     def _resume(self, source: _BatchInput) -> None:
+        offset = 0
         with open(self.fd, "rb", closefd=False) as existing:
-            data = existing.read()
-        complete = data.rfind(b"\n") + 1
-        if complete < len(data):  # a record cut by a kill: its request is sent again
-            os.ftruncate(self.fd, complete)
-        lines = data[:complete].splitlines()
-        if not lines:
-            _append(self.fd, source.header())
-            return
+            existing.seek(0)
+            raw_header = existing.readline()
+            if not raw_header.endswith(b"\n"):  # empty, or a header cut by a kill
+                header = source.header(async_mode=self.async_mode)
+                if not header.startswith(raw_header):  # someone else's one-line file
+                    self._check_header(raw_header, source)
+                os.ftruncate(self.fd, 0)
+                _append(self.fd, header)
+                return
+            self._check_header(raw_header, source)
+            offset = len(raw_header)
+            for number, raw in enumerate(existing, start=2):
+                if not raw.endswith(b"\n"):  # a record cut by a kill: its line is done again
+                    os.ftruncate(self.fd, offset)
+                    break
+                try:
+                    record = json.loads(raw)
+                    line = int(record["line"])
+                    status = record["status"]
+                    if not isinstance(status, str):
+                        raise TypeError(status)
+                    if 1 <= line <= source.lines:
+                        self._take(line, status, offset)
+                except (ValueError, KeyError, TypeError):
+                    raise _UsageError(
+                        f"OUTPUT {self.path} line {number} is not a batch record: "
+                        "was the file edited? choose another OUTPUT"
+                    ) from None
+                offset += len(raw)
+
+    def _check_header(self, raw: bytes, source: _BatchInput) -> None:
         try:
-            header = json.loads(lines[0])
+            header = json.loads(raw)
         except ValueError:
             header = None
         if not isinstance(header, dict) or header.get(_BATCH_HEADER_KEY) != _BATCH_FORMAT:
@@ -1473,20 +1559,19 @@ class _BatchOutput:
                 f"sha256 {header.get('sha256')}), not of {source.path} (sha256 "
                 f"{source.sha256}): choose another OUTPUT"
             )
-        for number, raw in enumerate(lines[1:], start=2):
-            try:
-                record = json.loads(raw)
-                line = int(record["line"])
-                failed = record["status"] != "ok"
-            except (ValueError, KeyError, TypeError):
-                raise _UsageError(
-                    f"OUTPUT {self.path} line {number} is not a batch record: "
-                    "was the file edited? choose another OUTPUT"
-                ) from None
-            if 1 <= line <= source.lines and not self.is_done(line):
-                self.done[line // 8] |= 1 << (line % 8)
-                self.answered += 1
-                self.failed += failed
+        if (header.get("mode") == "async") != self.async_mode:
+            if self.async_mode:
+                what = "real-time results of this input: drop --async, or choose another OUTPUT"
+            else:
+                what = "async inference jobs of this input: add --async (--wait collects them)"
+            raise _UsageError(f"OUTPUT {self.path} holds {what}")
+
+    def _take(self, line: int, status: str, offset: int) -> None:
+        """Count an earlier run's record (the first one for a line; there is only one)."""
+        if not self.is_done(line):
+            self.done[line // 8] |= 1 << (line % 8)
+            self.answered += 1
+            self.failed += status != "ok"
 
     def is_done(self, line: int) -> bool:
         """Whether OUTPUT already records input line ``line`` (1-based)."""
@@ -1575,7 +1660,7 @@ class _LineInvoker:
             raise ParamValidationError("body", f"line {line.number}: {exc}") from None
 
 
-def _ok_record(number: int, result: InvokeEndpointResult) -> dict[str, Any]:
+def _ok_record(number: int, result: InvokeEndpointResult | AsyncInferenceResult) -> dict[str, Any]:
     record: dict[str, Any] = {"line": number, "status": "ok"}
     try:
         text = result.body.decode("utf-8")
@@ -1587,6 +1672,10 @@ def _ok_record(number: int, result: InvokeEndpointResult) -> dict[str, Any]:
         except ValueError:
             record["body"] = text
     record["content_type"] = result.content_type
+    if isinstance(result, AsyncInferenceResult):
+        record["output_location"] = result.output_location
+        record["inference_id"] = result.inference_id
+        return record
     record["request_id"] = result.request_id
     return record
 
@@ -1603,7 +1692,8 @@ def _error_record(number: int, exc: SageMakerRuntimeError) -> dict[str, Any]:
 class _BatchProgress:
     """Progress on stderr: a line rewritten in place on a terminal, else one every few seconds."""
 
-    def __init__(self, total: int, already: int, *, quiet: bool) -> None:
+    def __init__(self, total: int, already: int, *, quiet: bool, label: str = "batch") -> None:
+        self.label = label
         self.total = total
         self.already = already
         self.done = 0
@@ -1624,7 +1714,7 @@ class _BatchProgress:
         """Where the batch stands: lines answered of all, the rate and the errors so far."""
         elapsed = max(time.monotonic() - self._start, 1e-9)
         return (
-            f"batch: {self.already + self.done}/{self.total} lines, "
+            f"{self.label}: {self.already + self.done}/{self.total} lines, "
             f"{self.done / elapsed:.1f} lines/s, {self.failed} errors this run"
         )
 
@@ -1709,18 +1799,469 @@ async def _batch(args: argparse.Namespace, source: _BatchInput, output: _BatchOu
     return EXIT_OK if answered == source.requests and failed == 0 else EXIT_OTHER
 
 
+# -- batch --async ---------------------------------------------------------------------------------
+#
+# `batch --async --upload-to s3://bucket/prefix/ [--wait]`: each line's body is uploaded to a key
+# fixed by INPUT's hash and the line number (a rerun overwrites that object, never adds another),
+# then submitted with InvokeEndpointAsync. OUTPUT is a journal, appended and fsync'd as in the
+# real-time mode; for each line the last record counts:
+#   submitting  durable before the request goes out: {"line", "status", "input_location",
+#               "inference_id"}
+#   submitted   the service queued it: the job's locations (job.to_dict() and "input_location")
+#   ok / error  the final result, as in the real-time mode (ok adds "output_location" and
+#               "inference_id")
+# A line whose last record is "submitting" was cut off mid-request (killed, or the connection broke
+# after sending): the service may or may not have queued it and no API can tell, so it is never
+# sent again unless --resubmit-unknown says so (spec: nothing re-sent once the server may have
+# acted on it, unless the user opted in).
+
+_SUBMITTING, _SUBMITTED, _OK, _FAILED = 1, 2, 3, 4
+_ASYNC_STATES = {"submitting": _SUBMITTING, "submitted": _SUBMITTED, "ok": _OK, "error": _FAILED}
+_ASYNC_LINE_OPTIONS = frozenset(
+    {
+        "content_type",
+        "accept",
+        "custom_attributes",
+        "inference_id",
+        "request_ttl_seconds",
+        "invocation_timeout_seconds",
+    }
+)
+_REALTIME_ONLY = {
+    "target_model": "--target-model",
+    "target_variant": "--target-variant",
+    "target_container_hostname": "--target-container-hostname",
+    "inference_component": "--inference-component",
+}
+_ASYNC_ONLY = {
+    "upload_to": "--upload-to",
+    "wait": "--wait",
+    "resubmit_unknown": "--resubmit-unknown",
+    "request_ttl_seconds": "--request-ttl-seconds",
+    "invocation_timeout_seconds": "--invocation-timeout-seconds",
+    "wait_timeout": "--wait-timeout",
+}
+_RECORD_READ_LINES = 256  # submitted records read per thread hop when waiting
+
+
+class _AsyncBatchOutput(_BatchOutput):
+    """OUTPUT of an async batch: each line's state, and where its job's record is."""
+
+    async_mode = True
+
+    def __init__(self, path: Path, source: _BatchInput) -> None:
+        self.state = bytearray(source.lines + 1)
+        # Byte offset of each submitted line's record: 8 bytes a line, whatever the records.
+        self.offsets = array("q", bytes(8 * (source.lines + 1)))
+        super().__init__(path, source)
+
+    def _take(self, line: int, status: str, offset: int) -> None:
+        state = _ASYNC_STATES.get(status)
+        if state is None:
+            raise ValueError(status)
+        self.state[line] = state  # the last record of a line counts
+        if state == _SUBMITTED:
+            self.offsets[line] = offset
+
+    def rescan(self, source: _BatchInput) -> None:
+        """Read OUTPUT again (after this run's submissions)."""
+        self.state[:] = bytes(len(self.state))
+        self._resume(source)
+
+    def count(self, state: int) -> int:
+        """Lines in ``state``."""
+        return self.state.count(state)
+
+    def job_records(self, numbers: Sequence[int]) -> list[tuple[int, dict[str, Any]]]:
+        """The "submitted" records of lines ``numbers`` (read with pread: the fd appends)."""
+        found = []
+        for number in numbers:
+            data, offset = b"", self.offsets[number]
+            while not data.endswith(b"\n"):
+                more = os.pread(self.fd, 4096, offset + len(data))
+                if not more:
+                    break
+                data += more.partition(b"\n")[0] + (b"\n" if b"\n" in more else b"")
+            found.append((number, json.loads(data)))
+        return found
+
+
+class _Journal:
+    """Records appended durably; concurrent appends share one write and fsync (group commit)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._queue: list[bytes] = []
+        self._queued = self._durable = 0
+        self._writing = False
+        self._wake = anyio.Event()
+        self._error: OSError | None = None
+
+    async def append(self, record: dict[str, Any]) -> None:
+        """Return once ``record`` is on disk (shielded: a cancelled caller still records it)."""
+        self._queue.append((json.dumps(record) + "\n").encode())
+        self._queued += 1
+        ticket = self._queued
+        with anyio.CancelScope(shield=True):
+            while self._durable < ticket:
+                if self._error is not None:
+                    raise self._error
+                if self._writing:
+                    await self._wake.wait()
+                    continue
+                self._writing = True
+                chunk, upto = b"".join(self._queue), self._queued
+                self._queue.clear()
+                try:
+                    await anyio.to_thread.run_sync(_append, self._fd, chunk)
+                    self._durable = upto
+                except OSError as exc:
+                    self._error = exc
+                    raise
+                finally:
+                    self._writing = False
+                    wake, self._wake = self._wake, anyio.Event()
+                    wake.set()
+
+
+class _AsyncLine:
+    """One line's job request, parsed before anything is uploaded or sent."""
+
+    __slots__ = ("body", "members", "number")
+
+    def __init__(self, number: int, body: bytes, members: dict[str, Any]) -> None:
+        self.number = number
+        self.body = body
+        self.members = members
+
+
+def _async_request(line: _Line, args: argparse.Namespace, inference_id: str) -> _AsyncLine:
+    """The line as a job: its body and members, checked as the client would (no I/O).
+
+    Raises ``ParamValidationError`` for ``body`` (the line's own error) or for a shared option.
+    """
+    try:
+        value = json.loads(line.raw.decode("utf-8"))
+    except ValueError as exc:
+        raise ParamValidationError("body", f"line {line.number} is not JSON: {exc}") from None
+    members: dict[str, Any] = {
+        "content_type": args.content_type,
+        "accept": args.accept,
+        "custom_attributes": args.custom_attributes,
+        "inference_id": inference_id,
+        "request_ttl_seconds": args.request_ttl_seconds,
+        "invocation_timeout_seconds": args.invocation_timeout_seconds,
+    }
+    if not args.per_line_options:
+        members["content_type"] = members["content_type"] or "application/json"
+        body = line.raw.strip()
+    else:
+        if not isinstance(value, dict) or "body" not in value:
+            raise ParamValidationError(
+                "body", f'line {line.number} is not an object with a "body" (--per-line-options)'
+            )
+        unknown = sorted(set(value) - _ASYNC_LINE_OPTIONS - {"body"})
+        if unknown:
+            raise ParamValidationError("body", f"line {line.number}: unknown keys {unknown}")
+        given = value.pop("body")
+        if isinstance(given, str):
+            body = given.encode("utf-8")
+        else:
+            body = json.dumps(given, separators=(",", ":"), ensure_ascii=False).encode()
+            value.setdefault("content_type", members["content_type"] or "application/json")
+        members.update(value)
+    try:
+        # The service's own header rules, checked now: a refused member must not leave an
+        # upload behind, nor a "submitting" record for a request never sent.
+        INVOKE_ENDPOINT_ASYNC.headers({**members, "input_location": "s3://b/k"})
+    except ParamValidationError as exc:
+        if not args.per_line_options or exc.param not in value:
+            raise
+        raise ParamValidationError("body", f"line {line.number}: {exc}") from None
+    return _AsyncLine(line.number, body, members)
+
+
+def _stops_the_batch(exc: SageMakerRuntimeError) -> bool:
+    """Errors that would fail every line alike (as ``map_invoke_iter`` decides), and S3 ones."""
+    if isinstance(exc, CredentialsError | ClientClosedError | S3Error):
+        return True
+    return isinstance(exc, ParamValidationError) and exc.param != "body"
+
+
+async def _lines_where(path: Path, wanted: Callable[[int], bool]) -> AsyncIterator[_Line]:
+    """INPUT's non-blank lines whose number ``wanted`` accepts, read in a worker thread."""
+    source = await anyio.to_thread.run_sync(path.open, "rb")
+    try:
+        number = 0
+        while chunk := await anyio.to_thread.run_sync(_read_lines, source, _BATCH_READ_LINES):
+            for raw in chunk:
+                number += 1
+                if raw.strip() and wanted(number):
+                    yield _Line(number, raw)
+    finally:
+        source.close()
+
+
+_Item = TypeVar("_Item")
+
+
+async def _pool(
+    items: AsyncIterator[_Item], work: Callable[[_Item], Awaitable[None]], concurrency: int
+) -> None:
+    """``work`` on every item, ``concurrency`` at a time; the first error stops them all."""
+    lock = anyio.Lock()
+
+    async def worker() -> None:
+        while True:
+            async with lock:  # one puller at a time: an async generator is not re-entrant
+                try:
+                    item = await items.__anext__()
+                except StopAsyncIteration:
+                    return
+            await work(item)
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for _ in range(concurrency):
+                tg.start_soon(worker)
+    except BaseExceptionGroup as group:  # surface the error itself, as the real-time mode
+        raise _first_leaf(group) from None
+    finally:
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:  # closed now (its file too), even when cancelled
+            with anyio.CancelScope(shield=True):
+                await aclose()
+
+
+class _AsyncBatch:
+    """Submit the lines not submitted yet, then (``--wait``) await the jobs not finished."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        rt: SageMakerRuntimeClient,
+        source: _BatchInput,
+        output: _AsyncBatchOutput,
+    ) -> None:
+        self.args = args
+        self.rt = rt
+        self.source = source
+        self.output = output
+        self.journal = _Journal(output.fd)
+        prefix = args.upload_to if args.upload_to.endswith("/") else args.upload_to + "/"
+        # INPUT's hash in the key: another INPUT under the same prefix never overwrites these.
+        self.staging = f"{prefix}{source.sha256[:16]}/"
+        self.progress: _BatchProgress | None = None
+
+    async def submit(self) -> None:
+        resubmit = self.args.resubmit_unknown
+        state = self.output.state
+
+        def wanted(number: int) -> bool:
+            return state[number] == 0 or (resubmit and state[number] == _SUBMITTING)
+
+        todo = sum(1 for n in range(1, len(state)) if wanted(n))
+        if not todo:
+            return
+        self.progress = _BatchProgress(todo, 0, quiet=self.args.quiet, label="submitted")
+        lines = _lines_where(self.source.path, wanted)
+        await _pool(lines, self._submit_line, self.args.concurrency)
+        self._progress_done()
+
+    async def _submit_line(self, line: _Line) -> None:
+        number = line.number
+        try:
+            job = _async_request(line, self.args, f"batch-{self.source.sha256[:16]}-{number}")
+        except ParamValidationError as exc:
+            if _stops_the_batch(exc):
+                raise
+            await self._finish(_error_record(number, exc))
+            return
+        members = job.members
+        location = await self.rt.upload_input(
+            f"{self.staging}{number}.input", job.body, content_type=members["content_type"]
+        )
+        await self.journal.append(
+            {
+                "line": number,
+                "status": "submitting",
+                "input_location": location,
+                "inference_id": members["inference_id"],
+            }
+        )
+        try:
+            submitted = await self.rt.invoke_endpoint_async(
+                self.args.endpoint, input_location=location, **members
+            )
+        except TransportError as exc:
+            if exc.request_sent and not exc.closed_before_response:
+                # It may have been queued: the "submitting" record stands (unknown).
+                self._tick(failed=True)
+                return
+            await self._finish(_error_record(number, exc))
+            return
+        except SageMakerRuntimeError as exc:
+            if _stops_the_batch(exc):
+                raise
+            await self._finish(_error_record(number, exc))  # the service refused it
+            return
+        await self.journal.append(
+            {
+                "line": number,
+                "status": "submitted",
+                **submitted.to_dict(),
+                "input_location": location,
+            }
+        )
+        self._tick(failed=False)
+
+    async def wait(self) -> None:
+        await anyio.to_thread.run_sync(self.output.rescan, self.source)
+        state = self.output.state
+        numbers = array("q", (n for n in range(1, len(state)) if state[n] == _SUBMITTED))
+        if not numbers:
+            return
+        self.progress = _BatchProgress(len(numbers), 0, quiet=self.args.quiet, label="finished")
+        with anyio.move_on_after(self.args.wait_timeout):  # None: no limit of ours
+            await _pool(self._jobs(numbers), self._wait_line, self.args.concurrency)
+        self._progress_done()
+
+    async def _jobs(self, numbers: array[int]) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+        for start in range(0, len(numbers), _RECORD_READ_LINES):
+            chunk = numbers[start : start + _RECORD_READ_LINES]
+            for item in await anyio.to_thread.run_sync(self.output.job_records, chunk):
+                yield item
+
+    async def _wait_line(self, item: tuple[int, dict[str, Any]]) -> None:
+        number, record = item
+        keys = {k: v for k, v in record.items() if k not in ("line", "status", "input_location")}
+        job = AsyncInferenceJob.from_dict(keys, self.rt)
+        poll = self.args.poll_interval
+        try:
+            result = await job.result(poll_interval=poll, max_poll_interval=max(30.0, poll))
+        except (AsyncInferenceFailure, AsyncInferenceTimeout) as exc:
+            # Final: the failure object exists, or the job's own lifetime (TTL + invocation
+            # timeout since submission) has passed and it can no longer finish.
+            error = _error_record(number, exc)
+            error["error"]["output_location"] = job.output_location
+            if job.failure_location is not None:
+                error["error"]["failure_location"] = job.failure_location
+            await self._finish(error)
+            return
+        await self._finish(_ok_record(number, result))
+
+    async def _finish(self, record: dict[str, Any]) -> None:
+        await self.journal.append(record)
+        self._tick(failed=record["status"] != "ok")
+
+    def _tick(self, *, failed: bool) -> None:
+        if self.progress is not None:
+            self.progress.update(failed=failed)
+
+    def _progress_done(self) -> None:
+        if self.progress is not None and not self.args.quiet:
+            print(self.progress.line(), file=sys.stderr)
+
+
+def _resume_words(args: argparse.Namespace, *, wait: bool) -> str:
+    """The command as given, minus --resubmit-unknown: it sends nothing a second time."""
+    words = [w for w in args.argv if w != "--resubmit-unknown"]
+    if wait and "--wait" not in words:
+        words.append("--wait")
+    return shlex.join([PROG, *words])
+
+
+async def _async_batch(
+    args: argparse.Namespace, source: _BatchInput, output: _AsyncBatchOutput
+) -> int:
+    async with _client(args) as rt:
+        batch = _AsyncBatch(args, rt, source, output)
+        await batch.submit()
+        if args.wait:
+            await batch.wait()
+        await anyio.to_thread.run_sync(output.rescan, source)  # the counts, this run's included
+    ok, failed = output.count(_OK), output.count(_FAILED)
+    pending, unknown = output.count(_SUBMITTED), output.count(_SUBMITTING)
+    _info(
+        f"batch: {source.requests} lines: {ok} ok, {failed} failed, {pending} pending, "
+        f"{unknown} unknown -> {args.output}"
+    )
+    if unknown:
+        _info(
+            f"warning: {unknown} lines were cut off while being submitted (killed, or the "
+            "connection broke): the service may have queued them, so they are not sent again",
+            "hint: to submit them again anyway (each may then run twice): "
+            f"{_resume_words(args, wait=args.wait)} --resubmit-unknown",
+        )
+    if pending:
+        if args.wait:
+            _info(
+                "hint: jobs are still running; resume waiting (nothing is submitted again): "
+                + _resume_words(args, wait=True)
+            )
+            return EXIT_ASYNC_TIMEOUT
+        _info(
+            "hint: collect the results (nothing is submitted again): "
+            + _resume_words(args, wait=True)
+        )
+    return EXIT_OK if failed == 0 and unknown == 0 else EXIT_OTHER
+
+
+def _check_batch_flags(args: argparse.Namespace) -> None:
+    """Flags that belong to the other mode, and --async's own needs: usage errors, no I/O."""
+    if args.async_:
+        given = [flag for name, flag in _REALTIME_ONLY.items() if getattr(args, name)]
+        if given:
+            raise _UsageError(f"{', '.join(given)} apply to real-time batches, not --async")
+        if not args.upload_to:
+            raise _UsageError(
+                "--async needs --upload-to s3://bucket/prefix/: each line's body is uploaded "
+                "there and the job reads it from S3"
+            )
+        if not args.upload_to.startswith("s3://"):
+            raise _UsageError(f"--upload-to {args.upload_to}: must be an s3://bucket/prefix/ URI")
+        bucket = args.upload_to[len("s3://") :].partition("/")[0]
+        try:
+            parse_s3_uri(f"s3://{bucket}/key")  # the bucket name's rules
+        except ParamValidationError:
+            raise _UsageError(
+                f"--upload-to {args.upload_to}: {bucket!r} is not a valid bucket name"
+            ) from None
+        return
+    given = [flag for name, flag in _ASYNC_ONLY.items() if getattr(args, name) not in (None, False)]
+    if given:
+        raise _UsageError(f"{', '.join(given)} apply to async batches: add --async")
+
+
 def _batch_main(args: argparse.Namespace) -> int:
     """``sagemaker-rt batch``: everything checked before the first request, then the batch."""
     output: _BatchOutput | None = None
     try:
+        _check_batch_flags(args)
         source = _BatchInput(args.input)
+        if args.async_:
+            output = _AsyncBatchOutput(args.output, source)
+            return asyncio.run(_async_batch(args, source, output))
         output = _BatchOutput(args.output, source)
         return asyncio.run(_batch(args, source, output))
     except (SageMakerRuntimeError, _UsageError) as exc:
-        _fail(_describe(exc, args))
+        lines = _describe(exc, args)
+        if output is not None and args.async_:
+            lines.append(
+                "hint: resume (nothing is submitted again): " + _resume_words(args, wait=args.wait)
+            )
+        _fail(lines)
         return exit_code_for(exc)
     except KeyboardInterrupt:
-        _fail(["interrupted: rerun the same command to resume"])
+        if args.async_:
+            _fail(
+                [
+                    "interrupted: resume (nothing is submitted again): "
+                    + _resume_words(args, wait=args.wait)
+                ]
+            )
+        else:
+            _fail(["interrupted: rerun the same command to resume"])
         return EXIT_INTERRUPTED
     finally:
         if output is not None:
@@ -2157,6 +2698,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve-fake":
         return _serve_fake(args)
     if args.command == "batch":
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         return _batch_main(args)
     if args.command == "bidi":
         try:

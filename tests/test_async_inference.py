@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+import anyio.abc
 import httpx
 import pytest
 
@@ -450,3 +452,103 @@ async def test_from_dict_refuses_what_to_dict_never_made(
     with pytest.raises(sm.ParamValidationError) as info:
         sm.AsyncInferenceJob.from_dict(data, rt)
     assert info.value.param == param
+
+
+# -- a wait that S3 stops answering ----------------------------------------------------------------
+
+
+async def test_a_wait_gives_up_when_s3_stops_answering(anyio_backend: str) -> None:
+    """The server goes away mid-wait (every poll's connection refused): after
+    max_unreachable_seconds of failed polls the wait ends with a TransportError that names the
+    outage and the output location, long before the job's own 6-hour deadline."""
+    fake = _fake()
+    server = fake.serve().start()
+    try:
+        async with fake.client(endpoint_url=server.url, transport="httpx") as rt:
+            job = await rt.invoke_endpoint_async("slow-async", json={"x": 1})
+            server.stop()
+            start = anyio.current_time()
+            with anyio.fail_after(10), pytest.raises(sm.TransportError) as info:
+                await job.result(
+                    poll_interval=0.02, max_poll_interval=0.05, max_unreachable_seconds=0.3
+                )
+    finally:
+        server.stop()
+    assert anyio.current_time() - start >= 0.3
+    message = str(info.value)
+    assert "S3 unreachable for" in message and job.output_location in message
+    assert isinstance(info.value.__cause__, sm.TransportError)
+
+
+async def test_a_wait_gives_up_on_a_black_holed_s3(anyio_backend: str) -> None:
+    """S3 accepts connections and never answers (each poll ends in a read timeout): at least
+    three polls in a row must fail and the bound must pass before the wait gives up, with a
+    TransportError chained to the last RequestTimeout."""
+    accepted: list[anyio.abc.SocketStream] = []
+
+    async def swallow(stream: anyio.abc.SocketStream) -> None:
+        accepted.append(stream)
+        with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError):
+            while await stream.receive():
+                pass
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 - anyio, not Django
+    url = f"http://127.0.0.1:{port}"
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, swallow)
+        async with sm.SageMakerRuntimeClient(
+            region="us-east-1",
+            credentials=("AKIDEXAMPLE", "secret"),
+            endpoint_url=url,
+            s3_endpoint_url=url,
+            timeout=0.1,
+        ) as rt:
+            job = rt.async_job(output_location="s3://results-bucket/async/out/j.out")
+            with anyio.fail_after(10), pytest.raises(sm.TransportError) as info:
+                await job.result(
+                    poll_interval=0.01, max_poll_interval=0.02, max_unreachable_seconds=0.05
+                )
+        tg.cancel_scope.cancel()
+    assert "3 polls in a row failed" in str(info.value)
+    assert isinstance(info.value.__cause__, sm.RequestTimeout)
+    assert len(accepted) >= 3
+    for stream in accepted:
+        await stream.aclose()
+
+
+async def test_a_lasting_slow_down_ends_the_wait_with_s3s_own_error(
+    fake: FakeSageMakerRuntime,
+) -> None:
+    """S3 answering 503 SlowDown poll after poll: past the bound, the wait raises that S3Error
+    (S3's own code and message); a shorter run of them is waited through (see above)."""
+    from sagemaker_rt_async.testing import FakeResponse
+
+    slow_down = FakeResponse(
+        503,
+        [("Content-Type", "application/xml")],
+        b"<Error><Code>SlowDown</Code><Message>Reduce your rate.</Message></Error>",
+    )
+    async with fake.client() as rt:
+        job = await rt.invoke_endpoint_async("slow-async", json={"x": 1})
+        fake.s3.queued.extend([slow_down] * 200)
+        with anyio.fail_after(10), pytest.raises(sm.S3Error) as info:
+            await job.result(
+                poll_interval=0.01, max_poll_interval=0.02, max_unreachable_seconds=0.1
+            )
+    assert info.value.error_code == "SlowDown"
+    assert len(fake.s3.queued) < 200 - 3
+
+
+@pytest.mark.parametrize("value", [0, -1.0])
+async def test_max_unreachable_seconds_is_checked_before_polling(
+    fake: FakeSageMakerRuntime, value: float
+) -> None:
+    """A bound that is not positive is refused before any poll."""
+    async with fake.client() as rt:
+        job = rt.async_job(output_location="s3://results-bucket/async/out/j.out")
+        sent = len(fake.s3.requests)
+        with pytest.raises(sm.ParamValidationError) as info:
+            await job.result(max_unreachable_seconds=value)
+    assert info.value.param == "max_unreachable_seconds"
+    assert len(fake.s3.requests) == sent

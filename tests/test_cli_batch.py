@@ -152,6 +152,22 @@ def test_a_record_cut_by_a_kill_is_dropped_and_its_line_sent_again(
     assert len(server.fake.requests) - sent == len(lines) - 3
 
 
+def test_a_header_cut_by_a_kill_is_written_again(
+    server: LoopbackServer[FakeSageMakerRuntime], tmp_path: Path
+) -> None:
+    """OUTPUT holding only the start of its own header (killed while creating it): the run
+    writes the header again and answers every line."""
+    lines = [json.dumps({"n": n}) for n in range(3)]
+    source = _write_input(tmp_path / "in.jsonl", lines)
+    target = tmp_path / "out.jsonl"
+    assert main(["batch", "double", str(source), str(target), "--quiet"]) == 0
+    header = target.read_text().splitlines()[0]
+    target.write_text(header[:25])
+    assert main(["batch", "double", str(source), str(target), "--quiet"]) == 0
+    assert target.read_text().splitlines()[0] == header
+    _check_once(target, lines)
+
+
 @pytest.mark.parametrize(
     ("case", "message"),
     [
@@ -160,6 +176,7 @@ def test_a_record_cut_by_a_kill_is_dropped_and_its_line_sent_again(
         ("output is a directory", "cannot write OUTPUT"),
         ("output of another input", "holds results of another input"),
         ("output not ours", "is not a `sagemaker-rt batch` output"),
+        ("one line not ours, no newline", "is not a `sagemaker-rt batch` output"),
     ],
 )
 def test_bad_files_are_refused_before_any_request(
@@ -183,6 +200,8 @@ def test_bad_files_are_refused_before_any_request(
         other = _write_input(tmp_path / "other.jsonl", [json.dumps({"n": 2})])
         assert main(["batch", "double", str(other), str(target), "--quiet"]) == 0
         server.fake.requests.clear()
+    elif case == "one line not ours, no newline":  # not a header cut by a kill: kept
+        target.write_text("precious data")
     else:
         target.write_text("precious data\n")
     before = target.read_bytes() if target.is_file() else None

@@ -648,7 +648,36 @@ def test_batch_jsonl_writes_one_line_per_input_in_order(
     assert len(fake_env.requests) == 12  # the line that is not JSON was never sent
     assert 1 < peak <= 4
     assert "13 lines in" in done.stdout and "11 ok, 2 failed" in done.stdout
-    assert "100%" in done.stderr  # the tqdm bar
+    # The tqdm bar: the input is streamed, so it counts calls (no total) with the errors so far.
+    assert "12call" in done.stderr and "errors=1" in done.stderr
+
+
+def test_batch_jsonl_streams_records_out_before_the_input_is_read(
+    fake_env: FakeSageMakerRuntime, tmp_path: Path
+) -> None:
+    """The example streams: when the model sees the last of 3,000 lines, the records of most
+    earlier lines are already in the output file (a collect-then-write batch holds them all
+    in memory until the end), and the file ends with every line in order."""
+    total = 3_000
+    written_when_last_arrived: list[int] = []
+    target = tmp_path / "out.jsonl"
+
+    @fake_env.endpoint("scorer")
+    def scorer(invocation: Invocation) -> dict[str, int]:
+        n = invocation.json()["n"]
+        if n == total - 1:
+            written_when_last_arrived.append(target.read_bytes().count(b"\n"))
+        return {"double": 2 * n}
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"n": n}) + "\n" for n in range(total)))
+    done = run_example(
+        str(EXAMPLES / "batch_jsonl.py"), str(source), str(target), "--endpoint", "scorer"
+    )
+    assert done.returncode == 0, done.stderr
+    assert written_when_last_arrived and written_when_last_arrived[0] >= total // 2
+    records = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert [r["line"] for r in records] == list(range(1, total + 1))
 
 
 # -- Ray Data ------------------------------------------------------------------------------------
