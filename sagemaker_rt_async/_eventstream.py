@@ -658,6 +658,7 @@ class EventStreamDecoder:
                     pos += total
                     continue
                 lane_block = None  # order: everything from here on goes to ``out``
+                prefix = b""  # the shortcut too: it only ever feeds the lane
             message = _new_message(EventStreamMessage)
             _set_payload(message, payload)
             if hlen:

@@ -36,8 +36,10 @@ MODEL_ERROR = exception_message(
     "ModelStreamError", b'{"ErrorCode": "ModelInvocationTimeExceeded", "Message": "late"}'
 )
 # Payload lengths in stream order: runs of one length (the shortcut), changes of length (the
-# full path, then a new prefix), an empty payload, and a long one.
-LENGTHS = [3, 3, 3, 5, 5, 3, 0, 0, 7, 300, 3, 3]
+# full path, then a new prefix), empty payloads, and a long one. The test below puts an
+# exception event after the 8th: the 9th has the same length, so the shortcut would take it
+# if it ignored that the lane had ended (its part would then overtake the event).
+LENGTHS = [3, 3, 3, 5, 5, 3, 0, 0, 0, 0, 7, 300, 3, 3]
 
 
 def _payloads() -> list[bytes]:
