@@ -336,6 +336,8 @@ class EventStreamDecoder:
         "_hlen",
         "_lane",
         "_lane_block",
+        "_lane_prefix",
+        "_lane_state",
         "_len",
         "_max_headers_size",
         "_max_message_size",
@@ -378,6 +380,10 @@ class EventStreamDecoder:
         # The lane (see ``route``): the header block whose messages go to _lane as payloads.
         self._lane_block: bytes | None = None
         self._lane: MutableSequence[bytes] | None = None
+        # The prelude and header block of the last lane message that passed every check, and
+        # the CRC-32 of those bytes (see _decode_run).
+        self._lane_prefix = b""
+        self._lane_state = 0
 
     @property
     def buffered(self) -> int:
@@ -399,6 +405,7 @@ class EventStreamDecoder:
         """
         self._lane_block = self._cache_block if headers is self._cache_headers else None
         self._lane = sink if self._lane_block else None
+        self._lane_prefix = b""
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[EventStreamMessage]:
         """Add received bytes; return every message they complete, in stream order.
@@ -590,7 +597,29 @@ class EventStreamDecoder:
         if lane is not None and self._lane_block:
             lane_block, to_lane = self._lane_block, lane.append
         lane_hlen = len(lane_block) if lane_block is not None else -1
+        # The lane's shortcut: a message that starts with the very prelude and header block
+        # of the last lane message that passed every check (same total_length, same headers:
+        # token-sized parts of one length) needs no prelude work, as the same 12 bytes give
+        # the same CRC and length verdicts, and its message CRC continues from the CRC of those
+        # bytes: one CRC call, over the payload itself, per message. Any other message, or
+        # one not whole in ``view``, or a CRC mismatch (reported by the full path), takes the
+        # full path below.
+        data = b"" if src is None else src
+        prefix = self._lane_prefix if lane_block is not None and data else b""
+        prefix_len = len(prefix)
+        prefix_total = prefix_state = 0
+        if prefix:
+            prefix_total = _unpack_u32(prefix, 0)[0]
+            prefix_state = self._lane_state
         while end - pos >= 12:
+            if prefix and data.startswith(prefix, pos):
+                stop = pos + prefix_total
+                if stop <= end:
+                    payload = data[pos + prefix_len : stop - 4]
+                    if _crc32(payload, prefix_state) == _unpack_u32(data, stop - 4)[0]:
+                        to_lane(payload)
+                        pos = stop
+                        continue
             total, hlen, prelude_crc = _unpack_prelude(rd, pos)
             if (
                 _crc32(rd[pos : pos + 8]) != prelude_crc
@@ -621,9 +650,15 @@ class EventStreamDecoder:
                     else src.startswith(lane_block, pos + 12)  # no slice: compared in place
                 ):
                     to_lane(payload)
+                    if src is not None and total != prefix_total:
+                        prefix = self._lane_prefix = src[pos:headers_end]
+                        prefix_len = len(prefix)
+                        prefix_total = total
+                        prefix_state = self._lane_state = _crc32(prefix)
                     pos += total
                     continue
                 lane_block = None  # order: everything from here on goes to ``out``
+                prefix = b""  # the shortcut too: it only ever feeds the lane
             message = _new_message(EventStreamMessage)
             _set_payload(message, payload)
             if hlen:

@@ -82,14 +82,14 @@ class _PartStream:
         self._complete = False  # the body ended cleanly, whole
         self._closed = False
         self._error: StreamError | None = None  # raised once the parts before it are handed out
+        # Parts and payload bytes ever queued in _pending: what was handed out is these minus
+        # what is still queued, so handing out a part costs no counting (parts_received).
+        self._queued_parts = 0
+        self._queued_bytes = 0
         self.content_type: str | None = None
         """The MIME type of what the model streams."""
         self.request_id: str | None = None
         """``x-amzn-RequestId`` of the call."""
-        self.parts_received = 0
-        """Parts handed out so far."""
-        self.bytes_received = 0
-        """Payload bytes handed out so far."""
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open" if self._opened else "not sent"
@@ -97,6 +97,16 @@ class _PartStream:
             f"<{type(self).__name__} {state} request_id={self.request_id} "
             f"parts={self.parts_received} bytes={self.bytes_received}>"
         )
+
+    @property
+    def parts_received(self) -> int:
+        """Parts handed out so far."""
+        return self._queued_parts - len(self._pending)
+
+    @property
+    def bytes_received(self) -> int:
+        """Payload bytes handed out so far."""
+        return self._queued_bytes - sum(map(len, self._pending))
 
     @property
     def closed(self) -> bool:
@@ -178,6 +188,13 @@ class _PartStream:
 
     async def __anext__(self) -> bytes:
         """The next part's bytes; sends the request first when not yet sent."""
+        pending = self._pending
+        if pending:  # a part decoded already (most of a burst): nothing else to do
+            return pending.popleft()
+        return await self._next()
+
+    async def _next(self) -> bytes:
+        """``__anext__`` when no part is queued: read, decode, end or fail the stream."""
         try:
             if not self._opened:
                 await self._open()
@@ -194,7 +211,12 @@ class _PartStream:
                         "the response stream was closed before it ended",
                         error_code="StreamClosed",
                     )
-                await self._fill()
+                queued = len(self._pending)
+                try:
+                    await self._fill()
+                finally:  # parts queued before a failure are still counted when handed out
+                    if len(self._pending) != queued:
+                        self._count_queued(queued)
             part = self._pending.popleft()
         except StopAsyncIteration:
             raise
@@ -206,11 +228,20 @@ class _PartStream:
         except BaseException as exc:
             await self._close(exc)  # error, break-by-exception or cancellation: release now
             raise
-        self.parts_received += 1
-        self.bytes_received += len(part)
-        if self._trace is not None and self.parts_received == 1:
+        # The first part always comes this way: the queue is empty until the first read.
+        if self._trace is not None and self._queued_parts - len(self._pending) == 1:
             self._trace.first_part()
         return part
+
+    def _count_queued(self, before: int) -> None:
+        """Count the parts ``_fill`` queued after the first ``before`` ones."""
+        pending = self._pending
+        added = len(pending) - before
+        self._queued_parts += added
+        if before == 0 and added == len(pending):
+            self._queued_bytes += sum(map(len, pending))
+        else:
+            self._queued_bytes += sum(len(pending[i]) for i in range(before, len(pending)))
 
     async def _fill(self) -> None:
         raise NotImplementedError

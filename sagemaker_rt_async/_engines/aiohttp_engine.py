@@ -26,6 +26,14 @@ wrong for us is mended here, each with its reason:
   stored or sent (a load balancer's stickiness cookie must not follow us), the URL handed over
   as already encoded (yarl would re-quote a signed S3 key), never a redirect, never decompressed.
 
+- **A burst is taken whole** (the response stream's token path). aiohttp hands a buffered body
+  out one HTTP chunk at a time, with flow-control bookkeeping per chunk (aiohttp 3.14 re-enters
+  its parser, ``resume_reading()``, for every chunk taken): with one event-stream message per
+  chunk that cost more than decoding the message. ``_drain`` takes everything buffered at once
+  and does that bookkeeping once, reading aiohttp's ``StreamReader`` internals: only on the
+  aiohttp versions whose reader we have read (``_DRAIN_VERSIONS``) and only when the reader has
+  the fields we use (``_drains``); otherwise the public ``readchunk``/``read_nowait`` path runs.
+
 Deadlines: aiohttp bounds the connect and each gap between body bytes (``sock_read``, restarted
 on every read: no timer of ours per read); the exchange bounds the wait for a free connection
 and the response head. aiohttp has no write deadline: sending counts against the head's.
@@ -67,6 +75,102 @@ _WHOLE_BODY_MAX = 1024 * 1024
 # A whole HTTP chunk shorter than this is read together with whatever else is buffered: below
 # it a trip through the iterator layers costs more than the copy that batching makes.
 _BATCH_BELOW = 16 * 1024
+
+# The aiohttp releases whose ``StreamReader._read_nowait_chunk`` and ``_wait`` ``_drain`` was
+# checked against (3.10 through 3.14: the fields below, one deque or list of bytes, chunk ends
+# as absolute offsets of ``_cursor``). A later release takes the public path until checked.
+_DRAIN_VERSIONS = ((3, 10), (3, 15))
+# The reader's fields ``_drain`` reads or writes.
+_DRAIN_FIELDS = frozenset(
+    (
+        "_buffer",
+        "_buffer_offset",
+        "_cursor",
+        "_eof",
+        "_exception",
+        "_http_chunk_splits",
+        "_low_water",
+        "_protocol",
+        "_size",
+        "_timer",
+        "_waiter",
+    )
+)
+
+
+def _version(text: str) -> tuple[int, int]:
+    try:
+        major, minor = text.split(".")[:2]
+        return int(major), int(minor)
+    except ValueError:
+        return (0, 0)
+
+
+def _drains(reader: type, version: str) -> bool:
+    """Whether ``_drain`` may run on readers of this class in this aiohttp version."""
+    low, high = _DRAIN_VERSIONS
+    if not low <= _version(version) < high:
+        return False
+    slots: set[str] = set()
+    for klass in reader.__mro__:
+        names = klass.__dict__.get("__slots__", ())
+        slots.update((names,) if isinstance(names, str) else names)
+    return slots >= _DRAIN_FIELDS and callable(getattr(reader, "_wait", None))
+
+
+_DRAIN = _drains(aiohttp.StreamReader, aiohttp.__version__)
+# aiohttp 3.14 resumes its (pausable) parser after every chunk taken; earlier releases resume
+# only a paused transport.
+_RESUME_ALWAYS = _version(aiohttp.__version__) >= (3, 14)
+
+
+def _drain(content: Any) -> bytes:
+    """Everything buffered in an ``aiohttp.StreamReader``, taken at once (``b""``: nothing).
+
+    What ``read_nowait()`` does chunk by chunk, done once: the bytes leave the buffer, the
+    read position moves past them, chunk ends now behind it are dropped (one exactly at it is
+    kept: ``readchunk`` still reports that boundary), and flow control is told once. Only
+    small pieces are joined (the leading run of them); a large one is taken alone, uncopied:
+    joining bulk pieces would only copy them once more.
+    """
+    buffer = content._buffer
+    if not buffer:
+        return b""
+    content._timer.assert_timeout()
+    offset = content._buffer_offset
+    if offset:
+        buffer[0] = buffer[0][offset:]
+        content._buffer_offset = 0
+    small = 0
+    for piece in buffer:
+        if len(piece) >= _BATCH_BELOW:
+            break
+        small += 1
+    data: bytes
+    if small == len(buffer) and small > 1:
+        data = b"".join(buffer)
+        buffer.clear()
+    elif small > 1:
+        data = b"".join([buffer.popleft() for _ in range(small)])
+    else:
+        data = buffer.popleft()
+    size = len(data)
+    content._size -= size
+    cursor = content._cursor = content._cursor + size
+    splits = content._http_chunk_splits
+    if splits:
+        if splits[-1] < cursor:
+            splits.clear()  # the usual case: every chunk end taken (no popping one by one)
+        else:  # a large piece taken alone: ends of the chunks still buffered stay
+            while splits[0] < cursor:
+                del splits[0]
+    if content._size < content._low_water and (
+        splits is None or len(splits) < getattr(content, "_low_water_chunks", len(splits) + 1)
+    ):
+        protocol = content._protocol
+        if _RESUME_ALWAYS or protocol._reading_paused:
+            protocol.resume_reading()
+    return data
 
 
 def _asyncio_tls_in_tls() -> bool:
@@ -305,7 +409,16 @@ class _Response:
     small parts costs one trip.
     """
 
-    __slots__ = ("_at_boundary", "_content", "_done", "_lost", "_response", "headers", "status")
+    __slots__ = (
+        "_at_boundary",
+        "_content",
+        "_done",
+        "_drains",
+        "_lost",
+        "_response",
+        "headers",
+        "status",
+    )
 
     shields_close = True
     """``aclose`` never suspends (aiohttp releases or closes synchronously): nothing to
@@ -318,6 +431,8 @@ class _Response:
         self.headers = ResponseHeaders.from_pairs(response.raw_headers)
         self._response = response
         self._content = response.content
+        # Bodiless responses share a reader of another class: the public path serves them.
+        self._drains = _DRAIN and type(self._content) is aiohttp.StreamReader
         # Whether the bytes read so far end on an HTTP chunk boundary: only then is a chunk
         # ending on the next boundary whole, rather than the tail of a larger one.
         self._at_boundary = True
@@ -357,6 +472,8 @@ class _Response:
         """The next body bytes; ``b""`` at the clean end of the body."""
         if self._done:
             return b""
+        if self._drains:
+            return await self._read_drained()
         content = self._content
         try:
             chunk, end = await content.readchunk()
@@ -380,6 +497,28 @@ class _Response:
                 chunk += rest
                 self._at_boundary = False  # unknown: treat what follows as a tail
         return chunk
+
+    async def _read_drained(self) -> bytes:
+        """``read_chunk`` by ``_drain``: all that is buffered, else wait for more (readany's
+        loop, without its chunk-by-chunk take)."""
+        content = self._content
+        try:
+            while True:
+                if content._exception is not None:
+                    raise content._exception
+                if content._buffer:
+                    return _drain(content)
+                if content._eof:
+                    self._done = True
+                    return b""
+                if not content._protocol.connected:
+                    # (readany would raise RuntimeError; the connection-lost callback may not
+                    # have run yet.)
+                    raise aiohttp.ClientPayloadError("the connection closed before the body ended")
+                await content._wait("readany")
+        except (aiohttp.ClientError, OSError, ValueError, asyncio.TimeoutError) as exc:
+            self._done = True
+            raise _translate(exc, connected=True, head=True) from exc
 
     def abort(self) -> None:
         """Close the connection now (a response dropped without being closed)."""
