@@ -275,14 +275,20 @@ class Response:
         h = self.headers
         return h.get("x-amzn-RequestId") or h.get("x-amz-request-id")
 
-    async def read_chunk(self, deadline: float | None = None) -> bytes:
+    async def read_chunk(self, deadline: float | None = None, total: float = 0.0) -> bytes:
         """The next body bytes (``b""`` at its clean end) within the gap bound ``read``, and
-        before ``deadline`` (an absolute ``anyio.current_time()``; the whole stream's)."""
+        before ``deadline`` (an absolute ``anyio.current_time()``; the whole stream's, which
+        is ``total`` seconds long: for the message)."""
         idle = self._idle
         which = "idle"
         limit = idle
         if deadline is not None:
-            remaining = max(deadline - anyio.current_time(), 0.0)
+            remaining = deadline - anyio.current_time()
+            if remaining <= 0:
+                # Checked here, not left to the cancel scope: a read that finds bytes already
+                # buffered never suspends, so a server that never lets the client wait (a
+                # flood) would otherwise stream past the deadline for ever.
+                raise deadline_error(self.where, "total", total)
             if idle is None or remaining <= idle:
                 limit, which = remaining, "total"
         try:
@@ -292,7 +298,7 @@ class Response:
                 return await self._raw.read_chunk()
         except TransportError as exc:
             raise _locate(exc, self.where)  # noqa: B904 - the engine's error, its cause kept
-        raise deadline_error(self.where, which, limit)
+        raise deadline_error(self.where, which, total if which == "total" else limit)
 
     async def read_all(self, limit: int | None, *, cut: bool = False) -> bytes:
         """The whole body (then the response is closed), at most ``limit`` bytes.

@@ -252,7 +252,7 @@ class _PartStream:
         if response is None:
             raise StreamError("this response stream is closed", request_id=self.request_id)
         try:
-            return await response.read_chunk(self._deadline)
+            return await response.read_chunk(self._deadline, self._total or 0.0)
         except TransportError as err:
             if err.closed_before_response:
                 err.closed_before_response = False  # the head came: the server answered

@@ -341,3 +341,30 @@ async def test_drain_bad_chunking_after_parts_fails_fast(drain: bool) -> None:
                         got.append(part)
             assert got == [b"ok"] * 50
         assert server.requests == 1
+
+
+class _ClosedReader:
+    """An aiohttp reader whose connection went before the connection-lost callback ran."""
+
+    async def readchunk(self) -> tuple[bytes, bool]:
+        raise RuntimeError("Connection closed.")
+
+
+class _Gone:
+    status = 200
+    raw_headers: tuple[tuple[bytes, bytes], ...] = ()
+    connection = None
+    content = _ClosedReader()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_connection_closed_under_the_public_read_is_a_transport_error() -> None:
+    """aiohttp's ``RuntimeError("Connection closed.")`` from ``readchunk`` (the connection
+    dropped before our callback failed the reader) is the typed error of a broken body, not a
+    bare RuntimeError nor a ParamValidationError."""
+    response = aiohttp_engine._Response(_Gone())  # type: ignore[arg-type]
+    with pytest.raises(sm.TransportError) as info:
+        await response.read_chunk()
+    assert "closed before the body ended" in str(info.value)
+    assert not info.value.retryable
+    assert await response.read_chunk() == b""

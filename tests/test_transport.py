@@ -310,3 +310,44 @@ def test_timeout_values_are_validated(bad: Any) -> None:
     """A deadline must be a positive number of seconds (or None)."""
     with pytest.raises(sm.ParamValidationError):
         sm.Timeout(read=bad)
+
+
+class _Flood:
+    """An engine response whose bytes are always already there: reads never suspend."""
+
+    status = 200
+
+    def __init__(self, until: float) -> None:
+        from sagemaker_rt_async._errors import ResponseHeaders
+
+        self.headers = ResponseHeaders.from_pairs([])
+        self.reads = 0
+        self._until = until
+
+    async def read_chunk(self) -> bytes:
+        self.reads += 1
+        if anyio.current_time() > self._until:  # (no checkpoint here, so no fail_after either)
+            raise AssertionError("still reading a second past the stream's total deadline")
+        return b"x" * 64
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_total_passes_even_when_reads_never_wait() -> None:
+    """A server that never lets the client wait (every read finds bytes buffered: no cancel
+    scope is ever checked) still meets the stream's ``total``: the deadline is compared on
+    every read, not only when one suspends."""
+    from sagemaker_rt_async._exchange import Response
+
+    deadline = anyio.current_time() + 0.2
+    raw = _Flood(until=deadline + 1.0)
+    response = Response(
+        raw, where="InvokeEndpointWithResponseStream", idle=5.0, gate=anyio.Semaphore(1)
+    )
+    with pytest.raises(sm.RequestTimeout) as info:
+        while True:
+            await response.read_chunk(deadline, 0.2)
+    assert info.value.timeout == "total"
+    assert "took longer than 0.2 s" in str(info.value)
+    assert raw.reads > 0

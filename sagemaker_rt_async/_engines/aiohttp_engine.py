@@ -489,6 +489,14 @@ class _Response:
         except (aiohttp.ClientError, OSError, ValueError, asyncio.TimeoutError) as exc:
             self._done = True
             raise _translate(exc, connected=True, head=True) from exc
+        except RuntimeError as exc:
+            # aiohttp's reader says "Connection closed." (a RuntimeError) when the connection
+            # went before our connection-lost callback failed the reader: the same broken body.
+            if "closed" not in str(exc).lower():
+                raise
+            self._done = True
+            lost = aiohttp.ClientPayloadError("the connection closed before the body ended")
+            raise _translate(lost, connected=True, head=True) from exc
         whole = end and self._at_boundary
         self._at_boundary = end
         if whole and len(chunk) < _BATCH_BELOW:
