@@ -85,7 +85,9 @@ async def test_refreshed_once_for_many_concurrent_callers(window: str) -> None:
     else:
         assert {c.access_key_id for c in results} == {"K1", "K2"}
         assert (await resolver.get()).access_key_id == "K2"
-    assert anyio.current_time() - start < 1
+    # One 0.05 s refresh shared by all, not 500 in a row (25 s): a bound far from both, so a
+    # loaded CI machine (500 tasks on a busy core) cannot fail it.
+    assert anyio.current_time() - start < 5
 
 
 async def test_a_failing_refresh_is_not_a_storm() -> None:
