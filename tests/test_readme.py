@@ -1,24 +1,44 @@
-"""The README's cookbook, errors and migration sections, executed and checked against the code.
+"""Every code block of the README and of the documentation pages, executed and checked.
 
-Every fenced Python block of the sections "Streaming formats cookbook", "Errors" and "Migrating
-from boto3 / aiobotocore" runs, in order, in one namespace per section (as a reader runs them
-top to bottom), with ``rt`` bound to a client of the test kit's fake endpoint. An HTML comment on
-the line before a fence (invisible when the Markdown is rendered) says what a block is:
+The runner globs its pages (README.md and every ``docs/**/*.md`` except the generated reference
+pages and the changelog snippet, which hold no hand-written code): a page cannot hold a Python
+block that is not run. Each page's Python blocks run in order, in one namespace per page (as a
+reader runs them top to bottom), on asyncio and on trio, with ``rt`` bound to a client of the test
+kit's fake served on 127.0.0.1 (real HTTP, so code handing the client's URL to another library
+works) and top-level ``await`` allowed. The environment points at the same server
+(``LoopbackServer.environ()``), so a block that makes its own client the way a user would
+(``SageMakerRuntimeClient(region="us-east-1")``) calls the fake too. The fake serves the
+toy models of ``sagemaker-rt serve-fake`` (toy-sentiment, toy-llm, flaky-llm, toy-chat,
+toy-summarizer), the endpoints the pages' stream samples define, and a few the recipes name
+(sentiment, summarizer, tts-model, tgi-llm-slow).
 
-``<!-- readme-test: stream NAME CONTENT-TYPE -->``
-    a ``text`` block: the bytes endpoint NAME streams, cut into parts of a few bytes;
-``<!-- readme-test: output -->``
+An HTML comment on the line before a fence (invisible when the Markdown is rendered) says what
+a block is (``readme-test:`` is accepted as the prefix too):
+
+``<!-- docs-test: stream NAME CONTENT-TYPE -->``
+    a ``text`` block: the bytes endpoint NAME streams, cut into parts of a few bytes (every page's
+    samples are served to every page; a name is defined once);
+``<!-- docs-test: output -->``
     a ``text`` block: exactly what the Python block before it prints (a block without one must
     print nothing);
-``<!-- readme-test: compile-only -->``
-    boto3 / aiobotocore code: compiled (top-level ``await`` allowed), never run;
-``<!-- readme-test: asgi METHOD PATH JSON -->``
+``<!-- docs-test: compile-only REASON -->``
+    code that needs what no test can give (boto3 with a named profile, a Ray cluster, another
+    library's client): compiled (top-level ``await`` allowed), never run; the reason is required;
+``<!-- docs-test: asyncio-only REASON -->``
+    code of a library that cannot run under trio (the OpenAI SDK's streams): run on asyncio
+    only; the reason is required;
+``<!-- docs-test: asgi METHOD PATH JSON -->``
     a Python block defining ``app``: the request is sent to it and the response body must equal
-    the output block after it.
+    the output block after it;
+``<!-- docs-test: pytest -->``
+    a whole test module (fixtures of the pytest plugin): tests/test_plugin.py runs each one with
+    pytest itself, as a user's suite would run it.
 
-``test_*`` functions a block defines are called with a fresh ``sagemaker_fake`` and its
-``sagemaker_client``, as the pytest plugin would. The tables are checked too: every class,
-attribute, method, keyword and AWS member they name must exist where they say it does.
+A block that calls ``asyncio.run(...)`` (or ``trio.run`` / ``anyio.run``) at top level is a
+program: it runs in a thread of its own, as ``python script.py`` would. ``test_*`` functions a
+block defines are called with a fresh ``sagemaker_fake`` and its ``sagemaker_client``, as the
+pytest plugin would. The tables are checked too: every class, attribute, method, keyword and AWS
+member they name must exist where they say it does, wherever the section now lives.
 """
 
 from __future__ import annotations
@@ -36,6 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import anyio.to_thread
 import botocore.config
 import botocore.exceptions
 import botocore.session
@@ -54,6 +75,7 @@ from sagemaker_rt_async import (
 )
 from sagemaker_rt_async._exchange import Response
 from sagemaker_rt_async._tokens import TOKEN_FORMATS
+from sagemaker_rt_async.cli import demo_fake
 from sagemaker_rt_async.testing import (
     FakeSageMakerRuntime,
     Invocation,
@@ -64,69 +86,136 @@ from sagemaker_rt_async.testing import (
 
 pytestmark = pytest.mark.anyio
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+README = ROOT / "README.md"
+GENERATED = ("reference/", "changelog.md")  # docs/ pages with no hand-written code
+
 COOKBOOK = "Streaming formats cookbook"
 ERRORS = "Errors"
 MIGRATING = "Migrating from boto3 / aiobotocore"
-SECTIONS = (COOKBOOK, ERRORS, MIGRATING)
 
 _FENCE = re.compile(
-    r"(?:^<!-- readme-test: (?P<directive>[^\n]*?) -->\n)?^```(?P<lang>\w*)\n(?P<code>.*?)^```$",
+    r"(?:^<!-- (?:docs|readme)-test: (?P<directive>[^\n]*?) -->\n)?"
+    r"^```(?P<lang>[\w-]*)[^\n]*\n(?P<code>.*?)^```$",
     re.MULTILINE | re.DOTALL,
 )
+_HEADING = re.compile(r"^(#{1,6}) (.+)$", re.MULTILINE)
 _SPAN = re.compile(r"`([^`\n]+)`")
 _CLASS = re.compile(r"[A-Z]\w*")
 _CONSTANTS = frozenset({"None", "True", "False"})
+_KINDS = ("", "compile-only", "asyncio-only", "asgi", "pytest")
 
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
-    """The README's async code runs on asyncio and on trio."""
+    """The pages' async code runs on asyncio and on trio."""
     return str(request.param)
 
 
-# --- reading the README ------------------------------------------------------------------------
+# --- reading the pages -------------------------------------------------------------------------
+
+
+def pages() -> list[Path]:
+    """README.md and every hand-written docs page, found by globbing (never by a list)."""
+    found = sorted(
+        p for p in DOCS.rglob("*.md") if not str(p.relative_to(DOCS)).startswith(GENERATED)
+    )
+    return [README, *found]
+
+
+def guide_pages() -> list[Path]:
+    """The docs pages of the user guide (README.md aside)."""
+    return [p for p in pages() if p != README]
+
+
+def name(page: Path) -> str:
+    """A page's path from the repository root, as tracebacks and messages show it."""
+    return str(page.relative_to(ROOT))
 
 
 @dataclass(frozen=True)
 class Block:
-    """One fenced block: its language, its readme-test directive ("" if none), its text."""
+    """One fenced block: its language, its docs-test directive ("" if none), its text."""
 
     lang: str
     directive: str
     code: str
-    line: int  # the README line of the block's first line of code
+    page: Path
+    line: int  # the page line of the block's first line of code
+
+    @property
+    def kind(self) -> str:
+        """The directive's first word ("" if none)."""
+        return self.directive.split(" ", 1)[0]
+
+    @property
+    def where(self) -> str:
+        return f"{name(self.page)}:{self.line}"
 
 
-def section(title: str) -> tuple[str, int]:
-    """The text of the ``## title`` section and the number of README lines before it."""
-    text = README.read_text(encoding="utf-8")
-    heading = f"\n## {title}\n"
-    assert text.count(heading) == 1, f"README needs exactly one {heading.strip()!r} section"
-    start = text.index(heading) + 1
-    end = text.find("\n## ", start + len(heading))
-    body = text[start:] if end < 0 else text[start : end + 1]
-    return body, text.count("\n", 0, start)
-
-
-def blocks(title: str) -> list[Block]:
-    """The fenced blocks of a section, in order."""
-    body, offset = section(title)
+def _blocks_in(text: str, page: Path, offset: int) -> list[Block]:
     return [
         Block(
             m["lang"],
             m["directive"] or "",
             m["code"],
-            offset + body.count("\n", 0, m.start("code")) + 1,
+            page,
+            offset + text.count("\n", 0, m.start("code")) + 1,
         )
-        for m in _FENCE.finditer(body)
+        for m in _FENCE.finditer(text)
     ]
+
+
+@functools.cache
+def page_blocks(page: Path) -> list[Block]:
+    """The fenced blocks of a whole page, in order."""
+    return _blocks_in(page.read_text(encoding="utf-8"), page, 0)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A heading's section: its page, its text (to the next heading as high), its first line."""
+
+    page: Path
+    text: str
+    offset: int  # page lines before the section
+
+
+def _sections_titled(page: Path, title: str) -> list[Section]:
+    text = page.read_text(encoding="utf-8")
+    found = []
+    headings = [m for m in _HEADING.finditer(text) if not _in_fence(text, m.start())]
+    for i, m in enumerate(headings):
+        if m[2].strip() != title:
+            continue
+        level = len(m[1])
+        end = next((h.start() for h in headings[i + 1 :] if len(h[1]) <= level), len(text))
+        found.append(Section(page, text[m.start() : end], text.count("\n", 0, m.start())))
+    return found
+
+
+def _in_fence(text: str, position: int) -> bool:
+    return any(m.start() < position < m.end() for m in _FENCE.finditer(text))
+
+
+@functools.cache
+def section(title: str) -> Section:
+    """The one section, on whichever page it lives, headed ``title`` (any heading level)."""
+    found = [s for page in pages() for s in _sections_titled(page, title)]
+    assert len(found) == 1, f"the docs need exactly one section titled {title!r}: {found}"
+    return found[0]
+
+
+def blocks(title: str) -> list[Block]:
+    """The fenced blocks of a section, in order."""
+    sec = section(title)
+    return _blocks_in(sec.text, sec.page, sec.offset)
 
 
 def prose(title: str) -> str:
     """A section without its fenced blocks: the text and tables a reader reads."""
-    body, _ = section(title)
-    return _FENCE.sub("", body)
+    return _FENCE.sub("", section(title).text)
 
 
 def tables(title: str) -> dict[str, list[list[str]]]:
@@ -165,45 +254,50 @@ def class_names(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Step:
-    """A runnable Python block and what it must print (None: nothing)."""
+    """A Python block and what it must print (None: nothing)."""
 
     block: Block
     expected: str | None
 
 
-def steps(title: str) -> list[Step]:
-    """The Python blocks of a section with their expected output, directives checked."""
+@functools.cache
+def steps(page: Path) -> list[Step]:
+    """The Python blocks of a page with their expected output, directives checked."""
     found: list[Step] = []
-    items = blocks(title)
+    items = page_blocks(page)
     for i, block in enumerate(items):
-        kind = block.directive.split(" ", 1)[0]
-        where = f"README.md:{block.line}"
-        if block.lang == "text":
-            assert kind in ("stream", "output"), f"{where}: a text block needs a directive"
-            if kind == "output":
+        where = block.where
+        if block.lang == "text" and block.directive:
+            assert block.kind in ("stream", "output"), f"{where}: unknown directive {block.kind!r}"
+            if block.kind == "output":
                 assert i > 0 and items[i - 1].lang == "python", f"{where}: output of what?"
             continue
-        assert block.lang == "python", f"{where}: unexpected {block.lang!r} block"
-        assert kind in ("", "compile-only", "asgi"), f"{where}: unknown directive {kind!r}"
+        if block.lang != "python":
+            assert not block.directive, f"{where}: a directive on a {block.lang!r} block"
+            continue
+        assert block.kind in _KINDS, f"{where}: unknown directive {block.kind!r}"
+        if block.kind in ("compile-only", "asyncio-only"):
+            assert block.directive.strip() != block.kind, f"{where}: {block.kind} needs a reason"
         after = items[i + 1] if i + 1 < len(items) else None
-        expected = after.code if after is not None and after.directive == "output" else None
+        expected = after.code if after is not None and after.kind == "output" else None
         found.append(Step(block, expected))
     return found
 
 
+@functools.cache
 def wires() -> dict[str, tuple[bytes, str]]:
-    """Endpoint name -> (the bytes it streams, its content type), from the stream samples."""
+    """Endpoint name -> (the bytes it streams, its content type), from every page's samples."""
     found: dict[str, tuple[bytes, str]] = {}
-    for title in SECTIONS:
-        for block in blocks(title):
-            if block.directive.startswith("stream "):
-                _, name, content_type = block.directive.split(" ")
-                assert name not in found, f"README.md:{block.line}: {name} streams twice"
-                found[name] = (block.code.encode("utf-8"), content_type)
+    for page in pages():
+        for block in page_blocks(page):
+            if block.kind == "stream":
+                _, endpoint, content_type = block.directive.split(" ")
+                assert endpoint not in found, f"{block.where}: {endpoint} streams twice"
+                found[endpoint] = (block.code.encode("utf-8"), content_type)
     return found
 
 
-# --- the endpoints the README calls ------------------------------------------------------------
+# --- the endpoints the pages call --------------------------------------------------------------
 
 WAV = b"RIFF" + bytes(range(256)) * 12 + b"\x00" * 124  # 3,200 bytes of "audio"
 DOCUMENT = "Async inference queues requests and writes each result to S3."
@@ -234,11 +328,11 @@ def streaming(parts: list[bytes], content_type: str) -> Callable[[Invocation], M
 
 
 def fake_endpoint(size: int) -> FakeSageMakerRuntime:
-    """The fake SageMaker Runtime serving every endpoint the README's blocks call."""
-    fake = FakeSageMakerRuntime()
+    """The fake SageMaker Runtime serving every endpoint the pages' blocks call."""
+    fake = demo_fake(processing_time=0.05)  # the toy models of `sagemaker-rt serve-fake`
     streams = wires()
-    for name, (wire, content_type) in streams.items():
-        fake.add_endpoint(name, streaming(cut(wire, size), content_type))
+    for endpoint, (wire, content_type) in streams.items():
+        fake.add_endpoint(endpoint, streaming(cut(wire, size), content_type))
     first_event = streams["tgi-llm"][0].split(b"\n\n", 1)[0] + b"\n\n"
 
     async def slow(invocation: Invocation) -> AsyncIterator[bytes]:
@@ -264,16 +358,30 @@ def fake_endpoint(size: int) -> FakeSageMakerRuntime:
 
 
 def compile_block(block: Block) -> Any:
-    """Compile a block so that tracebacks point at README lines; top-level await allowed."""
+    """Compile a block so that tracebacks point at page lines; top-level await allowed."""
     source = "\n" * (block.line - 1) + block.code
-    return compile(source, str(README), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    return compile(source, str(block.page), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+
+
+_RUNNERS = frozenset({"asyncio.run", "trio.run", "anyio.run"})
+
+
+def is_program(block: Block) -> bool:
+    """A block calling ``asyncio.run(...)`` (or trio's, anyio's) at top level: a whole program."""
+    tree = ast.parse(block.code)
+    return any(
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Call)
+        and ast.unparse(node.value.func) in _RUNNERS
+        for node in tree.body
+    )
 
 
 async def call_tests(namespace: dict[str, Any], new: set[str]) -> None:
     """Run the ``test_*`` functions a block defined, with the plugin's two fixtures."""
-    for name in sorted(new):
-        function = namespace[name]
-        if not (name.startswith("test_") and inspect.iscoroutinefunction(function)):
+    for test in sorted(new):
+        function = namespace[test]
+        if not (test.startswith("test_") and inspect.iscoroutinefunction(function)):
             continue
         fake = FakeSageMakerRuntime()
         async with fake.client() as client:
@@ -282,70 +390,111 @@ async def call_tests(namespace: dict[str, Any], new: set[str]) -> None:
             await function(**{k: v for k, v in fixtures.items() if k in wanted})
 
 
-async def run_step(step: Step, namespace: dict[str, Any], rt: SageMakerRuntimeClient) -> None:
+async def run_step(
+    step: Step, namespace: dict[str, Any], rt: SageMakerRuntimeClient, backend: str
+) -> None:
     """Run one block with ``rt`` in scope and check what it printed (or served)."""
     block = step.block
-    where = f"README.md:{block.line}"
     code = compile_block(block)
-    if block.directive == "compile-only":
+    if block.kind in ("compile-only", "pytest"):
+        return  # pytest blocks: tests/test_plugin.py runs them as test modules
+    if block.kind == "asyncio-only" and backend != "asyncio":
         return
     namespace["rt"] = rt
     before = set(namespace)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        result = eval(code, namespace)  # noqa: S307 - the README's own code, under test
-        if inspect.iscoroutine(result):
-            await result
+        if is_program(block):  # asyncio.run() needs a thread with no running loop
+            await anyio.to_thread.run_sync(functools.partial(exec, code, namespace))
+        else:
+            result = eval(code, namespace)  # noqa: S307 - the page's own code, under test
+            if inspect.iscoroutine(result):
+                await result
     mine = namespace.get("rt")
     if isinstance(mine, SageMakerRuntimeClient) and mine is not rt:
         await mine.aclose()  # a block that made its own client (safe if it closed it)
     await call_tests(namespace, set(namespace) - before)
     printed = out.getvalue()
-    if block.directive.startswith("asgi "):
+    if block.kind == "asgi":
         _, method, path, body = block.directive.split(" ", 3)
         transport = httpx.ASGITransport(app=namespace["app"])
         async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
             response = await http.request(method, path, json=json.loads(body))
-        assert response.status_code == 200, where
+        assert response.status_code == 200, block.where
         printed += response.text
-    assert printed == (step.expected or ""), f"{where}: the output differs from the README's"
+    assert printed == (step.expected or ""), f"{block.where}: the output differs from the page's"
 
 
-async def run_section(title: str, size: int) -> None:
-    """Run a section's blocks in order, in one namespace, against a fresh fake endpoint."""
+async def run_page(page: Path, size: int, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run a page's blocks in order, in one namespace, against a fresh fake endpoint.
+
+    The fake is also served on 127.0.0.1 and the environment points at it, so a client made
+    from the environment (the default credential chain, ``AWS_ENDPOINT_URL``) calls it too.
+    """
     fake = fake_endpoint(size)
-    namespace: dict[str, Any] = {"__name__": "readme"}
-    async with fake.client() as rt:
-        for step in steps(title):
-            await run_step(step, namespace, rt)
+    namespace: dict[str, Any] = {"__name__": "docs"}
+    async with fake.serve() as server:
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+        for key, value in server.environ().items():
+            monkeypatch.setenv(key, value)
+        async with fake.client(endpoint_url=server.url) as rt:  # real HTTP, as a user's
+            for step in steps(page):
+                await run_step(step, namespace, rt, backend)
+
+
+PAGE_IDS = [name(p) for p in pages()]
 
 
 @pytest.mark.parametrize("size", [1, 7])
-@pytest.mark.parametrize("title", SECTIONS)
-async def test_section_runs_and_prints_what_it_shows(title: str, size: int) -> None:
-    """Each Python block runs as written and prints exactly the output block after it.
+@pytest.mark.parametrize("page", PAGE_IDS)
+async def test_page_runs_and_prints_what_it_shows(
+    page: str, size: int, anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each Python block of the page runs as written and prints exactly the output block after it.
 
     The stream samples reach the code cut into 1- and 7-byte parts, so a recipe that relied on
     one line or one JSON value per part, a renamed attribute or a wrong format name fails here.
     """
-    await run_section(title, size)
+    await run_page(ROOT / page, size, anyio_backend, monkeypatch)
+
+
+def test_every_python_block_is_seen_and_every_guide_page_runs_code() -> None:
+    """No fence escapes the runner, and each guide page has blocks that really run.
+
+    A fence the pattern does not match (indented, in a list) or one whose language is missing
+    or misspelled (```` ```py ````, ```` ```python3 ````) would be rendered but never run: every
+    fence line must belong to a block the runner read, every block names its language, and
+    Python is spelled ``python``.
+    """
+    for page in pages():
+        text = page.read_text(encoding="utf-8")
+        fences = len(re.findall(r"^\s*```", text, flags=re.MULTILINE))
+        assert fences == 2 * len(page_blocks(page)), f"{name(page)}: a fence the runner cannot read"
+        for block in page_blocks(page):
+            assert block.lang, f"{block.where}: name the block's language"
+            assert block.lang not in ("py", "python3", "pycon", "ipython"), block.where
+    for page in guide_pages():
+        run = [s for s in steps(page) if s.block.kind not in ("compile-only", "pytest")]
+        assert run, f"{name(page)}: no Python block runs"
+    assert sum(len(steps(p)) for p in pages()) >= 40
 
 
 def test_the_sections_hold_the_blocks_they_should() -> None:
     """The extraction sees every block: runnable and compile-only counts, samples, outputs."""
-    counted = {
-        title: (
-            sum(s.block.directive != "compile-only" for s in steps(title)),
-            sum(s.block.directive == "compile-only" for s in steps(title)),
-            sum(s.expected is not None for s in steps(title)),
+
+    def counted(title: str) -> tuple[int, int, int]:
+        found = [s for s in steps(section(title).page) if s.block in blocks(title)]
+        return (
+            sum(s.block.kind != "compile-only" for s in found),
+            sum(s.block.kind == "compile-only" for s in found),
+            sum(s.expected is not None for s in found),
         )
-        for title in SECTIONS
-    }
-    assert counted[COOKBOOK][0] >= 9 and counted[COOKBOOK][2] >= 9
-    assert counted[ERRORS] == (1, 0, 1)
+
+    assert counted(COOKBOOK)[0] >= 9 and counted(COOKBOOK)[2] >= 9
+    assert counted(ERRORS) == (1, 0, 1)
     # The client block names a profile, which must exist (as in boto3): compile-only.
-    assert counted[MIGRATING][0] >= 6 and counted[MIGRATING][1] >= 8
-    assert set(wires()) == {
+    assert counted(MIGRATING)[0] >= 6 and counted(MIGRATING)[1] >= 8
+    assert set(wires()) >= {
         "tgi-llm",
         "lmi-llm",
         "openai-llm",
@@ -354,10 +503,9 @@ def test_the_sections_hold_the_blocks_they_should() -> None:
         "tgi-llm-oom",
         "vllm-tools",
     }
-    for title in SECTIONS:
-        for step in steps(title):
-            if step.block.directive == "compile-only":
-                compile_block(step.block)  # boto3 code must at least be Python
+    for page in pages():
+        for step in steps(page):
+            compile_block(step.block)  # compile-only code must at least be Python
 
 
 # --- the tables and the prose ------------------------------------------------------------------
@@ -438,7 +586,7 @@ def test_class_names_in_the_prose_exist() -> None:
         aws |= set(getattr(model.shape_for(shape_name), "members", {}))
     botocores = {n for n, v in vars(botocore.exceptions).items() if isinstance(v, type)}
     allowed = set(sm.__all__) | botocores | aws | {"Stubber"}
-    for title in SECTIONS:
+    for title in (COOKBOOK, ERRORS, MIGRATING):
         names = {n for n in class_names(prose(title)) if not n.isupper()}  # not env variables
         unknown = sorted(names - allowed)
         assert not unknown, f"{title}: {unknown}"
@@ -448,7 +596,7 @@ def test_every_exported_exception_is_documented_in_errors() -> None:
     """No exception class of the public API is missing from the Errors section."""
     named = set(spans(prose(ERRORS)))
     missing = sorted(set(exception_classes()) - named)
-    assert not missing, f"add to README's Errors section: {missing}"
+    assert not missing, f"add to the {ERRORS!r} section: {missing}"
 
 
 async def _never() -> Response:
@@ -456,7 +604,7 @@ async def _never() -> Response:
 
 
 def receivers() -> dict[str, Any]:
-    """What the README's ``rt.``, ``r.``, ``stream.`` ... stand for: instances made without I/O."""
+    """What the pages' ``rt.``, ``r.``, ``stream.`` ... stand for: instances made without I/O."""
     stream = ResponseStream(_never, operation="InvokeEndpointWithResponseStream")
     job = AsyncInferenceJob(
         inference_id="id",
@@ -488,7 +636,7 @@ def test_attributes_and_methods_in_the_prose_exist() -> None:
     objects = receivers()
     errors = [error_instance(cls) for cls in exception_classes().values()]
     checked = 0
-    for title in SECTIONS:
+    for title in (COOKBOOK, ERRORS, MIGRATING):
         for span in spans(prose(title)):
             for receiver, attr in _RECEIVER.findall(span):
                 if receiver == "exc":
@@ -500,11 +648,10 @@ def test_attributes_and_methods_in_the_prose_exist() -> None:
 
 
 def test_format_names_are_real() -> None:
-    """Every ``format="..."`` the sections mention is a format ``tokens()`` accepts."""
+    """Every ``format="..."`` any page mentions is a format ``tokens()`` accepts."""
     named = set()
-    for title in SECTIONS:
-        body, _ = section(title)
-        named |= set(re.findall(r'format="([^"]*)"', body))
+    for page in pages():
+        named |= set(re.findall(r'format="([^"]*)"', page.read_text(encoding="utf-8")))
     assert named and named <= set(TOKEN_FORMATS), named - set(TOKEN_FORMATS)
 
 
@@ -613,20 +760,30 @@ def test_error_mapping_table_names_real_exceptions_on_both_sides() -> None:
 
 
 def slug(heading: str) -> str:
-    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    """A heading's anchor (GitHub's and MkDocs' agree on these): lower case, punctuation
+    dropped, spaces to hyphens."""
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
+def anchors(page: Path) -> set[str]:
+    """The anchors of a page's headings."""
+    text = page.read_text(encoding="utf-8")
+    return {slug(m[2]) for m in _HEADING.finditer(text) if not _in_fence(text, m.start())}
+
+
 def test_links_point_at_real_headings_and_files() -> None:
-    """Every ``#anchor`` the sections link to is a README heading; every relative path exists."""
-    text = README.read_text(encoding="utf-8")
-    anchors = {slug(h) for h in re.findall(r"^#{2,4} (.+)$", text, flags=re.MULTILINE)}
+    """Every relative link of every page names a file that exists, and its ``#anchor`` a heading
+    of that file (or of the page itself)."""
     checked = 0
-    for title in SECTIONS:
-        for target in re.findall(r"\]\(([^)\s]+)\)", prose(title)):
-            if target.startswith("#"):
-                assert target[1:] in anchors, f"{title}: no heading for {target}"
-            elif "://" not in target:
-                assert (README.parent / target).exists(), f"{title}: no file {target}"
+    for page in pages():
+        text = _FENCE.sub("", page.read_text(encoding="utf-8"))
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.exists(), f"{name(page)}: no file {target}"
+            if anchor and linked.suffix == ".md":
+                assert anchor in anchors(linked), f"{name(page)}: no heading for {target}"
             checked += 1
     assert checked >= 5
