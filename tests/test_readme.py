@@ -273,7 +273,9 @@ def steps(page: Path) -> list[Step]:
                 assert i > 0 and items[i - 1].lang == "python", f"{where}: output of what?"
             continue
         if block.lang != "python":
-            assert not block.directive, f"{where}: a directive on a {block.lang!r} block"
+            # ``cli`` marks a terminal session tests/test_docs_cli.py runs and compares.
+            session = block.lang == "console" and block.directive == "cli"
+            assert session or not block.directive, f"{where}: a directive on a {block.lang!r} block"
             continue
         assert block.kind in _KINDS, f"{where}: unknown directive {block.kind!r}"
         if block.kind in ("compile-only", "asyncio-only"):
