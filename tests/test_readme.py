@@ -28,6 +28,10 @@ a block is (``readme-test:`` is accepted as the prefix too):
 ``<!-- docs-test: asyncio-only REASON -->``
     code of a library that cannot run under trio (the OpenAI SDK's streams): run on asyncio
     only; the reason is required;
+``<!-- docs-test: bidi -->``
+    a Python block run with ``rt`` bound to a client of the test kit's bidirectional fake
+    (``FakeBidiServer``: HTTP/2 on 127.0.0.1, with its toy endpoints ``echo``, ``transcriber``
+    ...), which the HTTP/1.1 fake cannot serve;
 ``<!-- docs-test: asgi METHOD PATH JSON -->``
     a Python block defining ``app``: the request is sent to it and the response body must equal
     the output block after it;
@@ -79,6 +83,7 @@ from sagemaker_rt_async._exchange import Response
 from sagemaker_rt_async._tokens import TOKEN_FORMATS
 from sagemaker_rt_async.cli import demo_fake
 from sagemaker_rt_async.testing import (
+    FakeBidiServer,
     FakeSageMakerRuntime,
     Invocation,
     ModelFailure,
@@ -107,7 +112,7 @@ _HEADING = re.compile(r"^(#{1,6}) (.+)$", re.MULTILINE)
 _SPAN = re.compile(r"`([^`\n]+)`")
 _CLASS = re.compile(r"[A-Z]\w*")
 _CONSTANTS = frozenset({"None", "True", "False"})
-_KINDS = ("", "compile-only", "asyncio-only", "asgi", "pytest")
+_KINDS = ("", "compile-only", "asyncio-only", "asgi", "bidi", "pytest")
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -417,7 +422,11 @@ async def call_tests(namespace: dict[str, Any], new: set[str]) -> None:
 
 
 async def run_step(
-    step: Step, namespace: dict[str, Any], rt: SageMakerRuntimeClient, backend: str
+    step: Step,
+    namespace: dict[str, Any],
+    rt: SageMakerRuntimeClient,
+    backend: str,
+    bidi: SageMakerRuntimeClient | None = None,
 ) -> None:
     """Run one block with ``rt`` in scope and check what it printed (or served)."""
     block = step.block
@@ -426,6 +435,9 @@ async def run_step(
         return  # pytest blocks: tests/test_plugin.py runs them as test modules
     if block.kind == "asyncio-only" and backend != "asyncio":
         return
+    if block.kind == "bidi":
+        assert bidi is not None
+        rt = bidi
     namespace["rt"] = rt
     before = set(namespace)
     out = io.StringIO()
@@ -463,9 +475,22 @@ async def run_page(page: Path, size: int, backend: str, monkeypatch: pytest.Monk
         monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
         for key, value in server.environ().items():
             monkeypatch.setenv(key, value)
-        async with fake.client(endpoint_url=server.url) as rt:  # real HTTP, as a user's
+        async with contextlib.AsyncExitStack() as stack:
+            rt = await stack.enter_async_context(fake.client(endpoint_url=server.url))
+            bidi = None
+            if any(step.block.kind == "bidi" for step in steps(page)):
+                bidi_server = FakeBidiServer()
+                await anyio.to_thread.run_sync(bidi_server.start)
+                stack.push_async_callback(anyio.to_thread.run_sync, bidi_server.stop)
+                bidi = await stack.enter_async_context(
+                    SageMakerRuntimeClient(
+                        endpoint_url=bidi_server.url,
+                        region=bidi_server.region,
+                        credentials=bidi_server.credentials,
+                    )
+                )
             for step in steps(page):
-                await run_step(step, namespace, rt, backend)
+                await run_step(step, namespace, rt, backend, bidi)
 
 
 PAGE_IDS = [name(p) for p in pages()]
