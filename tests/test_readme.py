@@ -10,7 +10,8 @@ works) and top-level ``await`` allowed. The environment points at the same serve
 (``SageMakerRuntimeClient(region="us-east-1")``) calls the fake too. The fake serves the
 toy models of ``sagemaker-rt serve-fake`` (toy-sentiment, toy-llm, flaky-llm, toy-chat,
 toy-summarizer), the endpoints the pages' stream samples define, and a few the recipes name
-(sentiment, summarizer, tts-model, tgi-llm-slow).
+(sentiment, summarizer, tts-model, tgi-llm-slow, and notebook: a container with stateful
+sessions).
 
 An HTML comment on the line before a fence (invisible when the Markdown is rendered) says what
 a block is (``readme-test:`` is accepted as the prefix too):
@@ -27,6 +28,10 @@ a block is (``readme-test:`` is accepted as the prefix too):
 ``<!-- docs-test: asyncio-only REASON -->``
     code of a library that cannot run under trio (the OpenAI SDK's streams): run on asyncio
     only; the reason is required;
+``<!-- docs-test: bidi -->``
+    a Python block run with ``rt`` bound to a client of the test kit's bidirectional fake
+    (``FakeBidiServer``: HTTP/2 on 127.0.0.1, with its toy endpoints ``echo``, ``transcriber``
+    ...), which the HTTP/1.1 fake cannot serve;
 ``<!-- docs-test: asgi METHOD PATH JSON -->``
     a Python block defining ``app``: the request is sent to it and the response body must equal
     the output block after it;
@@ -51,6 +56,7 @@ import inspect
 import io
 import json
 import re
+import typing
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,9 +83,11 @@ from sagemaker_rt_async._exchange import Response
 from sagemaker_rt_async._tokens import TOKEN_FORMATS
 from sagemaker_rt_async.cli import demo_fake
 from sagemaker_rt_async.testing import (
+    FakeBidiServer,
     FakeSageMakerRuntime,
     Invocation,
     ModelFailure,
+    ModelResponse,
     ModelStream,
     ModelStreamFailure,
 )
@@ -104,7 +112,7 @@ _HEADING = re.compile(r"^(#{1,6}) (.+)$", re.MULTILINE)
 _SPAN = re.compile(r"`([^`\n]+)`")
 _CLASS = re.compile(r"[A-Z]\w*")
 _CONSTANTS = frozenset({"None", "True", "False"})
-_KINDS = ("", "compile-only", "asyncio-only", "asgi", "pytest")
+_KINDS = ("", "compile-only", "asyncio-only", "asgi", "bidi", "pytest")
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -324,6 +332,28 @@ def summarizer(invocation: Invocation) -> dict[str, str]:
     return {"summary": " ".join(words[:4]) + " …"}
 
 
+def notebook_session() -> Callable[[Invocation], ModelResponse]:
+    """A stateful container: opens sessions, remembers each one's notes, closes on request."""
+    notes: dict[str, list[str]] = {}
+
+    def model(invocation: Invocation) -> ModelResponse:
+        request = invocation.json()
+        session = invocation.session_id or ""
+        if session == "NEW_SESSION":
+            session = f"sess-{len(notes) + 1}"
+            notes[session] = []
+            expiry = f"{session}; Expires=2099-01-01T00:00:00Z"
+            return ModelResponse({"session": session}, new_session_id=expiry)
+        if session not in notes:
+            raise ModelFailure(400, f"unknown session {session!r}")
+        if request.get("close"):
+            return ModelResponse({"notes": notes.pop(session)}, closed_session_id=session)
+        notes[session].append(request["note"])
+        return ModelResponse({"notes": len(notes[session])})
+
+    return model
+
+
 def streaming(parts: list[bytes], content_type: str) -> Callable[[Invocation], ModelStream]:
     """A handler streaming ``parts`` with the model's content type."""
     return lambda invocation: ModelStream(parts, content_type=content_type)
@@ -351,6 +381,7 @@ def fake_endpoint(size: int) -> FakeSageMakerRuntime:
         "tts-model", lambda inv: ModelStream(cut(WAV, 1100), content_type="audio/wav")
     )
     fake.add_endpoint("sentiment", sentiment)
+    fake.add_endpoint("notebook", notebook_session())
     fake.add_endpoint("summarizer", summarizer, async_output_path="s3://my-bucket/results")
     fake.s3.put("my-bucket", "requests/42.json", json.dumps({"document": DOCUMENT}).encode())
     return fake
@@ -393,7 +424,11 @@ async def call_tests(namespace: dict[str, Any], new: set[str]) -> None:
 
 
 async def run_step(
-    step: Step, namespace: dict[str, Any], rt: SageMakerRuntimeClient, backend: str
+    step: Step,
+    namespace: dict[str, Any],
+    rt: SageMakerRuntimeClient,
+    backend: str,
+    bidi: SageMakerRuntimeClient | None = None,
 ) -> None:
     """Run one block with ``rt`` in scope and check what it printed (or served)."""
     block = step.block
@@ -402,6 +437,9 @@ async def run_step(
         return  # pytest blocks: tests/test_plugin.py runs them as test modules
     if block.kind == "asyncio-only" and backend != "asyncio":
         return
+    if block.kind == "bidi":
+        assert bidi is not None
+        rt = bidi
     namespace["rt"] = rt
     before = set(namespace)
     out = io.StringIO()
@@ -439,9 +477,22 @@ async def run_page(page: Path, size: int, backend: str, monkeypatch: pytest.Monk
         monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
         for key, value in server.environ().items():
             monkeypatch.setenv(key, value)
-        async with fake.client(endpoint_url=server.url) as rt:  # real HTTP, as a user's
+        async with contextlib.AsyncExitStack() as stack:
+            rt = await stack.enter_async_context(fake.client(endpoint_url=server.url))
+            bidi = None
+            if any(step.block.kind == "bidi" for step in steps(page)):
+                bidi_server = FakeBidiServer()
+                await anyio.to_thread.run_sync(bidi_server.start)
+                stack.push_async_callback(anyio.to_thread.run_sync, bidi_server.stop)
+                bidi = await stack.enter_async_context(
+                    SageMakerRuntimeClient(
+                        endpoint_url=bidi_server.url,
+                        region=bidi_server.region,
+                        credentials=bidi_server.credentials,
+                    )
+                )
             for step in steps(page):
-                await run_step(step, namespace, rt, backend)
+                await run_step(step, namespace, rt, backend, bidi)
 
 
 PAGE_IDS = [name(p) for p in pages()]
@@ -576,22 +627,62 @@ def test_error_tables_name_real_classes_and_attributes() -> None:
     assert checked >= 40
 
 
-def test_class_names_in_the_prose_exist() -> None:
-    """A CamelCase name in the sections' text is ours, botocore's, or an AWS member name.
+# Names the pages may show that are neither ours nor AWS's: the SageMaker Python SDK's (the
+# migration page's left column), botocore's Stubber, and other libraries' classes.
+OTHERS = frozenset(
+    {
+        "Stubber",
+        "Predictor",
+        "AsyncPredictor",
+        "Endpoint",
+        "LineIterator",
+        "JSONSerializer",
+        "JSONDeserializer",
+        "StringDeserializer",
+        "BytesDeserializer",
+        "WaiterConfig",
+        "AsyncOpenAI",
+        "ChatOpenAI",
+        "StreamingResponse",
+        "FastAPI",
+        "AttributeError",
+        "TypeError",
+        "StopIteration",
+        "InvokeEndpointWithBidirectionalStream",  # newer than botocore's model of the service
+        "DescribeEndpoint",  # the SageMaker control-plane call sagemaker-core's Endpoint.get makes
+        "EndpointScorer",  # ours, in sagemaker_rt_async.ray (the ray extra: not imported here)
+    }
+)
 
-    Ours: exported by sagemaker_rt_async. botocore's: an exception in botocore.exceptions (the
-    migration section's left column). AWS: a member of a shape in the service model.
+
+def prose_of(page: Path) -> str:
+    """A whole page without its fenced blocks."""
+    return _FENCE.sub("", page.read_text(encoding="utf-8"))
+
+
+def test_class_names_in_the_prose_exist() -> None:
+    """A CamelCase name in any page's text is ours, botocore's, an AWS member name, or listed.
+
+    Ours: exported by sagemaker_rt_async or its test kit. botocore's: an exception in
+    botocore.exceptions (the migration page's left column). AWS: a member of a shape in the
+    service model. Others: ``OTHERS``, the few other libraries' names the pages discuss.
     """
+    import sagemaker_rt_async.testing as kit
+
     model = service_model()
     aws = set()
     for shape_name in model.shape_names:
         aws |= set(getattr(model.shape_for(shape_name), "members", {}))
     botocores = {n for n, v in vars(botocore.exceptions).items() if isinstance(v, type)}
-    allowed = set(sm.__all__) | botocores | aws | {"Stubber"}
-    for title in (COOKBOOK, ERRORS, MIGRATING):
-        names = {n for n in class_names(prose(title)) if not n.isupper()}  # not env variables
+    aws |= set(model.operation_names)
+    allowed = set(sm.__all__) | set(kit.__all__) | botocores | aws | OTHERS
+    checked = 0
+    for page in pages():
+        names = {n for n in class_names(prose_of(page)) if not n.isupper()}  # not env variables
         unknown = sorted(names - allowed)
-        assert not unknown, f"{title}: {unknown}"
+        assert not unknown, f"{name(page)}: {unknown}"
+        checked += len(names)
+    assert checked >= 60
 
 
 def test_every_exported_exception_is_documented_in_errors() -> None:
@@ -623,7 +714,7 @@ def receivers() -> dict[str, Any]:
         "tokens": stream.tokens(),
         "event": SSEEvent(None, "", None, None),
         "job": job,
-        "session": Session,
+        "session": Session(cast(Any, None), "ep", "sess-1", None, InvokeEndpointResult(b"", None)),
     }
 
 
@@ -638,15 +729,26 @@ def test_attributes_and_methods_in_the_prose_exist() -> None:
     objects = receivers()
     errors = [error_instance(cls) for cls in exception_classes().values()]
     checked = 0
-    for title in (COOKBOOK, ERRORS, MIGRATING):
-        for span in spans(prose(title)):
+    for page in pages():
+        for span in spans(prose_of(page)):
             for receiver, attr in _RECEIVER.findall(span):
+                where = f"{name(page)}: {receiver}.{attr}"
                 if receiver == "exc":
-                    assert any(hasattr(e, attr) for e in errors), f"{title}: exc.{attr}"
+                    assert any(hasattr(e, attr) for e in errors), where
+                elif receiver == "event":  # an SSE event, or a hook's event
+                    hooks = typing.get_args(sm.Event)
+                    fields = {f for cls in hooks for f in cls._fields}
+                    assert hasattr(objects[receiver], attr) or attr in fields, where
+                elif receiver in (
+                    "session",
+                    "stream",
+                ):  # also a bidirectional session or chat stream
+                    other = sm.BidiSession if receiver == "session" else sm.ChatCompletionStream
+                    assert hasattr(objects[receiver], attr) or hasattr(other, attr), where
                 else:
-                    assert hasattr(objects[receiver], attr), f"{title}: {receiver}.{attr}"
+                    assert hasattr(objects[receiver], attr), where
                 checked += 1
-    assert checked >= 40
+    assert checked >= 60
 
 
 def test_format_names_are_real() -> None:
