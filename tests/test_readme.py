@@ -99,9 +99,10 @@ DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 GENERATED = ("reference/", "changelog.md")  # docs/ pages with no hand-written code
 
-COOKBOOK = "Streaming formats cookbook"
-ERRORS = "Errors"
-MIGRATING = "Migrating from boto3 / aiobotocore"
+# The sections whose tables are checked against the code: (page, heading).
+COOKBOOK = ("docs/streaming.md", "Streaming formats cookbook")
+ERRORS = ("docs/errors.md", "Errors")
+MIGRATING = ("docs/migrating.md", "Migrating from boto3 / aiobotocore")
 
 _FENCE = re.compile(
     r"(?:^<!-- (?:docs|readme)-test: (?P<directive>[^\n]*?) -->\n)?"
@@ -208,25 +209,27 @@ def _in_fence(text: str, position: int) -> bool:
 
 
 @functools.cache
-def section(title: str) -> Section:
-    """The one section, on whichever page it lives, headed ``title`` (any heading level)."""
-    found = [s for page in pages() for s in _sections_titled(page, title)]
-    assert len(found) == 1, f"the docs need exactly one section titled {title!r}: {found}"
+def section(where: tuple[str, str]) -> Section:
+    """The one section of a page headed ``title`` (any heading level): ``where`` is
+    ``(page, title)``."""
+    page, title = where
+    found = _sections_titled(ROOT / page, title)
+    assert len(found) == 1, f"{page} needs exactly one section titled {title!r}"
     return found[0]
 
 
-def blocks(title: str) -> list[Block]:
+def blocks(title: tuple[str, str]) -> list[Block]:
     """The fenced blocks of a section, in order."""
     sec = section(title)
     return _blocks_in(sec.text, sec.page, sec.offset)
 
 
-def prose(title: str) -> str:
+def prose(title: tuple[str, str]) -> str:
     """A section without its fenced blocks: the text and tables a reader reads."""
     return _FENCE.sub("", section(title).text)
 
 
-def tables(title: str) -> dict[str, list[list[str]]]:
+def tables(title: tuple[str, str]) -> dict[str, list[list[str]]]:
     """The Markdown tables of a section by their header row; each row a list of cells."""
     found: dict[str, list[list[str]]] = {}
     header: str | None = None
@@ -243,7 +246,7 @@ def tables(title: str) -> dict[str, list[list[str]]]:
     return found
 
 
-def table(title: str, starts_with: str) -> list[list[str]]:
+def table(title: tuple[str, str], starts_with: str) -> list[list[str]]:
     """The rows of the one table of a section whose header starts with ``starts_with``."""
     matches = [rows for head, rows in tables(title).items() if head.startswith(starts_with)]
     assert len(matches) == 1, f"{title}: expected one table starting {starts_with!r}"
@@ -533,7 +536,7 @@ def test_every_python_block_is_seen_and_every_guide_page_runs_code() -> None:
 def test_the_sections_hold_the_blocks_they_should() -> None:
     """The extraction sees every block: runnable and compile-only counts, samples, outputs."""
 
-    def counted(title: str) -> tuple[int, int, int]:
+    def counted(title: tuple[str, str]) -> tuple[int, int, int]:
         found = [s for s in steps(section(title).page) if s.block in blocks(title)]
         return (
             sum(s.block.kind != "compile-only" for s in found),
@@ -687,7 +690,7 @@ def test_every_exported_exception_is_documented_in_errors() -> None:
     """No exception class of the public API is missing from the Errors section."""
     named = set(spans(prose(ERRORS)))
     missing = sorted(set(exception_classes()) - named)
-    assert not missing, f"add to the {ERRORS!r} section: {missing}"
+    assert not missing, f"add to {ERRORS[0]}: {missing}"
 
 
 async def _never() -> Response:
