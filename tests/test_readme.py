@@ -42,8 +42,9 @@ a block is (``readme-test:`` is accepted as the prefix too):
 A block that calls ``asyncio.run(...)`` (or ``trio.run`` / ``anyio.run``) at top level is a
 program: it runs in a thread of its own, as ``python script.py`` would. ``test_*`` functions a
 block defines are called with a fresh ``sagemaker_fake`` and its ``sagemaker_client``, as the
-pytest plugin would. The tables are checked too: every class, attribute, method, keyword and AWS
-member they name must exist where they say it does, wherever the section now lives.
+pytest plugin would. The prose is checked too: the tables of the streaming cookbook, the Errors
+page and the migration page against the code and botocore's service model, and on every page
+each class, attribute and method named must exist where the text says it does.
 """
 
 from __future__ import annotations
