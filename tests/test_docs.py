@@ -10,11 +10,13 @@ page must be what ``tools/cli_reference.py`` generates from the parser.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,3 +113,54 @@ def test_the_cli_page_is_what_the_generator_writes() -> None:
     """The committed page is current: run ``python tools/cli_reference.py`` after a CLI change."""
     expected = _load_cli_reference().render()  # type: ignore[attr-defined]
     assert (DOCS / "reference/cli.md").read_text(encoding="utf-8") == expected
+
+
+def _nav() -> list[object]:
+    yaml: Any = importlib.import_module("yaml")  # mkdocs' own dependency (no type stubs)
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    return list(config["nav"])
+
+
+def _nav_pages(entries: list[object], depth: int = 1) -> list[tuple[str, int]]:
+    """(page, depth) for every page of the nav; a section's pages are one level deeper."""
+    found: list[tuple[str, int]] = []
+    for entry in entries:
+        assert isinstance(entry, dict) and len(entry) == 1, entry
+        (value,) = entry.values()
+        if isinstance(value, list):
+            found += _nav_pages(value, depth + 1)
+        else:
+            found.append((str(value), depth))
+    return found
+
+
+def test_the_nav_lists_every_page_once_two_clicks_deep() -> None:
+    """Every Markdown page under docs/ is in the nav exactly once, and no deeper than a section:
+    any feature is two clicks away (a section, then its page)."""
+    listed = _nav_pages(_nav())
+    pages = sorted(str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md"))
+    names = [page for page, _ in listed]
+    assert sorted(names) == pages, "mkdocs.yml's nav and the pages under docs/ differ"
+    assert len(set(names)) == len(names), "a page is listed twice in the nav"
+    assert all(depth <= 2 for _, depth in listed), "a page nested deeper than one section"
+
+
+def test_no_page_is_orphaned() -> None:
+    """Each page but the home page is linked from another page, so a reader who lands on any
+    page (from a search engine, from the README) can reach the rest by following links."""
+    linked: set[Path] = set()
+    for page in DOCS.rglob("*.md"):
+        for target in re.findall(
+            r"\]\(([^)\s#]+)(?:#[^)\s]*)?\)", page.read_text(encoding="utf-8")
+        ):
+            if "://" not in target:
+                linked.add((page.parent / target).resolve())
+    orphans = sorted(
+        str(p.relative_to(DOCS))
+        for p in DOCS.rglob("*.md")
+        if p.name != "index.md" or p.parent != DOCS
+        if p.resolve() not in linked
+    )
+    assert not orphans, f"no page links to {orphans}"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "docs/getting-started.md" in readme, "the README must lead into the docs"

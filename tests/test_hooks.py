@@ -357,19 +357,20 @@ def test_events_are_immutable_values() -> None:
     assert call.state == {} and call.streaming is False
 
 
-def _readme_blocks(title: str) -> list[str]:
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"^```python\n(.*?)^```$", section, flags=re.S | re.M)
+def _page_blocks(page: str) -> list[str]:
+    text = (Path(__file__).resolve().parents[1] / "docs" / page).read_text(encoding="utf-8")
+    return re.findall(r"^```python\n(.*?)^```$", text, flags=re.S | re.M)
 
 
-async def test_readme_observability_blocks_run(fake: FakeSageMakerRuntime) -> None:
-    """The README's hook example runs as written and prints what it promises for a stream."""
-    first, otel_block = _readme_blocks("Observability")
-    namespace: dict[str, Any] = {"__name__": "readme"}
+async def test_docs_observability_blocks_run(fake: FakeSageMakerRuntime) -> None:
+    """The docs' hook example runs as written and prints what it promises for a stream."""
+    blocks = _page_blocks("observability.md")
+    (first,) = [b for b in blocks if "def log_timings" in b]
+    (otel_block,) = [b for b in blocks if "OpenTelemetryHook(" in b]
+    namespace: dict[str, Any] = {"__name__": "docs"}
     for block in (first, otel_block):
-        code = compile(block, "README.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-        result = eval(code, namespace)  # noqa: S307 - the README's own code, under test
+        code = compile(block, "observability.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        result = eval(code, namespace)  # noqa: S307 - the docs' own code, under test
         if inspect.iscoroutine(result):
             await result
     await namespace["rt"].aclose()  # the OpenTelemetry block's client

@@ -29,7 +29,7 @@ from sagemaker_rt_async.testing import (
 
 pytest_plugins = ["pytester"]
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
 
 INI = """\
 [pytest]
@@ -368,18 +368,27 @@ def test_pytest_asyncio_auto_mode(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*cannot serve an anyio test while pytest-asyncio runs in auto*"])
 
 
-def readme_recipes() -> dict[str, str]:
-    """The Python blocks of README's "The pytest plugin" section, each a test module."""
-    text = README.read_text(encoding="utf-8")
-    section = text.split("### The pytest plugin\n", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
-    return {f"test_readme_{i}": block for i, block in enumerate(blocks)}
+_RECIPE = re.compile(
+    r"^<!-- (?:docs|readme)-test: pytest -->\n```python\n(.*?)^```$", re.MULTILINE | re.DOTALL
+)
 
 
-def test_readme_recipes_pass(pytester: pytest.Pytester) -> None:
-    """Every recipe of the README's plugin section runs as written and passes."""
-    recipes = readme_recipes()
-    assert len(recipes) == 4
+def doc_recipes() -> dict[str, str]:
+    """The test modules the docs show (blocks marked ``<!-- docs-test: pytest -->``), by page.
+
+    The pages are globbed as tests/test_readme.py globs them, which runs every other block.
+    """
+    found = {}
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for i, block in enumerate(_RECIPE.findall(page.read_text(encoding="utf-8"))):
+            found[f"test_{page.stem.replace('-', '_').lower()}_{i}"] = block
+    return found
+
+
+def test_doc_recipes_pass(pytester: pytest.Pytester) -> None:
+    """Every plugin recipe of the docs runs as written, as a test module, and passes."""
+    recipes = doc_recipes()
+    assert len(recipes) >= 4
     tests = sum(len(re.findall(r"^(?:async )?def test_", body, re.M)) for body in recipes.values())
     suite(pytester, **recipes)
     result = run(pytester)

@@ -1,24 +1,50 @@
-"""The README's cookbook, errors and migration sections, executed and checked against the code.
+"""Every code block of the README and of the documentation pages, executed and checked.
 
-Every fenced Python block of the sections "Streaming formats cookbook", "Errors" and "Migrating
-from boto3 / aiobotocore" runs, in order, in one namespace per section (as a reader runs them
-top to bottom), with ``rt`` bound to a client of the test kit's fake endpoint. An HTML comment on
-the line before a fence (invisible when the Markdown is rendered) says what a block is:
+The runner globs its pages (README.md and every ``docs/**/*.md`` except the generated reference
+pages and the changelog snippet, which hold no hand-written code): a page cannot hold a Python
+block that is not run. Each page's Python blocks run in order, in one namespace per page (as a
+reader runs them top to bottom), on asyncio and on trio, with ``rt`` bound to a client of the test
+kit's fake served on 127.0.0.1 (real HTTP, so code handing the client's URL to another library
+works) and top-level ``await`` allowed. The environment points at the same server
+(``LoopbackServer.environ()``), so a block that makes its own client the way a user would
+(``SageMakerRuntimeClient(region="us-east-1")``) calls the fake too. The fake serves the
+toy models of ``sagemaker-rt serve-fake`` (toy-sentiment, toy-llm, flaky-llm, toy-chat,
+toy-summarizer), the endpoints the pages' stream samples define, and a few the recipes name
+(sentiment, summarizer, tts-model, tgi-llm-slow, and notebook: a container with stateful
+sessions).
 
-``<!-- readme-test: stream NAME CONTENT-TYPE -->``
-    a ``text`` block: the bytes endpoint NAME streams, cut into parts of a few bytes;
-``<!-- readme-test: output -->``
+An HTML comment on the line before a fence (invisible when the Markdown is rendered) says what
+a block is (``readme-test:`` is accepted as the prefix too):
+
+``<!-- docs-test: stream NAME CONTENT-TYPE -->``
+    a ``text`` block: the bytes endpoint NAME streams, cut into parts of a few bytes (every page's
+    samples are served to every page; a name is defined once);
+``<!-- docs-test: output -->``
     a ``text`` block: exactly what the Python block before it prints (a block without one must
     print nothing);
-``<!-- readme-test: compile-only -->``
-    boto3 / aiobotocore code: compiled (top-level ``await`` allowed), never run;
-``<!-- readme-test: asgi METHOD PATH JSON -->``
+``<!-- docs-test: compile-only REASON -->``
+    code that needs what no test can give (boto3 with a named profile, a Ray cluster, another
+    library's client): compiled (top-level ``await`` allowed), never run; the reason is required;
+``<!-- docs-test: asyncio-only REASON -->``
+    code of a library that cannot run under trio (the OpenAI SDK's streams): run on asyncio
+    only; the reason is required;
+``<!-- docs-test: bidi -->``
+    a Python block run with ``rt`` bound to a client of the test kit's bidirectional fake
+    (``FakeBidiServer``: HTTP/2 on 127.0.0.1, with its toy endpoints ``echo``, ``transcriber``
+    ...), which the HTTP/1.1 fake cannot serve;
+``<!-- docs-test: asgi METHOD PATH JSON -->``
     a Python block defining ``app``: the request is sent to it and the response body must equal
-    the output block after it.
+    the output block after it;
+``<!-- docs-test: pytest -->``
+    a whole test module (fixtures of the pytest plugin): tests/test_plugin.py runs each one with
+    pytest itself, as a user's suite would run it.
 
-``test_*`` functions a block defines are called with a fresh ``sagemaker_fake`` and its
-``sagemaker_client``, as the pytest plugin would. The tables are checked too: every class,
-attribute, method, keyword and AWS member they name must exist where they say it does.
+A block that calls ``asyncio.run(...)`` (or ``trio.run`` / ``anyio.run``) at top level is a
+program: it runs in a thread of its own, as ``python script.py`` would. ``test_*`` functions a
+block defines are called with a fresh ``sagemaker_fake`` and its ``sagemaker_client``, as the
+pytest plugin would. The prose is checked too: the tables of the streaming cookbook, the Errors
+page and the migration page against the code and botocore's service model, and on every page
+each class, attribute and method named must exist where the text says it does.
 """
 
 from __future__ import annotations
@@ -31,11 +57,13 @@ import inspect
 import io
 import json
 import re
+import typing
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import anyio.to_thread
 import botocore.config
 import botocore.exceptions
 import botocore.session
@@ -54,82 +82,155 @@ from sagemaker_rt_async import (
 )
 from sagemaker_rt_async._exchange import Response
 from sagemaker_rt_async._tokens import TOKEN_FORMATS
+from sagemaker_rt_async.cli import demo_fake
 from sagemaker_rt_async.testing import (
+    FakeBidiServer,
     FakeSageMakerRuntime,
     Invocation,
     ModelFailure,
+    ModelResponse,
     ModelStream,
     ModelStreamFailure,
 )
 
 pytestmark = pytest.mark.anyio
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-COOKBOOK = "Streaming formats cookbook"
-ERRORS = "Errors"
-MIGRATING = "Migrating from boto3 / aiobotocore"
-SECTIONS = (COOKBOOK, ERRORS, MIGRATING)
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+README = ROOT / "README.md"
+GENERATED = ("reference/", "changelog.md")  # docs/ pages with no hand-written code
+
+# The sections whose tables are checked against the code: (page, heading).
+COOKBOOK = ("docs/streaming.md", "Streaming formats cookbook")
+ERRORS = ("docs/errors.md", "Errors")
+MIGRATING = ("docs/migrating.md", "Migrating from boto3 / aiobotocore")
 
 _FENCE = re.compile(
-    r"(?:^<!-- readme-test: (?P<directive>[^\n]*?) -->\n)?^```(?P<lang>\w*)\n(?P<code>.*?)^```$",
+    r"(?:^<!-- (?:docs|readme)-test: (?P<directive>[^\n]*?) -->\n)?"
+    r"^```(?P<lang>[\w-]*)[^\n]*\n(?P<code>.*?)^```$",
     re.MULTILINE | re.DOTALL,
 )
+_HEADING = re.compile(r"^(#{1,6}) (.+)$", re.MULTILINE)
 _SPAN = re.compile(r"`([^`\n]+)`")
 _CLASS = re.compile(r"[A-Z]\w*")
 _CONSTANTS = frozenset({"None", "True", "False"})
+_KINDS = ("", "compile-only", "asyncio-only", "asgi", "bidi", "pytest")
 
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
-    """The README's async code runs on asyncio and on trio."""
+    """The pages' async code runs on asyncio and on trio."""
     return str(request.param)
 
 
-# --- reading the README ------------------------------------------------------------------------
+# --- reading the pages -------------------------------------------------------------------------
+
+
+def pages() -> list[Path]:
+    """README.md and every hand-written docs page, found by globbing (never by a list)."""
+    found = sorted(
+        p for p in DOCS.rglob("*.md") if not str(p.relative_to(DOCS)).startswith(GENERATED)
+    )
+    return [README, *found]
+
+
+def guide_pages() -> list[Path]:
+    """The docs pages of the user guide (README.md aside)."""
+    return [p for p in pages() if p != README]
+
+
+def name(page: Path) -> str:
+    """A page's path from the repository root, as tracebacks and messages show it."""
+    return str(page.relative_to(ROOT))
 
 
 @dataclass(frozen=True)
 class Block:
-    """One fenced block: its language, its readme-test directive ("" if none), its text."""
+    """One fenced block: its language, its docs-test directive ("" if none), its text."""
 
     lang: str
     directive: str
     code: str
-    line: int  # the README line of the block's first line of code
+    page: Path
+    line: int  # the page line of the block's first line of code
+
+    @property
+    def kind(self) -> str:
+        """The directive's first word ("" if none)."""
+        return self.directive.split(" ", 1)[0]
+
+    @property
+    def where(self) -> str:
+        return f"{name(self.page)}:{self.line}"
 
 
-def section(title: str) -> tuple[str, int]:
-    """The text of the ``## title`` section and the number of README lines before it."""
-    text = README.read_text(encoding="utf-8")
-    heading = f"\n## {title}\n"
-    assert text.count(heading) == 1, f"README needs exactly one {heading.strip()!r} section"
-    start = text.index(heading) + 1
-    end = text.find("\n## ", start + len(heading))
-    body = text[start:] if end < 0 else text[start : end + 1]
-    return body, text.count("\n", 0, start)
-
-
-def blocks(title: str) -> list[Block]:
-    """The fenced blocks of a section, in order."""
-    body, offset = section(title)
+def _blocks_in(text: str, page: Path, offset: int) -> list[Block]:
     return [
         Block(
             m["lang"],
             m["directive"] or "",
             m["code"],
-            offset + body.count("\n", 0, m.start("code")) + 1,
+            page,
+            offset + text.count("\n", 0, m.start("code")) + 1,
         )
-        for m in _FENCE.finditer(body)
+        for m in _FENCE.finditer(text)
     ]
 
 
-def prose(title: str) -> str:
+@functools.cache
+def page_blocks(page: Path) -> list[Block]:
+    """The fenced blocks of a whole page, in order."""
+    return _blocks_in(page.read_text(encoding="utf-8"), page, 0)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A heading's section: its page, its text (to the next heading as high), its first line."""
+
+    page: Path
+    text: str
+    offset: int  # page lines before the section
+
+
+def _sections_titled(page: Path, title: str) -> list[Section]:
+    text = page.read_text(encoding="utf-8")
+    found = []
+    headings = [m for m in _HEADING.finditer(text) if not _in_fence(text, m.start())]
+    for i, m in enumerate(headings):
+        if m[2].strip() != title:
+            continue
+        level = len(m[1])
+        end = next((h.start() for h in headings[i + 1 :] if len(h[1]) <= level), len(text))
+        found.append(Section(page, text[m.start() : end], text.count("\n", 0, m.start())))
+    return found
+
+
+def _in_fence(text: str, position: int) -> bool:
+    return any(m.start() < position < m.end() for m in _FENCE.finditer(text))
+
+
+@functools.cache
+def section(where: tuple[str, str]) -> Section:
+    """The one section of a page headed ``title`` (any heading level): ``where`` is
+    ``(page, title)``."""
+    page, title = where
+    found = _sections_titled(ROOT / page, title)
+    assert len(found) == 1, f"{page} needs exactly one section titled {title!r}"
+    return found[0]
+
+
+def blocks(title: tuple[str, str]) -> list[Block]:
+    """The fenced blocks of a section, in order."""
+    sec = section(title)
+    return _blocks_in(sec.text, sec.page, sec.offset)
+
+
+def prose(title: tuple[str, str]) -> str:
     """A section without its fenced blocks: the text and tables a reader reads."""
-    body, _ = section(title)
-    return _FENCE.sub("", body)
+    return _FENCE.sub("", section(title).text)
 
 
-def tables(title: str) -> dict[str, list[list[str]]]:
+def tables(title: tuple[str, str]) -> dict[str, list[list[str]]]:
     """The Markdown tables of a section by their header row; each row a list of cells."""
     found: dict[str, list[list[str]]] = {}
     header: str | None = None
@@ -146,7 +247,7 @@ def tables(title: str) -> dict[str, list[list[str]]]:
     return found
 
 
-def table(title: str, starts_with: str) -> list[list[str]]:
+def table(title: tuple[str, str], starts_with: str) -> list[list[str]]:
     """The rows of the one table of a section whose header starts with ``starts_with``."""
     matches = [rows for head, rows in tables(title).items() if head.startswith(starts_with)]
     assert len(matches) == 1, f"{title}: expected one table starting {starts_with!r}"
@@ -165,45 +266,52 @@ def class_names(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Step:
-    """A runnable Python block and what it must print (None: nothing)."""
+    """A Python block and what it must print (None: nothing)."""
 
     block: Block
     expected: str | None
 
 
-def steps(title: str) -> list[Step]:
-    """The Python blocks of a section with their expected output, directives checked."""
+@functools.cache
+def steps(page: Path) -> list[Step]:
+    """The Python blocks of a page with their expected output, directives checked."""
     found: list[Step] = []
-    items = blocks(title)
+    items = page_blocks(page)
     for i, block in enumerate(items):
-        kind = block.directive.split(" ", 1)[0]
-        where = f"README.md:{block.line}"
-        if block.lang == "text":
-            assert kind in ("stream", "output"), f"{where}: a text block needs a directive"
-            if kind == "output":
+        where = block.where
+        if block.lang == "text" and block.directive:
+            assert block.kind in ("stream", "output"), f"{where}: unknown directive {block.kind!r}"
+            if block.kind == "output":
                 assert i > 0 and items[i - 1].lang == "python", f"{where}: output of what?"
             continue
-        assert block.lang == "python", f"{where}: unexpected {block.lang!r} block"
-        assert kind in ("", "compile-only", "asgi"), f"{where}: unknown directive {kind!r}"
+        if block.lang != "python":
+            # ``cli`` marks a terminal session tests/test_docs_cli.py runs and compares.
+            session = block.lang == "console" and block.directive == "cli"
+            assert session or not block.directive, f"{where}: a directive on a {block.lang!r} block"
+            continue
+        assert block.kind in _KINDS, f"{where}: unknown directive {block.kind!r}"
+        if block.kind in ("compile-only", "asyncio-only"):
+            assert block.directive.strip() != block.kind, f"{where}: {block.kind} needs a reason"
         after = items[i + 1] if i + 1 < len(items) else None
-        expected = after.code if after is not None and after.directive == "output" else None
+        expected = after.code if after is not None and after.kind == "output" else None
         found.append(Step(block, expected))
     return found
 
 
+@functools.cache
 def wires() -> dict[str, tuple[bytes, str]]:
-    """Endpoint name -> (the bytes it streams, its content type), from the stream samples."""
+    """Endpoint name -> (the bytes it streams, its content type), from every page's samples."""
     found: dict[str, tuple[bytes, str]] = {}
-    for title in SECTIONS:
-        for block in blocks(title):
-            if block.directive.startswith("stream "):
-                _, name, content_type = block.directive.split(" ")
-                assert name not in found, f"README.md:{block.line}: {name} streams twice"
-                found[name] = (block.code.encode("utf-8"), content_type)
+    for page in pages():
+        for block in page_blocks(page):
+            if block.kind == "stream":
+                _, endpoint, content_type = block.directive.split(" ")
+                assert endpoint not in found, f"{block.where}: {endpoint} streams twice"
+                found[endpoint] = (block.code.encode("utf-8"), content_type)
     return found
 
 
-# --- the endpoints the README calls ------------------------------------------------------------
+# --- the endpoints the pages call --------------------------------------------------------------
 
 WAV = b"RIFF" + bytes(range(256)) * 12 + b"\x00" * 124  # 3,200 bytes of "audio"
 DOCUMENT = "Async inference queues requests and writes each result to S3."
@@ -228,17 +336,39 @@ def summarizer(invocation: Invocation) -> dict[str, str]:
     return {"summary": " ".join(words[:4]) + " …"}
 
 
+def notebook_session() -> Callable[[Invocation], ModelResponse]:
+    """A stateful container: opens sessions, remembers each one's notes, closes on request."""
+    notes: dict[str, list[str]] = {}
+
+    def model(invocation: Invocation) -> ModelResponse:
+        request = invocation.json()
+        session = invocation.session_id or ""
+        if session == "NEW_SESSION":
+            session = f"sess-{len(notes) + 1}"
+            notes[session] = []
+            expiry = f"{session}; Expires=2099-01-01T00:00:00Z"
+            return ModelResponse({"session": session}, new_session_id=expiry)
+        if session not in notes:
+            raise ModelFailure(400, f"unknown session {session!r}")
+        if request.get("close"):
+            return ModelResponse({"notes": notes.pop(session)}, closed_session_id=session)
+        notes[session].append(request["note"])
+        return ModelResponse({"notes": len(notes[session])})
+
+    return model
+
+
 def streaming(parts: list[bytes], content_type: str) -> Callable[[Invocation], ModelStream]:
     """A handler streaming ``parts`` with the model's content type."""
     return lambda invocation: ModelStream(parts, content_type=content_type)
 
 
 def fake_endpoint(size: int) -> FakeSageMakerRuntime:
-    """The fake SageMaker Runtime serving every endpoint the README's blocks call."""
-    fake = FakeSageMakerRuntime()
+    """The fake SageMaker Runtime serving every endpoint the pages' blocks call."""
+    fake = demo_fake(processing_time=0.05)  # the toy models of `sagemaker-rt serve-fake`
     streams = wires()
-    for name, (wire, content_type) in streams.items():
-        fake.add_endpoint(name, streaming(cut(wire, size), content_type))
+    for endpoint, (wire, content_type) in streams.items():
+        fake.add_endpoint(endpoint, streaming(cut(wire, size), content_type))
     first_event = streams["tgi-llm"][0].split(b"\n\n", 1)[0] + b"\n\n"
 
     async def slow(invocation: Invocation) -> AsyncIterator[bytes]:
@@ -255,6 +385,7 @@ def fake_endpoint(size: int) -> FakeSageMakerRuntime:
         "tts-model", lambda inv: ModelStream(cut(WAV, 1100), content_type="audio/wav")
     )
     fake.add_endpoint("sentiment", sentiment)
+    fake.add_endpoint("notebook", notebook_session())
     fake.add_endpoint("summarizer", summarizer, async_output_path="s3://my-bucket/results")
     fake.s3.put("my-bucket", "requests/42.json", json.dumps({"document": DOCUMENT}).encode())
     return fake
@@ -264,16 +395,30 @@ def fake_endpoint(size: int) -> FakeSageMakerRuntime:
 
 
 def compile_block(block: Block) -> Any:
-    """Compile a block so that tracebacks point at README lines; top-level await allowed."""
+    """Compile a block so that tracebacks point at page lines; top-level await allowed."""
     source = "\n" * (block.line - 1) + block.code
-    return compile(source, str(README), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    return compile(source, str(block.page), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+
+
+_RUNNERS = frozenset({"asyncio.run", "trio.run", "anyio.run"})
+
+
+def is_program(block: Block) -> bool:
+    """A block calling ``asyncio.run(...)`` (or trio's, anyio's) at top level: a whole program."""
+    tree = ast.parse(block.code)
+    return any(
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Call)
+        and ast.unparse(node.value.func) in _RUNNERS
+        for node in tree.body
+    )
 
 
 async def call_tests(namespace: dict[str, Any], new: set[str]) -> None:
     """Run the ``test_*`` functions a block defined, with the plugin's two fixtures."""
-    for name in sorted(new):
-        function = namespace[name]
-        if not (name.startswith("test_") and inspect.iscoroutinefunction(function)):
+    for test in sorted(new):
+        function = namespace[test]
+        if not (test.startswith("test_") and inspect.iscoroutinefunction(function)):
             continue
         fake = FakeSageMakerRuntime()
         async with fake.client() as client:
@@ -282,70 +427,135 @@ async def call_tests(namespace: dict[str, Any], new: set[str]) -> None:
             await function(**{k: v for k, v in fixtures.items() if k in wanted})
 
 
-async def run_step(step: Step, namespace: dict[str, Any], rt: SageMakerRuntimeClient) -> None:
+async def run_step(
+    step: Step,
+    namespace: dict[str, Any],
+    rt: SageMakerRuntimeClient,
+    backend: str,
+    bidi: SageMakerRuntimeClient | None = None,
+) -> None:
     """Run one block with ``rt`` in scope and check what it printed (or served)."""
     block = step.block
-    where = f"README.md:{block.line}"
     code = compile_block(block)
-    if block.directive == "compile-only":
+    if block.kind in ("compile-only", "pytest"):
+        return  # pytest blocks: tests/test_plugin.py runs them as test modules
+    if block.kind == "asyncio-only" and backend != "asyncio":
         return
+    if block.kind == "bidi":
+        assert bidi is not None
+        rt = bidi
     namespace["rt"] = rt
     before = set(namespace)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        result = eval(code, namespace)  # noqa: S307 - the README's own code, under test
-        if inspect.iscoroutine(result):
-            await result
+        if is_program(block):  # asyncio.run() needs a thread with no running loop
+            await anyio.to_thread.run_sync(functools.partial(exec, code, namespace))
+        else:
+            result = eval(code, namespace)  # noqa: S307 - the page's own code, under test
+            if inspect.iscoroutine(result):
+                await result
     mine = namespace.get("rt")
     if isinstance(mine, SageMakerRuntimeClient) and mine is not rt:
         await mine.aclose()  # a block that made its own client (safe if it closed it)
     await call_tests(namespace, set(namespace) - before)
     printed = out.getvalue()
-    if block.directive.startswith("asgi "):
+    if block.kind == "asgi":
         _, method, path, body = block.directive.split(" ", 3)
         transport = httpx.ASGITransport(app=namespace["app"])
         async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
             response = await http.request(method, path, json=json.loads(body))
-        assert response.status_code == 200, where
+        assert response.status_code == 200, block.where
         printed += response.text
-    assert printed == (step.expected or ""), f"{where}: the output differs from the README's"
+    assert printed == (step.expected or ""), f"{block.where}: the output differs from the page's"
 
 
-async def run_section(title: str, size: int) -> None:
-    """Run a section's blocks in order, in one namespace, against a fresh fake endpoint."""
+async def run_page(page: Path, size: int, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run a page's blocks in order, in one namespace, against a fresh fake endpoint.
+
+    The fake is also served on 127.0.0.1 and the environment points at it, so a client made
+    from the environment (the default credential chain, ``AWS_ENDPOINT_URL``) calls it too.
+    """
     fake = fake_endpoint(size)
-    namespace: dict[str, Any] = {"__name__": "readme"}
-    async with fake.client() as rt:
-        for step in steps(title):
-            await run_step(step, namespace, rt)
+    namespace: dict[str, Any] = {"__name__": "docs"}
+    async with fake.serve() as server:
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+        for key, value in server.environ().items():
+            monkeypatch.setenv(key, value)
+        async with contextlib.AsyncExitStack() as stack:
+            rt = await stack.enter_async_context(fake.client(endpoint_url=server.url))
+            bidi = None
+            if any(step.block.kind == "bidi" for step in steps(page)):
+                bidi_server = FakeBidiServer()
+                await anyio.to_thread.run_sync(bidi_server.start)
+                stack.push_async_callback(anyio.to_thread.run_sync, bidi_server.stop)
+                bidi = await stack.enter_async_context(
+                    SageMakerRuntimeClient(
+                        endpoint_url=bidi_server.url,
+                        region=bidi_server.region,
+                        credentials=bidi_server.credentials,
+                    )
+                )
+            for step in steps(page):
+                await run_step(step, namespace, rt, backend, bidi)
+
+
+PAGE_IDS = [name(p) for p in pages()]
 
 
 @pytest.mark.parametrize("size", [1, 7])
-@pytest.mark.parametrize("title", SECTIONS)
-async def test_section_runs_and_prints_what_it_shows(title: str, size: int) -> None:
-    """Each Python block runs as written and prints exactly the output block after it.
+@pytest.mark.parametrize("page", PAGE_IDS)
+async def test_page_runs_and_prints_what_it_shows(
+    page: str, size: int, anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each Python block of the page runs as written and prints exactly the output block after it.
 
     The stream samples reach the code cut into 1- and 7-byte parts, so a recipe that relied on
     one line or one JSON value per part, a renamed attribute or a wrong format name fails here.
     """
-    await run_section(title, size)
+    await run_page(ROOT / page, size, anyio_backend, monkeypatch)
+
+
+def test_every_python_block_is_seen_and_every_guide_page_runs_code() -> None:
+    """No fence escapes the runner, and each guide page has blocks that really run.
+
+    A fence the pattern does not match (indented, in a list) or one whose language is missing
+    or misspelled (```` ```py ````, ```` ```python3 ````) would be rendered but never run: every
+    fence line must belong to a block the runner read, every block names its language, and
+    Python is spelled ``python``. Every guide page has blocks, and one with Python runs some (a
+    page of shell commands only, like a command-line guide, has no Python to run).
+    """
+    for page in pages():
+        text = page.read_text(encoding="utf-8")
+        fences = len(re.findall(r"^\s*```", text, flags=re.MULTILINE))
+        assert fences == 2 * len(page_blocks(page)), f"{name(page)}: a fence the runner cannot read"
+        for block in page_blocks(page):
+            assert block.lang, f"{block.where}: name the block's language"
+            assert block.lang not in ("py", "python3", "pycon", "ipython"), block.where
+    for page in guide_pages():
+        assert page_blocks(page), f"{name(page)}: the runner found no block"
+        if any(b.lang == "python" for b in page_blocks(page)):  # a shell-only page (the CLI's)
+            run = [s for s in steps(page) if s.block.kind not in ("compile-only", "pytest")]
+            assert run, f"{name(page)}: no Python block runs"
+    runs = [p for p in guide_pages() if any(b.lang == "python" for b in page_blocks(p))]
+    assert len(runs) >= 8 and sum(len(steps(p)) for p in pages()) >= 40
 
 
 def test_the_sections_hold_the_blocks_they_should() -> None:
     """The extraction sees every block: runnable and compile-only counts, samples, outputs."""
-    counted = {
-        title: (
-            sum(s.block.directive != "compile-only" for s in steps(title)),
-            sum(s.block.directive == "compile-only" for s in steps(title)),
-            sum(s.expected is not None for s in steps(title)),
+
+    def counted(title: tuple[str, str]) -> tuple[int, int, int]:
+        found = [s for s in steps(section(title).page) if s.block in blocks(title)]
+        return (
+            sum(s.block.kind != "compile-only" for s in found),
+            sum(s.block.kind == "compile-only" for s in found),
+            sum(s.expected is not None for s in found),
         )
-        for title in SECTIONS
-    }
-    assert counted[COOKBOOK][0] >= 9 and counted[COOKBOOK][2] >= 9
-    assert counted[ERRORS] == (1, 0, 1)
+
+    assert counted(COOKBOOK)[0] >= 9 and counted(COOKBOOK)[2] >= 9
+    assert counted(ERRORS) == (1, 0, 1)
     # The client block names a profile, which must exist (as in boto3): compile-only.
-    assert counted[MIGRATING][0] >= 6 and counted[MIGRATING][1] >= 8
-    assert set(wires()) == {
+    assert counted(MIGRATING)[0] >= 6 and counted(MIGRATING)[1] >= 8
+    assert set(wires()) >= {
         "tgi-llm",
         "lmi-llm",
         "openai-llm",
@@ -354,10 +564,9 @@ def test_the_sections_hold_the_blocks_they_should() -> None:
         "tgi-llm-oom",
         "vllm-tools",
     }
-    for title in SECTIONS:
-        for step in steps(title):
-            if step.block.directive == "compile-only":
-                compile_block(step.block)  # boto3 code must at least be Python
+    for page in pages():
+        for step in steps(page):
+            compile_block(step.block)  # compile-only code must at least be Python
 
 
 # --- the tables and the prose ------------------------------------------------------------------
@@ -426,29 +635,69 @@ def test_error_tables_name_real_classes_and_attributes() -> None:
     assert checked >= 40
 
 
-def test_class_names_in_the_prose_exist() -> None:
-    """A CamelCase name in the sections' text is ours, botocore's, or an AWS member name.
+# Names the pages may show that are neither ours nor AWS's: the SageMaker Python SDK's (the
+# migration page's left column), botocore's Stubber, and other libraries' classes.
+OTHERS = frozenset(
+    {
+        "Stubber",
+        "Predictor",
+        "AsyncPredictor",
+        "Endpoint",
+        "LineIterator",
+        "JSONSerializer",
+        "JSONDeserializer",
+        "StringDeserializer",
+        "BytesDeserializer",
+        "WaiterConfig",
+        "AsyncOpenAI",
+        "ChatOpenAI",
+        "StreamingResponse",
+        "FastAPI",
+        "AttributeError",
+        "TypeError",
+        "StopIteration",
+        "InvokeEndpointWithBidirectionalStream",  # newer than botocore's model of the service
+        "DescribeEndpoint",  # the SageMaker control-plane call sagemaker-core's Endpoint.get makes
+        "EndpointScorer",  # ours, in sagemaker_rt_async.ray (the ray extra: not imported here)
+    }
+)
 
-    Ours: exported by sagemaker_rt_async. botocore's: an exception in botocore.exceptions (the
-    migration section's left column). AWS: a member of a shape in the service model.
+
+def prose_of(page: Path) -> str:
+    """A whole page without its fenced blocks."""
+    return _FENCE.sub("", page.read_text(encoding="utf-8"))
+
+
+def test_class_names_in_the_prose_exist() -> None:
+    """A CamelCase name in any page's text is ours, botocore's, an AWS member name, or listed.
+
+    Ours: exported by sagemaker_rt_async or its test kit. botocore's: an exception in
+    botocore.exceptions (the migration page's left column). AWS: a member of a shape in the
+    service model. Others: ``OTHERS``, the few other libraries' names the pages discuss.
     """
+    import sagemaker_rt_async.testing as kit
+
     model = service_model()
     aws = set()
     for shape_name in model.shape_names:
         aws |= set(getattr(model.shape_for(shape_name), "members", {}))
     botocores = {n for n, v in vars(botocore.exceptions).items() if isinstance(v, type)}
-    allowed = set(sm.__all__) | botocores | aws | {"Stubber"}
-    for title in SECTIONS:
-        names = {n for n in class_names(prose(title)) if not n.isupper()}  # not env variables
+    aws |= set(model.operation_names)
+    allowed = set(sm.__all__) | set(kit.__all__) | botocores | aws | OTHERS
+    checked = 0
+    for page in pages():
+        names = {n for n in class_names(prose_of(page)) if not n.isupper()}  # not env variables
         unknown = sorted(names - allowed)
-        assert not unknown, f"{title}: {unknown}"
+        assert not unknown, f"{name(page)}: {unknown}"
+        checked += len(names)
+    assert checked >= 60
 
 
 def test_every_exported_exception_is_documented_in_errors() -> None:
     """No exception class of the public API is missing from the Errors section."""
     named = set(spans(prose(ERRORS)))
     missing = sorted(set(exception_classes()) - named)
-    assert not missing, f"add to README's Errors section: {missing}"
+    assert not missing, f"add to {ERRORS[0]}: {missing}"
 
 
 async def _never() -> Response:
@@ -456,7 +705,7 @@ async def _never() -> Response:
 
 
 def receivers() -> dict[str, Any]:
-    """What the README's ``rt.``, ``r.``, ``stream.`` ... stand for: instances made without I/O."""
+    """What the pages' ``rt.``, ``r.``, ``stream.`` ... stand for: instances made without I/O."""
     stream = ResponseStream(_never, operation="InvokeEndpointWithResponseStream")
     job = AsyncInferenceJob(
         inference_id="id",
@@ -473,7 +722,7 @@ def receivers() -> dict[str, Any]:
         "tokens": stream.tokens(),
         "event": SSEEvent(None, "", None, None),
         "job": job,
-        "session": Session,
+        "session": Session(cast(Any, None), "ep", "sess-1", None, InvokeEndpointResult(b"", None)),
     }
 
 
@@ -488,23 +737,33 @@ def test_attributes_and_methods_in_the_prose_exist() -> None:
     objects = receivers()
     errors = [error_instance(cls) for cls in exception_classes().values()]
     checked = 0
-    for title in SECTIONS:
-        for span in spans(prose(title)):
+    for page in pages():
+        for span in spans(prose_of(page)):
             for receiver, attr in _RECEIVER.findall(span):
+                where = f"{name(page)}: {receiver}.{attr}"
                 if receiver == "exc":
-                    assert any(hasattr(e, attr) for e in errors), f"{title}: exc.{attr}"
+                    assert any(hasattr(e, attr) for e in errors), where
+                elif receiver == "event":  # an SSE event, or a hook's event
+                    hooks = typing.get_args(sm.Event)
+                    fields = {f for cls in hooks for f in cls._fields}
+                    assert hasattr(objects[receiver], attr) or attr in fields, where
+                elif receiver in (
+                    "session",
+                    "stream",
+                ):  # also a bidirectional session or chat stream
+                    other = sm.BidiSession if receiver == "session" else sm.ChatCompletionStream
+                    assert hasattr(objects[receiver], attr) or hasattr(other, attr), where
                 else:
-                    assert hasattr(objects[receiver], attr), f"{title}: {receiver}.{attr}"
+                    assert hasattr(objects[receiver], attr), where
                 checked += 1
-    assert checked >= 40
+    assert checked >= 60
 
 
 def test_format_names_are_real() -> None:
-    """Every ``format="..."`` the sections mention is a format ``tokens()`` accepts."""
+    """Every ``format="..."`` any page mentions is a format ``tokens()`` accepts."""
     named = set()
-    for title in SECTIONS:
-        body, _ = section(title)
-        named |= set(re.findall(r'format="([^"]*)"', body))
+    for page in pages():
+        named |= set(re.findall(r'format="([^"]*)"', page.read_text(encoding="utf-8")))
     assert named and named <= set(TOKEN_FORMATS), named - set(TOKEN_FORMATS)
 
 
@@ -613,20 +872,30 @@ def test_error_mapping_table_names_real_exceptions_on_both_sides() -> None:
 
 
 def slug(heading: str) -> str:
-    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    """A heading's anchor (GitHub's and MkDocs' agree on these): lower case, punctuation
+    dropped, spaces to hyphens."""
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
+def anchors(page: Path) -> set[str]:
+    """The anchors of a page's headings."""
+    text = page.read_text(encoding="utf-8")
+    return {slug(m[2]) for m in _HEADING.finditer(text) if not _in_fence(text, m.start())}
+
+
 def test_links_point_at_real_headings_and_files() -> None:
-    """Every ``#anchor`` the sections link to is a README heading; every relative path exists."""
-    text = README.read_text(encoding="utf-8")
-    anchors = {slug(h) for h in re.findall(r"^#{2,4} (.+)$", text, flags=re.MULTILINE)}
+    """Every relative link of every page names a file that exists, and its ``#anchor`` a heading
+    of that file (or of the page itself)."""
     checked = 0
-    for title in SECTIONS:
-        for target in re.findall(r"\]\(([^)\s]+)\)", prose(title)):
-            if target.startswith("#"):
-                assert target[1:] in anchors, f"{title}: no heading for {target}"
-            elif "://" not in target:
-                assert (README.parent / target).exists(), f"{title}: no file {target}"
+    for page in pages():
+        text = _FENCE.sub("", page.read_text(encoding="utf-8"))
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.exists(), f"{name(page)}: no file {target}"
+            if anchor and linked.suffix == ".md":
+                assert anchor in anchors(linked), f"{name(page)}: no heading for {target}"
             checked += 1
     assert checked >= 5
