@@ -899,3 +899,24 @@ def test_links_point_at_real_headings_and_files() -> None:
                 assert anchor in anchors(linked), f"{name(page)}: no heading for {target}"
             checked += 1
     assert checked >= 5
+
+
+def test_the_readme_is_a_front_page() -> None:
+    """README.md stays a front page: at most 250 lines, the two set-up commands before anything
+    else, a quickstart that runs for each operation, and links into the guide."""
+    text = README.read_text(encoding="utf-8")
+    assert text.count("\n") <= 250, "README.md is the front page: move details into docs/"
+    first = page_blocks(README)[0]
+    assert first.lang == "sh" and first.code.startswith("make demo"), "the set-up commands first"
+    assert "\nmake test" in first.code
+    ran = "".join(s.block.code for s in steps(README) if s.block.kind not in ("compile-only",))
+    for call in (
+        "invoke_endpoint(",
+        "invoke_endpoint_with_response_stream(",
+        "invoke_endpoint_async(",
+        "invoke_endpoint_with_bidirectional_stream(",
+        "chat_completions",
+    ):
+        assert call in ran, f"the README needs a quickstart that runs {call}...)"
+    linked = set(re.findall(r"\]\((docs/[\w./-]+\.md)", text))
+    assert "docs/getting-started.md" in linked and len(linked) >= 5, linked
