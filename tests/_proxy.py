@@ -100,6 +100,12 @@ class ConnectProxy:
             self._spawn(self._serve, conn)
 
     def _serve(self, conn: socket.socket) -> None:
+        # The client went, or the proxy stopped and closed its sockets under this thread
+        # (select/recv/send on a closed socket raise ValueError or EBADF): nothing to serve.
+        with contextlib.suppress(OSError, ValueError):
+            self._serve_one(conn)
+
+    def _serve_one(self, conn: socket.socket) -> None:
         if self._tls is not None:
             try:
                 conn = self._tls.wrap_socket(conn, server_side=True)
@@ -176,7 +182,7 @@ class ConnectProxy:
                     if not data:
                         return
                     _send_all(peer[source], data)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a socket closed by __exit__ under select
             return
         finally:
             conn.close()
