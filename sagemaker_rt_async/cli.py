@@ -1162,6 +1162,10 @@ async def _async(args: argparse.Namespace, body: bytes | None) -> int:
         if not args.wait:
             out.text(_job_json(job) + "\n")
             return EXIT_OK
+        # Remembered before anything is printed: on Python 3.10 Ctrl-C raises between any two
+        # bytecodes (asyncio.run cancels the task only from 3.11), so a SIGINT sent as soon as
+        # the resume line shows must still find the job for main()'s message.
+        args.pending_job = job
         _info(_job_json(job), f"to resume waiting later: {_resume_command(job, args)}")
         return await _await_job(args, job, out)
 
