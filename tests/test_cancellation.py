@@ -32,7 +32,8 @@ def server() -> Iterator[LoopbackServer[FakeSageMakerRuntime]]:
     fake.add_endpoint("quick")
 
     async def slow(inv: Invocation) -> bytes:
-        await anyio.sleep(5)
+        # Four times the latest cancel (0.5 s), and short: the server's exit waits for it.
+        await anyio.sleep(2)
         return b"late"
 
     async def drip(inv: Invocation) -> AsyncIterator[bytes]:
