@@ -186,7 +186,7 @@ async def test_leaving_early_stops_the_calls_in_flight_and_leaks_nothing(how: st
     """break, an exception or an outer cancellation: the slow calls still running are cancelled
     at the block's exit, their connection comes back (a pool of one serves the next call), and
     the caller's async generator is closed."""
-    model = Counting(slow_s=5)
+    model = Counting(slow_s=2)  # 4x the cancel below; short, as the server's exit waits for it
     fake = _fake(model)
     closed = anyio.Event()
 
