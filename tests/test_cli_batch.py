@@ -20,6 +20,7 @@ from typing import Any
 
 import anyio
 import pytest
+from _batch import read_output, served_with_environ, write_input
 
 from sagemaker_rt_async.cli import main
 from sagemaker_rt_async.testing import (
@@ -62,30 +63,13 @@ def server(
     fake: FakeSageMakerRuntime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[LoopbackServer[FakeSageMakerRuntime]]:
     """The fake on loopback, this process's AWS environment pointing at it."""
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    with fake.serve() as srv:
-        for name, value in srv.environ().items():
-            monkeypatch.setenv(name, value)
+    with served_with_environ(fake, monkeypatch, tmp_path) as srv:
         yield srv
-
-
-def _write_input(path: Path, lines: list[str]) -> Path:
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    return path
-
-
-def _records(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    header, *records = (json.loads(line) for line in path.read_text().splitlines())
-    return header, records
 
 
 def _check_once(path: Path, lines: list[str]) -> dict[int, dict[str, Any]]:
     """OUTPUT has exactly one record per non-blank input line (and nothing else)."""
-    _, records = _records(path)
+    _, records = read_output(path)
     counts = Counter(r["line"] for r in records)
     expected = {i for i, line in enumerate(lines, start=1) if line.strip()}
     assert set(counts) == expected
@@ -102,10 +86,10 @@ def test_one_record_per_line_errors_in_place_and_resume_sends_nothing_twice(
     lines = [json.dumps({"n": n}) for n in range(40)]
     lines[5] = "{not json"
     lines.insert(8, "")
-    source = _write_input(tmp_path / "in.jsonl", lines)
+    source = write_input(tmp_path / "in.jsonl", lines)
     target = tmp_path / "out.jsonl"
     assert main(["batch", "double", str(source), str(target), "--concurrency", "6"]) == 1
-    header, _ = _records(target)
+    header, _ = read_output(target)
     assert header["input"] == str(source.resolve()) and len(header["sha256"]) == 64
     by_line = _check_once(target, lines)
     assert by_line[6]["error"]["type"] == "ParamValidationError"
@@ -128,7 +112,7 @@ def test_exit_status_zero_when_every_line_succeeded(
 ) -> None:
     """No failed line: exit 0, one record per line."""
     lines = [json.dumps({"n": n}) for n in range(20, 30)]
-    source = _write_input(tmp_path / "in.jsonl", lines)
+    source = write_input(tmp_path / "in.jsonl", lines)
     target = tmp_path / "out.jsonl"
     assert main(["batch", "double", str(source), str(target), "--quiet"]) == 0
     _check_once(target, lines)
@@ -140,7 +124,7 @@ def test_a_record_cut_by_a_kill_is_dropped_and_its_line_sent_again(
     """OUTPUT ending in a partial record (killed mid-write): the resume cuts it off and answers
     that line, and only the lines not recorded are sent."""
     lines = [json.dumps({"n": n}) for n in range(20, 30)]
-    source = _write_input(tmp_path / "in.jsonl", lines)
+    source = write_input(tmp_path / "in.jsonl", lines)
     target = tmp_path / "out.jsonl"
     assert main(["batch", "double", str(source), str(target), "--quiet"]) == 0
     whole = target.read_text().splitlines(keepends=True)
@@ -158,7 +142,7 @@ def test_a_header_cut_by_a_kill_is_written_again(
     """OUTPUT holding only the start of its own header (killed while creating it): the run
     writes the header again and answers every line."""
     lines = [json.dumps({"n": n}) for n in range(3)]
-    source = _write_input(tmp_path / "in.jsonl", lines)
+    source = write_input(tmp_path / "in.jsonl", lines)
     target = tmp_path / "out.jsonl"
     assert main(["batch", "double", str(source), str(target), "--quiet"]) == 0
     header = target.read_text().splitlines()[0]
@@ -188,7 +172,7 @@ def test_bad_files_are_refused_before_any_request(
 ) -> None:
     """A missing INPUT, an unwritable OUTPUT, an OUTPUT of another INPUT or of another program:
     exit 2 with a clear message, nothing sent, an existing OUTPUT left as it was."""
-    source = _write_input(tmp_path / "in.jsonl", [json.dumps({"n": 1})])
+    source = write_input(tmp_path / "in.jsonl", [json.dumps({"n": 1})])
     target = tmp_path / "out.jsonl"
     if case == "missing input":
         source = tmp_path / "missing.jsonl"
@@ -197,7 +181,7 @@ def test_bad_files_are_refused_before_any_request(
     elif case == "output is a directory":
         target.mkdir()
     elif case == "output of another input":
-        other = _write_input(tmp_path / "other.jsonl", [json.dumps({"n": 2})])
+        other = write_input(tmp_path / "other.jsonl", [json.dumps({"n": 2})])
         assert main(["batch", "double", str(other), str(target), "--quiet"]) == 0
         server.fake.requests.clear()
     elif case == "one line not ours, no newline":  # not a header cut by a kill: kept
@@ -222,7 +206,7 @@ def test_per_line_options(server: LoopbackServer[FakeSageMakerRuntime], tmp_path
         json.dumps({"body": "x", "custom_attributes": "bad\nvalue"}),
         json.dumps(["no", "body"]),
     ]
-    source = _write_input(tmp_path / "in.jsonl", lines)
+    source = write_input(tmp_path / "in.jsonl", lines)
     target = tmp_path / "out.jsonl"
     code = main(["batch", "echo", str(source), str(target), "--per-line-options", "--quiet"])
     assert code == 1
@@ -248,11 +232,11 @@ def test_an_error_for_every_line_stops_the_batch(
     server: LoopbackServer[FakeSageMakerRuntime], tmp_path: Path
 ) -> None:
     """A bad shared option would fail every line: exit 2 at once, no record written."""
-    source = _write_input(tmp_path / "in.jsonl", [json.dumps({"n": n}) for n in range(100)])
+    source = write_input(tmp_path / "in.jsonl", [json.dumps({"n": n}) for n in range(100)])
     target = tmp_path / "out.jsonl"
     code = main(["batch", "double", str(source), str(target), "--custom-attributes", "a\nb"])
     assert code == 2
-    header, records = _records(target)
+    header, records = read_output(target)
     assert records == [] and header["sha256"]
     assert server.fake.requests == []
 
@@ -272,7 +256,7 @@ def test_killed_repeatedly_then_resumed_every_line_exactly_once(
     then let it finish: OUTPUT holds every line exactly once, each with its own answer."""
     total = 2_000
     lines = [json.dumps({"n": n}) for n in range(100, 100 + total)]
-    source = _write_input(tmp_path / "in.jsonl", lines)
+    source = write_input(tmp_path / "in.jsonl", lines)
     target = tmp_path / "out.jsonl"
     command = [sys.executable, "-m", "sagemaker_rt_async.cli", "batch", "double"]
     command += [str(source), str(target), "--concurrency", "8", "--quiet"]

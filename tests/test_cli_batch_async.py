@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _batch import read_output, served_with_environ, write_input
 
 from sagemaker_rt_async.cli import EXIT_ASYNC_TIMEOUT, main
 from sagemaker_rt_async.testing import (
@@ -62,30 +63,13 @@ def server(
     fake: FakeSageMakerRuntime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[LoopbackServer[FakeSageMakerRuntime]]:
     """The fake on loopback, this process's AWS environment pointing at it."""
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    with fake.serve() as srv:
-        for name, value in srv.environ().items():
-            monkeypatch.setenv(name, value)
+    with served_with_environ(fake, monkeypatch, tmp_path) as srv:
         yield srv
-
-
-def _write_input(path: Path, lines: list[str]) -> Path:
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    return path
-
-
-def _records(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    header, *records = (json.loads(line) for line in path.read_text().splitlines())
-    return header, records
 
 
 def _last(path: Path) -> dict[int, dict[str, Any]]:
     """Each line's last record (the one that counts)."""
-    _, records = _records(path)
+    _, records = read_output(path)
     return {r["line"]: r for r in records}
 
 
@@ -116,12 +100,12 @@ def test_submit_then_wait_records_each_lines_result_and_rerun_sends_nothing(
     lines = [json.dumps({"n": n}) for n in range(20)]
     lines[4] = "{not json"
     lines.insert(7, "")
-    source = _write_input(tmp_path / "in.jsonl", lines)
+    source = write_input(tmp_path / "in.jsonl", lines)
     target = tmp_path / "out.jsonl"
     fake = server.fake
     assert main(_batch(str(source), str(target), "--concurrency", "4")) == 1  # line 5
     err = capsys.readouterr().err
-    header, _ = _records(target)
+    header, _ = read_output(target)
     assert header["mode"] == "async" and len(header["sha256"]) == 64
     by_line = _last(target)
     assert set(by_line) == {n for n, line in enumerate(lines, start=1) if line}
@@ -173,7 +157,7 @@ def test_one_command_submits_and_waits_exit_zero_when_all_ok(
     """--async --wait in one run, no failing line: exit 0, each line ok exactly once (last
     records), per-line options travel with their line's job."""
     lines = [json.dumps({"body": {"n": n}, "custom_attributes": f"n={n}"}) for n in range(1, 9)]
-    source = _write_input(tmp_path / "in.jsonl", lines)
+    source = write_input(tmp_path / "in.jsonl", lines)
     target = tmp_path / "out.jsonl"
     code = main(
         _batch(str(source), str(target), "--wait", "--poll-interval", "0.02", "--per-line-options")
@@ -196,7 +180,7 @@ def test_wait_timeout_leaves_jobs_pending_with_its_own_exit_code(
 ) -> None:
     """Jobs still running at --wait-timeout: exit 8, nothing final recorded for them, and the
     message gives the command that resumes waiting, which submits nothing again."""
-    source = _write_input(tmp_path / "in.jsonl", [json.dumps({"n": n}) for n in range(3)])
+    source = write_input(tmp_path / "in.jsonl", [json.dumps({"n": n}) for n in range(3)])
     target = tmp_path / "out.jsonl"
     argv = _batch(str(source), str(target), "--wait", "--wait-timeout", "0.3", endpoint="slow")
     assert main(argv) == EXIT_ASYNC_TIMEOUT
@@ -232,7 +216,7 @@ def test_flags_of_the_other_mode_are_usage_errors_before_any_file_or_request(
 ) -> None:
     """--async without --upload-to (or with a bad one), a real-time flag with --async, an
     async flag without it: exit 2 naming the flag; OUTPUT is not even created."""
-    source = _write_input(tmp_path / "in.jsonl", [json.dumps({"n": 1})])
+    source = write_input(tmp_path / "in.jsonl", [json.dumps({"n": 1})])
     target = tmp_path / "out.jsonl"
     assert main(["batch", "square", str(source), str(target), *argv]) == 2
     assert message in capsys.readouterr().err
@@ -249,10 +233,10 @@ def test_an_output_that_is_not_this_async_batchs_is_refused_before_any_request(
 ) -> None:
     """`--wait` over the OUTPUT of another INPUT, --async over a real-time OUTPUT, or a
     real-time rerun over an async OUTPUT: exit 2, nothing sent or uploaded, OUTPUT unchanged."""
-    source = _write_input(tmp_path / "in.jsonl", [json.dumps({"n": 1})])
+    source = write_input(tmp_path / "in.jsonl", [json.dumps({"n": 1})])
     target = tmp_path / "out.jsonl"
     if case == "another input":
-        other = _write_input(tmp_path / "other.jsonl", [json.dumps({"n": 2})])
+        other = write_input(tmp_path / "other.jsonl", [json.dumps({"n": 2})])
         assert main(_batch(str(other), str(target))) == 0
         argv, expected = _batch(str(source), str(target), "--wait"), "holds results of another"
     elif case == "real-time output":
@@ -276,7 +260,7 @@ def test_a_refused_submission_is_that_lines_error_and_a_bad_shared_option_stops_
 ) -> None:
     """The service refusing a job (not an async endpoint) is recorded per line; a shared
     option the service would refuse stops the batch before anything is uploaded or sent."""
-    source = _write_input(tmp_path / "in.jsonl", [json.dumps({"n": n}) for n in range(3)])
+    source = write_input(tmp_path / "in.jsonl", [json.dumps({"n": n}) for n in range(3)])
     target = tmp_path / "out.jsonl"
     assert main(_batch(str(source), str(target), endpoint="realtime")) == 1
     assert {r["error"]["type"] for r in _last(target).values()} == {"ValidationError"}
@@ -325,7 +309,7 @@ def test_killed_while_submitting_and_while_waiting_no_line_is_submitted_twice(
     lines once more. At the end every line has exactly one final result, its own."""
     total = 300
     lines = [json.dumps({"n": n}) for n in range(100, 100 + total)]
-    source = _write_input(tmp_path / "in.jsonl", lines)
+    source = write_input(tmp_path / "in.jsonl", lines)
     target = tmp_path / "out.jsonl"
     fake = server.fake
     base = [sys.executable, "-m", "sagemaker_rt_async.cli", "batch", "square"]
@@ -350,7 +334,7 @@ def test_killed_while_submitting_and_while_waiting_no_line_is_submitted_twice(
         before = _count_lines(target)
         kills += _kill_when(waiting, env, lambda b=before: _count_lines(target) >= b + 40, deadline)
     assert kills >= 2
-    finals = [r for r in _records(target)[1] if r["status"] in ("ok", "error")]
+    finals = [r for r in read_output(target)[1] if r["status"] in ("ok", "error")]
     assert len(finals) == len({r["line"] for r in finals}), "a finished line was waited for again"
     unknown = {n for n, r in _last(target).items() if r["status"] == "submitting"}
 
@@ -380,7 +364,7 @@ def test_ctrl_c_while_waiting_says_how_to_resume_without_resubmitting(
 ) -> None:
     """SIGINT (Ctrl-C) while the jobs run: exit 130, every job's record kept, and the message
     gives the exact command that resumes waiting; that command submits nothing again."""
-    source = _write_input(tmp_path / "in.jsonl", [json.dumps({"n": n}) for n in range(5)])
+    source = write_input(tmp_path / "in.jsonl", [json.dumps({"n": n}) for n in range(5)])
     target = tmp_path / "out.jsonl"
     command = [sys.executable, "-m", "sagemaker_rt_async.cli", "batch", "slow", str(source)]
     command += [str(target), "--async", "--upload-to", STAGING, "--wait", "--quiet"]
@@ -429,7 +413,7 @@ def test_the_help_example_runs_against_the_demo_fake(
     assert argv[:4] == ["batch", "toy-summarizer", "docs.jsonl", "out.jsonl"]
     monkeypatch.chdir(tmp_path)
     documents = ["Async jobs write results to S3", "one two three four five six", ""]
-    _write_input(tmp_path / "docs.jsonl", [json.dumps({"document": d}) for d in documents])
+    write_input(tmp_path / "docs.jsonl", [json.dumps({"document": d}) for d in documents])
     fake = demo_fake(processing_time=0.02)
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
