@@ -391,9 +391,7 @@ class SageMakerRuntimeClient:
         if self._http_client is None:
             ssl_context = self._tls()
             if self._config.proxy_rule is not None:
-                if self._proxy_ssl is None:
-                    self._proxy_ssl = build_proxy_ssl_context(self._config, self._verify)
-                proxy_ssl_context = self._proxy_ssl
+                proxy_ssl_context = self._proxy_tls()
         return make_engine(
             ssl_context=ssl_context,
             proxy=self._config.proxy_rule,
@@ -1035,10 +1033,15 @@ class SageMakerRuntimeClient:
             )
         return self._h2
 
-    def _h2_proxy_tls(self) -> ssl.SSLContext:
+    def _proxy_tls(self) -> ssl.SSLContext | None:
+        """The TLS context for an ``https://`` proxy itself (``proxies_config``), built once;
+        None: the proxy is verified as the endpoint is (blocking: certificate files)."""
         if self._proxy_ssl is None:
             self._proxy_ssl = build_proxy_ssl_context(self._config, self._verify)
-        return self._proxy_ssl if self._proxy_ssl is not None else self._tls()
+        return self._proxy_ssl
+
+    def _h2_proxy_tls(self) -> ssl.SSLContext:
+        return self._proxy_tls() or self._tls()
 
     def _h2_tls(self) -> ssl.SSLContext:
         context = build_ssl_context(self._verify, self._config.ca_bundle)
